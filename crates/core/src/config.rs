@@ -1,0 +1,533 @@
+//! A review configuration: models, prompt, routing strategy and parameters,
+//! read from JSON or YAML and validated field by field.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::error::{Error, FieldError};
+use crate::fingerprint::{Fingerprint, sha256_hex};
+use crate::prompt::Template;
+
+/// Everything that decides how a review is produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Configuration {
+    /// A human label. It is not part of the fingerprint: renaming a
+    /// configuration does not make it a different one (nor lift a blacklist).
+    pub name: String,
+    pub models: Models,
+    pub strategy: Strategy,
+    pub prompt: Prompt,
+    #[serde(default)]
+    pub parameters: Parameters,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Models {
+    pub primary: ModelSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<ModelSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub provider: Provider,
+    pub model: String,
+    /// Endpoint of an OpenAI-compatible gateway (vLLM, Ollama, Azure-style);
+    /// the provider's public endpoint when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// Price in USD per million input tokens.
+    pub input_per_mtok: f64,
+    /// Price in USD per million output tokens.
+    pub output_per_mtok: f64,
+}
+
+impl ModelSpec {
+    /// `provider/model`, the label metrics and impact analysis use.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.provider, self.model)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Openai,
+    Anthropic,
+}
+
+impl std::fmt::Display for Provider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Openai => "openai",
+            Self::Anthropic => "anthropic",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Strategy {
+    /// The primary model alone.
+    Primary,
+    /// The secondary model alone.
+    Secondary,
+    /// Both models concurrently, findings merged.
+    Ensemble {
+        #[serde(default)]
+        merge: Merge,
+    },
+    /// The primary model; the secondary on error, timeout or open circuit.
+    Adaptive,
+}
+
+impl Strategy {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Secondary => "secondary",
+            Self::Ensemble { .. } => "ensemble",
+            Self::Adaptive => "adaptive",
+        }
+    }
+
+    fn needs_secondary(&self) -> bool {
+        !matches!(self, Self::Primary)
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Merge {
+    /// Every finding either model raised, with how many models agreed.
+    #[default]
+    Union,
+    /// Only findings both models raised.
+    Intersection,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Prompt {
+    pub system: String,
+    /// User message; `{{code}}` is required, `{{language}}` and `{{path}}`
+    /// are optional, any other placeholder is an error.
+    pub template: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct Parameters {
+    pub temperature: f64,
+    pub max_tokens: u32,
+    pub timeout_ms: u64,
+    pub max_retries: u32,
+}
+
+impl Default for Parameters {
+    fn default() -> Self {
+        Self {
+            temperature: 0.0,
+            max_tokens: 1024,
+            timeout_ms: 20_000,
+            max_retries: 2,
+        }
+    }
+}
+
+/// Which text format a configuration body is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Yaml,
+}
+
+const MAX_NAME_CHARS: usize = 100;
+const MAX_MODEL_CHARS: usize = 200;
+const MAX_PRICE_PER_MTOK: f64 = 10_000.0;
+const MAX_SYSTEM_CHARS: usize = 20_000;
+const MAX_TEMPLATE_CHARS: usize = 50_000;
+const TEMPERATURE_RANGE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
+const MAX_TOKENS_RANGE: std::ops::RangeInclusive<u32> = 1..=100_000;
+const TIMEOUT_MS_RANGE: std::ops::RangeInclusive<u64> = 100..=600_000;
+const MAX_RETRIES_RANGE: std::ops::RangeInclusive<u32> = 0..=10;
+
+impl Configuration {
+    /// Reads and validates a configuration written in `format`.
+    pub fn parse(body: &str, format: Format) -> Result<Self, Error> {
+        let config: Self = match format {
+            Format::Json => {
+                let de = &mut serde_json::Deserializer::from_str(body);
+                serde_path_to_error::deserialize(de).map_err(malformed)?
+            }
+            Format::Yaml => {
+                let de = yaml_serde::Deserializer::from_str(body);
+                serde_path_to_error::deserialize(de).map_err(malformed)?
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every rule and reports every broken one, each naming its field.
+    pub fn validate(&self) -> Result<(), Error> {
+        let mut errors = Vec::new();
+        let name = self.name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            errors.push(FieldError::new(
+                "name",
+                format!("must be 1 to {MAX_NAME_CHARS} characters"),
+            ));
+        } else if name.chars().any(char::is_control) {
+            errors.push(FieldError::new("name", "must not contain control characters"));
+        }
+        validate_model(&self.models.primary, "models.primary", &mut errors);
+        match &self.models.secondary {
+            Some(secondary) => validate_model(secondary, "models.secondary", &mut errors),
+            None if self.strategy.needs_secondary() => errors.push(FieldError::new(
+                "models.secondary",
+                format!(
+                    "is required by strategy `{}` (only `primary` works with one model)",
+                    self.strategy.kind()
+                ),
+            )),
+            None => {}
+        }
+        self.prompt.validate(&mut errors);
+        self.parameters.validate(&mut errors);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
+    }
+
+    /// Canonical fingerprint: the same configuration gives the same
+    /// fingerprint whatever its key order, whitespace or format.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of_content(self)
+    }
+
+    /// Identifies the prompt alone (system text and template), so impact
+    /// analysis can find configurations that share it.
+    pub fn prompt_hash(&self) -> String {
+        let mut bytes = Vec::with_capacity(self.prompt.system.len() + self.prompt.template.len() + 1);
+        bytes.extend_from_slice(self.prompt.system.as_bytes());
+        // NUL cannot occur in either field's JSON text, so the split is unambiguous.
+        bytes.push(0);
+        bytes.extend_from_slice(self.prompt.template.as_bytes());
+        sha256_hex(&bytes)
+    }
+
+    /// The models a review may be asked of, primary first.
+    pub fn models(&self) -> impl Iterator<Item = &ModelSpec> {
+        std::iter::once(&self.models.primary).chain(self.models.secondary.as_ref())
+    }
+}
+
+fn malformed<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Error {
+    let path = error.path().to_string();
+    let field = if path == "." { String::new() } else { path };
+    Error::Malformed(FieldError::new(field, error.inner().to_string()))
+}
+
+fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
+    let model = spec.model.trim();
+    if model.is_empty() || model.chars().count() > MAX_MODEL_CHARS {
+        errors.push(FieldError::new(
+            format!("{at}.model"),
+            format!("must be 1 to {MAX_MODEL_CHARS} characters"),
+        ));
+    }
+    if let Some(base_url) = &spec.base_url {
+        if let Err(message) = check_base_url(base_url) {
+            errors.push(FieldError::new(format!("{at}.base_url"), message));
+        }
+    }
+    for (name, price) in [
+        ("input_per_mtok", spec.input_per_mtok),
+        ("output_per_mtok", spec.output_per_mtok),
+    ] {
+        if !(price.is_finite() && (0.0..=MAX_PRICE_PER_MTOK).contains(&price)) {
+            errors.push(FieldError::new(
+                format!("{at}.{name}"),
+                format!("must be a price in USD from 0 to {MAX_PRICE_PER_MTOK}"),
+            ));
+        }
+    }
+}
+
+fn check_base_url(raw: &str) -> Result<(), &'static str> {
+    let url = url::Url::parse(raw).map_err(|_| "must be an absolute http or https URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err("must be an absolute http or https URL");
+    }
+    // Credentials in a URL would end up stored, fingerprinted and shown;
+    // keys belong in the environment or a mounted secret.
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not carry credentials: provider keys come from the environment");
+    }
+    Ok(())
+}
+
+impl Prompt {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        if self.system.trim().is_empty() || self.system.chars().count() > MAX_SYSTEM_CHARS {
+            errors.push(FieldError::new(
+                "prompt.system",
+                format!("must be 1 to {MAX_SYSTEM_CHARS} characters"),
+            ));
+        }
+        if self.template.chars().count() > MAX_TEMPLATE_CHARS {
+            errors.push(FieldError::new(
+                "prompt.template",
+                format!("must be at most {MAX_TEMPLATE_CHARS} characters"),
+            ));
+        } else if let Err(message) = Template::parse(&self.template) {
+            errors.push(FieldError::new("prompt.template", message));
+        }
+    }
+}
+
+impl Parameters {
+    fn validate(&self, errors: &mut Vec<FieldError>) {
+        if !(self.temperature.is_finite() && TEMPERATURE_RANGE.contains(&self.temperature)) {
+            errors.push(range_error("parameters.temperature", &TEMPERATURE_RANGE));
+        }
+        if !MAX_TOKENS_RANGE.contains(&self.max_tokens) {
+            errors.push(range_error("parameters.max_tokens", &MAX_TOKENS_RANGE));
+        }
+        if !TIMEOUT_MS_RANGE.contains(&self.timeout_ms) {
+            errors.push(range_error("parameters.timeout_ms", &TIMEOUT_MS_RANGE));
+        }
+        if !MAX_RETRIES_RANGE.contains(&self.max_retries) {
+            errors.push(range_error("parameters.max_retries", &MAX_RETRIES_RANGE));
+        }
+    }
+}
+
+fn range_error<T: std::fmt::Display>(
+    field: &str,
+    range: &std::ops::RangeInclusive<T>,
+) -> FieldError {
+    FieldError::new(
+        field,
+        format!("must be from {} to {}", range.start(), range.end()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const EXAMPLE_YAML: &str = r#"
+name: gpt4-strict-reviewer
+models:
+  primary:   { provider: openai,    model: gpt-4o,        input_per_mtok: 2.5, output_per_mtok: 10 }
+  secondary: { provider: anthropic, model: claude-3-opus, input_per_mtok: 15,  output_per_mtok: 75 }
+strategy: { kind: adaptive }
+prompt:
+  system: You are a meticulous code reviewer. Answer only with JSON findings.
+  template: "Review this {{language}} file ({{path}}):\n{{code}}"
+parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries: 2 }
+"#;
+
+    fn example() -> Configuration {
+        Configuration::parse(EXAMPLE_YAML, Format::Yaml).unwrap()
+    }
+
+    fn field_of(result: Result<Configuration, Error>) -> Vec<String> {
+        result
+            .unwrap_err()
+            .field_errors()
+            .iter()
+            .map(|e| e.field.clone())
+            .collect()
+    }
+
+    #[test]
+    fn the_documented_example_parses() {
+        let config = example();
+        assert_eq!(config.strategy, Strategy::Adaptive);
+        assert_eq!(config.models.primary.id(), "openai/gpt-4o");
+        assert_eq!(config.models().count(), 2);
+    }
+
+    #[test]
+    fn json_and_yaml_of_one_configuration_share_a_fingerprint() {
+        let json = serde_json::to_string_pretty(&example()).unwrap();
+        let from_json = Configuration::parse(&json, Format::Json).unwrap();
+        assert_eq!(from_json.fingerprint(), example().fingerprint());
+    }
+
+    #[test]
+    fn renaming_keeps_the_fingerprint_and_changing_a_parameter_does_not() {
+        let mut renamed = example();
+        renamed.name = "another-name".into();
+        assert_eq!(renamed.fingerprint(), example().fingerprint());
+        let mut warmer = example();
+        warmer.parameters.temperature = 0.5;
+        assert_ne!(warmer.fingerprint(), example().fingerprint());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected_with_their_path() {
+        let yaml = EXAMPLE_YAML.replace("model: gpt-4o,", "model: gpt-4o, temprature: 1,");
+        let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
+        let field = &error.field_errors()[0];
+        assert_eq!(field.field, "models.primary.temprature");
+        assert!(field.message.contains("unknown field"), "{field}");
+    }
+
+    #[test]
+    fn an_unknown_provider_names_the_field_and_the_allowed_values() {
+        let yaml = EXAMPLE_YAML.replace("provider: openai", "provider: mistral");
+        let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
+        let field = &error.field_errors()[0];
+        assert_eq!(field.field, "models.primary.provider");
+        assert!(field.message.contains("openai") && field.message.contains("anthropic"));
+    }
+
+    #[test]
+    fn an_unknown_strategy_is_rejected() {
+        let yaml = EXAMPLE_YAML.replace("kind: adaptive", "kind: roundrobin");
+        let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
+        let field = &error.field_errors()[0];
+        assert_eq!(field.field, "strategy.kind");
+        assert!(field.message.contains("ensemble") && field.message.contains("adaptive"), "{field}");
+    }
+
+    #[test]
+    fn every_broken_rule_is_reported_with_its_field() {
+        let mut config = example();
+        config.name = " ".into();
+        config.parameters.temperature = 3.0;
+        config.parameters.timeout_ms = 0;
+        config.models.secondary = None;
+        config.prompt.template = "no code here".into();
+        let fields = field_of(config.validate().map(|()| config.clone()));
+        assert_eq!(
+            fields,
+            [
+                "name",
+                "models.secondary",
+                "prompt.template",
+                "parameters.temperature",
+                "parameters.timeout_ms"
+            ]
+        );
+    }
+
+    #[test]
+    fn only_the_primary_strategy_works_with_one_model() {
+        let mut config = example();
+        config.models.secondary = None;
+        config.strategy = Strategy::Primary;
+        assert!(config.validate().is_ok());
+        config.strategy = Strategy::Ensemble { merge: Merge::Intersection };
+        assert_eq!(field_of(config.validate().map(|()| config.clone())), ["models.secondary"]);
+    }
+
+    #[test]
+    fn base_urls_must_be_http_and_carry_no_credentials() {
+        let mut config = example();
+        config.models.primary.base_url = Some("https://user:sk-secret@llm.local/v1".into());
+        let error = config.validate().unwrap_err();
+        assert_eq!(error.field_errors()[0].field, "models.primary.base_url");
+        assert!(!error.to_string().contains("sk-secret"));
+        config.models.primary.base_url = Some("ftp://llm.local".into());
+        assert!(config.validate().is_err());
+        config.models.primary.base_url = Some("http://127.0.0.1:8090/v1".into());
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn negative_prices_are_rejected() {
+        let mut config = example();
+        config.models.secondary.as_mut().unwrap().output_per_mtok = -1.0;
+        assert_eq!(
+            field_of(config.validate().map(|()| config.clone())),
+            ["models.secondary.output_per_mtok"]
+        );
+    }
+
+    #[test]
+    fn parameters_default_when_absent() {
+        let yaml = EXAMPLE_YAML
+            .lines()
+            .filter(|line| !line.starts_with("parameters"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = Configuration::parse(&yaml, Format::Yaml).unwrap();
+        assert_eq!(config.parameters, Parameters::default());
+        assert_eq!(config.fingerprint(), example().fingerprint());
+    }
+
+    /// Writes `value` as JSON with object keys in an order and whitespace
+    /// chosen by `seed`: the same document, spelled differently.
+    fn respell(value: &serde_json::Value, seed: &mut u64, out: &mut String) {
+        fn next(seed: &mut u64) -> usize {
+            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (*seed >> 33) as usize
+        }
+        let space = |n: usize| [" ", "\n  ", "", "\t"][n % 4];
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut keys: Vec<_> = map.keys().collect();
+                for i in (1..keys.len()).rev() {
+                    keys.swap(i, next(seed) % (i + 1));
+                }
+                out.push('{');
+                for (i, key) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(space(next(seed)));
+                    out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                    out.push_str(space(next(seed)));
+                    out.push(':');
+                    respell(&map[key], seed, out);
+                }
+                out.push_str(space(next(seed)));
+                out.push('}');
+            }
+            other => {
+                out.push_str(space(next(seed)));
+                out.push_str(&other.to_string());
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fingerprints_ignore_key_order_and_whitespace(
+            seed in proptest::prelude::any::<u64>(),
+            temperature in 0.0f64..=2.0,
+            max_tokens in 1u32..100_000,
+            ensemble in proptest::prelude::any::<bool>(),
+            system in "[a-zA-Z][a-zA-Z .,]{0,40}",
+        ) {
+            let mut config = example();
+            config.parameters.temperature = temperature;
+            config.parameters.max_tokens = max_tokens;
+            config.prompt.system = system;
+            if ensemble {
+                config.strategy = Strategy::Ensemble { merge: Merge::Intersection };
+            }
+            let value = serde_json::to_value(&config).unwrap();
+            let (mut text, mut state) = (String::new(), seed);
+            respell(&value, &mut state, &mut text);
+            let reparsed = Configuration::parse(&text, Format::Json).unwrap();
+            proptest::prop_assert_eq!(reparsed.fingerprint(), config.fingerprint());
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_malformed_not_invalid() {
+        let error = Configuration::parse("{\"name\": ", Format::Json).unwrap_err();
+        assert!(matches!(error, Error::Malformed(_)), "{error:?}");
+    }
+}

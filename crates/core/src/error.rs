@@ -1,0 +1,53 @@
+//! The one error type of `trizone-core`: invalid input and refused transitions.
+
+use crate::lifecycle::ExperimentStatus;
+
+/// One problem with one field of an input, addressed by its dotted path
+/// (`models.primary.provider`, `parameters.temperature`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input could not be read as the format it claims to be, or does not
+    /// have the shape of the type (unknown field, wrong type, missing field).
+    #[error("{0}")]
+    Malformed(FieldError),
+    /// The input parsed but breaks a rule; every broken rule is listed.
+    #[error("{}", .0.first().map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<FieldError>),
+    #[error("an experiment cannot go from {from} to {to}")]
+    Transition {
+        from: ExperimentStatus,
+        to: ExperimentStatus,
+    },
+}
+
+impl Error {
+    /// Every field problem this error carries, first one first.
+    pub fn field_errors(&self) -> &[FieldError] {
+        match self {
+            Self::Malformed(e) => std::slice::from_ref(e),
+            Self::Invalid(errors) => errors,
+            Self::Transition { .. } => &[],
+        }
+    }
+}

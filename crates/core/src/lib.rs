@@ -1,0 +1,26 @@
+//! Domain types and pure logic of trizone; no I/O.
+//!
+//! A [`Configuration`] is what experimenters register; its [`Fingerprint`]
+//! identifies it across zones. Runs produce [`RunMetrics`], which the gate
+//! [`judge`]s against [`Thresholds`] into a [`Verdict`]. Findings are scored
+//! with [`score_case`]; experiments move through [`ExperimentStatus`].
+
+pub mod config;
+pub mod error;
+pub mod findings;
+pub mod fingerprint;
+pub mod judge;
+pub mod lifecycle;
+pub mod metrics;
+pub mod prompt;
+pub mod stats;
+pub mod thresholds;
+
+pub use config::{Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy};
+pub use error::{Error, FieldError};
+pub use findings::{CaseScore, ExpectedFinding, Finding, MatchPolicy, Severity, score_case};
+pub use fingerprint::{Fingerprint, canonical_json};
+pub use judge::{Baseline, Check, CheckName, Decision, Verdict, judge};
+pub use lifecycle::{ExperimentStatus, Mover};
+pub use metrics::RunMetrics;
+pub use thresholds::Thresholds;

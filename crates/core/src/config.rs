@@ -182,7 +182,10 @@ impl Configuration {
                 format!("must be 1 to {MAX_NAME_CHARS} characters"),
             ));
         } else if name.chars().any(char::is_control) {
-            errors.push(FieldError::new("name", "must not contain control characters"));
+            errors.push(FieldError::new(
+                "name",
+                "must not contain control characters",
+            ));
         }
         validate_model(&self.models.primary, "models.primary", &mut errors);
         match &self.models.secondary {
@@ -214,7 +217,8 @@ impl Configuration {
     /// Identifies the prompt alone (system text and template), so impact
     /// analysis can find configurations that share it.
     pub fn prompt_hash(&self) -> String {
-        let mut bytes = Vec::with_capacity(self.prompt.system.len() + self.prompt.template.len() + 1);
+        let mut bytes =
+            Vec::with_capacity(self.prompt.system.len() + self.prompt.template.len() + 1);
         bytes.extend_from_slice(self.prompt.system.as_bytes());
         // NUL cannot occur in either field's JSON text, so the split is unambiguous.
         bytes.push(0);
@@ -397,7 +401,10 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
         let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
         let field = &error.field_errors()[0];
         assert_eq!(field.field, "strategy.kind");
-        assert!(field.message.contains("ensemble") && field.message.contains("adaptive"), "{field}");
+        assert!(
+            field.message.contains("ensemble") && field.message.contains("adaptive"),
+            "{field}"
+        );
     }
 
     #[test]
@@ -427,8 +434,13 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
         config.models.secondary = None;
         config.strategy = Strategy::Primary;
         assert!(config.validate().is_ok());
-        config.strategy = Strategy::Ensemble { merge: Merge::Intersection };
-        assert_eq!(field_of(config.validate().map(|()| config.clone())), ["models.secondary"]);
+        config.strategy = Strategy::Ensemble {
+            merge: Merge::Intersection,
+        };
+        assert_eq!(
+            field_of(config.validate().map(|()| config.clone())),
+            ["models.secondary"]
+        );
     }
 
     #[test]
@@ -470,7 +482,9 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
     /// chosen by `seed`: the same document, spelled differently.
     fn respell(value: &serde_json::Value, seed: &mut u64, out: &mut String) {
         fn next(seed: &mut u64) -> usize {
-            *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (*seed >> 33) as usize
         }
         let space = |n: usize| [" ", "\n  ", "", "\t"][n % 4];

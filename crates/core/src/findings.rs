@@ -3,7 +3,9 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -48,7 +50,10 @@ pub struct MatchPolicy {
 
 impl Default for MatchPolicy {
     fn default() -> Self {
-        Self { line_tolerance: 2, require_category: false }
+        Self {
+            line_tolerance: 2,
+            require_category: false,
+        }
     }
 }
 
@@ -77,25 +82,43 @@ impl CaseScore {
 
 impl MatchPolicy {
     fn matches(&self, predicted: &Finding, expected: &ExpectedFinding) -> bool {
-        let start = expected.line_start.min(expected.line_end).saturating_sub(self.line_tolerance);
-        let end = expected.line_start.max(expected.line_end).saturating_add(self.line_tolerance);
+        let start = expected
+            .line_start
+            .min(expected.line_end)
+            .saturating_sub(self.line_tolerance);
+        let end = expected
+            .line_start
+            .max(expected.line_end)
+            .saturating_add(self.line_tolerance);
         let (p_start, p_end) = (
             predicted.line_start.min(predicted.line_end),
             predicted.line_start.max(predicted.line_end),
         );
         let overlaps = p_start <= end && p_end >= start;
         overlaps
-            && (!self.require_category || predicted.category.trim().eq_ignore_ascii_case(expected.category.trim()))
+            && (!self.require_category
+                || predicted
+                    .category
+                    .trim()
+                    .eq_ignore_ascii_case(expected.category.trim()))
     }
 }
 
 /// Scores a case with a maximum one-to-one matching, so one broad finding
 /// cannot claim several expected ones and the order of findings never
 /// changes the score.
-pub fn score_case(expected: &[ExpectedFinding], predicted: &[Finding], policy: MatchPolicy) -> CaseScore {
+pub fn score_case(
+    expected: &[ExpectedFinding],
+    predicted: &[Finding],
+    policy: MatchPolicy,
+) -> CaseScore {
     let candidates: Vec<Vec<usize>> = predicted
         .iter()
-        .map(|p| (0..expected.len()).filter(|&e| policy.matches(p, &expected[e])).collect())
+        .map(|p| {
+            (0..expected.len())
+                .filter(|&e| policy.matches(p, &expected[e]))
+                .collect()
+        })
         .collect();
     let mut owner_of_expected: Vec<Option<usize>> = vec![None; expected.len()];
     for p in 0..predicted.len() {
@@ -108,7 +131,10 @@ pub fn score_case(expected: &[ExpectedFinding], predicted: &[Finding], policy: M
         .filter_map(|(e, owner)| owner.map(|p| (p, e)))
         .collect();
     let matched = matches.len() as u32;
-    let unmatched_predictions = candidates.iter().enumerate().filter(|(p, _)| !matches.iter().any(|m| m.0 == *p));
+    let unmatched_predictions = candidates
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| !matches.iter().any(|m| m.0 == *p));
     let (mut duplicates, mut false_positives) = (0, 0);
     for (_, options) in unmatched_predictions {
         if options.is_empty() {
@@ -127,7 +153,12 @@ pub fn score_case(expected: &[ExpectedFinding], predicted: &[Finding], policy: M
 }
 
 /// Kuhn's augmenting path: findings per case are few, so O(V·E) is ample.
-fn augment(p: usize, candidates: &[Vec<usize>], owner: &mut [Option<usize>], seen: &mut [bool]) -> bool {
+fn augment(
+    p: usize,
+    candidates: &[Vec<usize>],
+    owner: &mut [Option<usize>],
+    seen: &mut [bool],
+) -> bool {
     for &e in &candidates[p] {
         if seen[e] {
             continue;
@@ -146,11 +177,22 @@ mod tests {
     use super::*;
 
     fn expected(start: u32, end: u32) -> ExpectedFinding {
-        ExpectedFinding { line_start: start, line_end: end, category: "bug".into(), description: String::new() }
+        ExpectedFinding {
+            line_start: start,
+            line_end: end,
+            category: "bug".into(),
+            description: String::new(),
+        }
     }
 
     fn found(start: u32, end: u32, category: &str) -> Finding {
-        Finding { line_start: start, line_end: end, severity: Severity::High, category: category.into(), message: "m".into() }
+        Finding {
+            line_start: start,
+            line_end: end,
+            severity: Severity::High,
+            category: category.into(),
+            message: "m".into(),
+        }
     }
 
     #[test]
@@ -167,14 +209,24 @@ mod tests {
     #[test]
     fn lines_match_within_the_tolerance_only() {
         let policy = MatchPolicy::default();
-        assert_eq!(score_case(&[expected(10, 10)], &[found(12, 12, "bug")], policy).true_positives, 1);
+        assert_eq!(
+            score_case(&[expected(10, 10)], &[found(12, 12, "bug")], policy).true_positives,
+            1
+        );
         let far = score_case(&[expected(10, 10)], &[found(13, 14, "bug")], policy);
-        assert_eq!((far.true_positives, far.false_negatives, far.false_positives), (0, 1, 1));
+        assert_eq!(
+            (far.true_positives, far.false_negatives, far.false_positives),
+            (0, 1, 1)
+        );
     }
 
     #[test]
     fn one_broad_finding_cannot_claim_two_expected_ones() {
-        let score = score_case(&[expected(5, 5), expected(9, 9)], &[found(1, 20, "bug")], MatchPolicy::default());
+        let score = score_case(
+            &[expected(5, 5), expected(9, 9)],
+            &[found(1, 20, "bug")],
+            MatchPolicy::default(),
+        );
         assert_eq!((score.true_positives, score.false_negatives), (1, 1));
         assert!(!score.correct());
     }
@@ -183,8 +235,16 @@ mod tests {
     fn matching_is_maximal_whatever_the_order() {
         // The broad finding could take either; the narrow one only the first.
         let exp = [expected(5, 5), expected(9, 9)];
-        let forward = score_case(&exp, &[found(1, 20, "bug"), found(5, 5, "bug")], MatchPolicy::default());
-        let backward = score_case(&exp, &[found(5, 5, "bug"), found(1, 20, "bug")], MatchPolicy::default());
+        let forward = score_case(
+            &exp,
+            &[found(1, 20, "bug"), found(5, 5, "bug")],
+            MatchPolicy::default(),
+        );
+        let backward = score_case(
+            &exp,
+            &[found(5, 5, "bug"), found(1, 20, "bug")],
+            MatchPolicy::default(),
+        );
         assert_eq!(forward.true_positives, 2);
         assert_eq!(backward.true_positives, 2);
         assert!(forward.correct() && backward.correct());
@@ -192,16 +252,44 @@ mod tests {
 
     #[test]
     fn a_second_finding_on_the_same_bug_is_a_duplicate_not_a_false_positive() {
-        let score = score_case(&[expected(5, 6)], &[found(5, 5, "bug"), found(6, 6, "bug")], MatchPolicy::default());
-        assert_eq!((score.true_positives, score.duplicates, score.false_positives), (1, 1, 0));
+        let score = score_case(
+            &[expected(5, 6)],
+            &[found(5, 5, "bug"), found(6, 6, "bug")],
+            MatchPolicy::default(),
+        );
+        assert_eq!(
+            (
+                score.true_positives,
+                score.duplicates,
+                score.false_positives
+            ),
+            (1, 1, 0)
+        );
         assert!(score.correct());
     }
 
     #[test]
     fn categories_count_only_when_the_policy_says_so() {
-        let strict = MatchPolicy { require_category: true, ..MatchPolicy::default() };
-        assert_eq!(score_case(&[expected(5, 5)], &[found(5, 5, "Security")], strict).true_positives, 0);
-        assert_eq!(score_case(&[expected(5, 5)], &[found(5, 5, " BUG ")], strict).true_positives, 1);
-        assert_eq!(score_case(&[expected(5, 5)], &[found(5, 5, "Security")], MatchPolicy::default()).true_positives, 1);
+        let strict = MatchPolicy {
+            require_category: true,
+            ..MatchPolicy::default()
+        };
+        assert_eq!(
+            score_case(&[expected(5, 5)], &[found(5, 5, "Security")], strict).true_positives,
+            0
+        );
+        assert_eq!(
+            score_case(&[expected(5, 5)], &[found(5, 5, " BUG ")], strict).true_positives,
+            1
+        );
+        assert_eq!(
+            score_case(
+                &[expected(5, 5)],
+                &[found(5, 5, "Security")],
+                MatchPolicy::default()
+            )
+            .true_positives,
+            1
+        );
     }
 }

@@ -4,7 +4,18 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 /// Hex SHA-256 of a configuration's canonical JSON (its `name` left out).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(try_from = "String", into = "String")]
 #[schema(value_type = String, pattern = "^[0-9a-f]{64}$")]
 pub struct Fingerprint(String);
@@ -104,7 +115,10 @@ mod tests {
     fn canonical_json_sorts_keys_at_every_depth() {
         let value: serde_json::Value =
             serde_json::from_str(r#"{ "b": [ {"z": 1, "a": null} ], "a": "x" }"#).unwrap();
-        assert_eq!(canonical_json(&value), r#"{"a":"x","b":[{"a":null,"z":1}]}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":"x","b":[{"a":null,"z":1}]}"#
+        );
     }
 
     #[test]

@@ -76,28 +76,58 @@ pub fn judge(metrics: &RunMetrics, thresholds: &Thresholds, baseline: Option<Bas
 
     let mut checks = vec![sample_size_check(n, min)];
     checks.push(proportion_check(
-        CheckName::Accuracy, "accuracy", metrics.correct, n, thresholds.min_accuracy, Direction::AtLeast, z, min,
+        CheckName::Accuracy,
+        "accuracy",
+        metrics.correct,
+        n,
+        thresholds.min_accuracy,
+        Direction::AtLeast,
+        z,
+        min,
     ));
     checks.push(proportion_check(
-        CheckName::ErrorRate, "error rate", metrics.errors, n, thresholds.max_error_rate, Direction::AtMost, z, min,
+        CheckName::ErrorRate,
+        "error rate",
+        metrics.errors,
+        n,
+        thresholds.max_error_rate,
+        Direction::AtMost,
+        z,
+        min,
     ));
-    checks.push(latency_check(metrics.latency_p95_ms, thresholds.max_p95_latency_ms, min));
+    checks.push(latency_check(
+        metrics.latency_p95_ms,
+        thresholds.max_p95_latency_ms,
+        min,
+    ));
     if let Some(ceiling) = thresholds.max_cost_per_case_usd {
         checks.push(cost_check(metrics.cost_per_case_usd(), ceiling, min));
     }
     if let (Some(margin), Some(baseline)) = (thresholds.non_inferiority_margin, baseline) {
         let floor = (baseline.accuracy - margin).max(0.0);
         let mut check = proportion_check(
-            CheckName::NonInferiority, "accuracy against the stable configuration", metrics.correct, n, floor,
-            Direction::AtLeast, z, min,
+            CheckName::NonInferiority,
+            "accuracy against the stable configuration",
+            metrics.correct,
+            n,
+            floor,
+            Direction::AtLeast,
+            z,
+            min,
         );
-        check.reason = format!("{} (stable accuracy {:.4} minus margin {margin})", check.reason, baseline.accuracy);
+        check.reason = format!(
+            "{} (stable accuracy {:.4} minus margin {margin})",
+            check.reason, baseline.accuracy
+        );
         checks.push(check);
     }
 
     if !enough {
         // Below the minimum sample nothing is decided, in either direction.
-        for check in checks.iter_mut().filter(|c| c.name != CheckName::SampleSize) {
+        for check in checks
+            .iter_mut()
+            .filter(|c| c.name != CheckName::SampleSize)
+        {
             if check.outcome != Decision::Inconclusive {
                 check.outcome = Decision::Inconclusive;
                 check.reason = format!("{}; not judged below {min} cases", check.reason);
@@ -122,14 +152,22 @@ pub fn judge(metrics: &RunMetrics, thresholds: &Thresholds, baseline: Option<Bas
                 .map(|total| total.saturating_sub(n).max(1))
         })
         .flatten();
-    Verdict { decision, checks, additional_cases_needed }
+    Verdict {
+        decision,
+        checks,
+        additional_cases_needed,
+    }
 }
 
 fn sample_size_check(n: u64, min: u64) -> Check {
     let enough = n >= min;
     Check {
         name: CheckName::SampleSize,
-        outcome: if enough { Decision::Pass } else { Decision::Inconclusive },
+        outcome: if enough {
+            Decision::Pass
+        } else {
+            Decision::Inconclusive
+        },
         value: Some(n as f64),
         bound: None,
         threshold: min as f64,
@@ -143,7 +181,10 @@ fn sample_size_check(n: u64, min: u64) -> Check {
     }
 }
 
-#[expect(clippy::too_many_arguments, reason = "one call site per proportion, each argument named there")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per proportion, each argument named there"
+)]
 fn proportion_check(
     name: CheckName,
     label: &str,
@@ -184,7 +225,9 @@ fn proportion_check(
         ),
         BoundDecision::Fail => (
             Decision::Fail,
-            format!("{label} {p_hat:.4}: even its most favourable bound {far_bound:.4} is {opposite} {threshold}"),
+            format!(
+                "{label} {p_hat:.4}: even its most favourable bound {far_bound:.4} is {opposite} {threshold}"
+            ),
         ),
         BoundDecision::Undecided => (
             Decision::Inconclusive,
@@ -192,17 +235,37 @@ fn proportion_check(
         ),
     };
     let cases_to_decide = match outcome {
-        Decision::Inconclusive => stats::cases_to_decide(p_hat, n.max(min), z, threshold, direction),
+        Decision::Inconclusive => {
+            stats::cases_to_decide(p_hat, n.max(min), z, threshold, direction)
+        }
         _ => Some(n.max(min)),
     };
-    Check { name, outcome, value: Some(p_hat), bound: Some(bound), threshold, direction, reason, cases_to_decide }
+    Check {
+        name,
+        outcome,
+        value: Some(p_hat),
+        bound: Some(bound),
+        threshold,
+        direction,
+        reason,
+        cases_to_decide,
+    }
 }
 
 fn latency_check(p95_ms: Option<f64>, max_ms: f64, min: u64) -> Check {
     let (outcome, reason) = match p95_ms {
-        None => (Decision::Inconclusive, format!("no latency samples; p95 must be at most {max_ms} ms")),
-        Some(p95) if p95 <= max_ms => (Decision::Pass, format!("p95 latency {p95:.0} ms is at most {max_ms} ms")),
-        Some(p95) => (Decision::Fail, format!("p95 latency {p95:.0} ms is above {max_ms} ms")),
+        None => (
+            Decision::Inconclusive,
+            format!("no latency samples; p95 must be at most {max_ms} ms"),
+        ),
+        Some(p95) if p95 <= max_ms => (
+            Decision::Pass,
+            format!("p95 latency {p95:.0} ms is at most {max_ms} ms"),
+        ),
+        Some(p95) => (
+            Decision::Fail,
+            format!("p95 latency {p95:.0} ms is above {max_ms} ms"),
+        ),
     };
     Check {
         name: CheckName::LatencyP95,
@@ -218,9 +281,18 @@ fn latency_check(p95_ms: Option<f64>, max_ms: f64, min: u64) -> Check {
 
 fn cost_check(cost_per_case: Option<f64>, ceiling: f64, min: u64) -> Check {
     let (outcome, reason) = match cost_per_case {
-        None => (Decision::Inconclusive, format!("no cases; cost per case must be at most ${ceiling}")),
-        Some(cost) if cost <= ceiling => (Decision::Pass, format!("cost per case ${cost:.6} is at most ${ceiling}")),
-        Some(cost) => (Decision::Fail, format!("cost per case ${cost:.6} is above ${ceiling}")),
+        None => (
+            Decision::Inconclusive,
+            format!("no cases; cost per case must be at most ${ceiling}"),
+        ),
+        Some(cost) if cost <= ceiling => (
+            Decision::Pass,
+            format!("cost per case ${cost:.6} is at most ${ceiling}"),
+        ),
+        Some(cost) => (
+            Decision::Fail,
+            format!("cost per case ${cost:.6} is above ${ceiling}"),
+        ),
     };
     Check {
         name: CheckName::CostPerCase,
@@ -240,11 +312,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn run(cases: u64, correct: u64, errors: u64, p95: f64) -> RunMetrics {
-        RunMetrics { cases, correct, errors, latency_p95_ms: Some(p95), ..RunMetrics::default() }
+        RunMetrics {
+            cases,
+            correct,
+            errors,
+            latency_p95_ms: Some(p95),
+            ..RunMetrics::default()
+        }
     }
 
     fn outcome(verdict: &Verdict, name: CheckName) -> Decision {
-        verdict.checks.iter().find(|c| c.name == name).unwrap().outcome
+        verdict
+            .checks
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .outcome
     }
 
     #[test]
@@ -261,8 +344,15 @@ mod tests {
         let failed: Vec<_> = verdict.failed_checks().collect();
         assert_eq!(failed.len(), 1);
         assert_eq!(failed[0].name, CheckName::LatencyP95);
-        assert_eq!((failed[0].value, failed[0].threshold), (Some(4500.0), 3000.0));
-        assert!(failed[0].reason.contains("4500 ms is above 3000"), "{}", failed[0].reason);
+        assert_eq!(
+            (failed[0].value, failed[0].threshold),
+            (Some(4500.0), 3000.0)
+        );
+        assert!(
+            failed[0].reason.contains("4500 ms is above 3000"),
+            "{}",
+            failed[0].reason
+        );
     }
 
     #[test]
@@ -277,7 +367,10 @@ mod tests {
         // 0 errors in 100 cases: upper bound ≈ 0.026 is still above 0.02.
         let verdict = judge(&run(100, 100, 0, 800.0), &Thresholds::default(), None);
         assert_eq!(verdict.decision, Decision::Inconclusive, "{verdict:#?}");
-        assert_eq!(outcome(&verdict, CheckName::ErrorRate), Decision::Inconclusive);
+        assert_eq!(
+            outcome(&verdict, CheckName::ErrorRate),
+            Decision::Inconclusive
+        );
         // p̂ = 0: upper = z²/(n + z²) ≤ 0.02 ⇔ n ≥ 49 z² ≈ 132.6 → 133 in all.
         assert_eq!(verdict.additional_cases_needed, Some(33));
     }
@@ -294,7 +387,12 @@ mod tests {
         let verdict = judge(&run(20, 0, 0, 99_000.0), &Thresholds::default(), None);
         assert_eq!(verdict.decision, Decision::Inconclusive);
         assert_eq!(verdict.failed_checks().count(), 0);
-        assert!(verdict.checks.iter().any(|c| c.reason.contains("not judged below 100 cases")));
+        assert!(
+            verdict
+                .checks
+                .iter()
+                .any(|c| c.reason.contains("not judged below 100 cases"))
+        );
     }
 
     #[test]
@@ -308,9 +406,21 @@ mod tests {
         };
         let verdict = judge(&metrics, &thresholds, Some(Baseline { accuracy: 0.999 }));
         assert_eq!(outcome(&verdict, CheckName::CostPerCase), Decision::Fail);
-        assert_eq!(outcome(&verdict, CheckName::NonInferiority), Decision::Inconclusive);
-        let plain = judge(&metrics, &Thresholds::default(), Some(Baseline { accuracy: 0.999 }));
-        assert!(plain.checks.iter().all(|c| !matches!(c.name, CheckName::CostPerCase | CheckName::NonInferiority)));
+        assert_eq!(
+            outcome(&verdict, CheckName::NonInferiority),
+            Decision::Inconclusive
+        );
+        let plain = judge(
+            &metrics,
+            &Thresholds::default(),
+            Some(Baseline { accuracy: 0.999 }),
+        );
+        assert!(
+            plain
+                .checks
+                .iter()
+                .all(|c| !matches!(c.name, CheckName::CostPerCase | CheckName::NonInferiority))
+        );
     }
 
     proptest! {

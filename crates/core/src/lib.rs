@@ -16,7 +16,9 @@ pub mod prompt;
 pub mod stats;
 pub mod thresholds;
 
-pub use config::{Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy};
+pub use config::{
+    Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy,
+};
 pub use error::{Error, FieldError};
 pub use findings::{CaseScore, ExpectedFinding, Finding, MatchPolicy, Severity, score_case};
 pub use fingerprint::{Fingerprint, canonical_json};

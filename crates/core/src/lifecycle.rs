@@ -8,7 +8,9 @@ use utoipa::ToSchema;
 
 use crate::error::Error;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ExperimentStatus {
     Registered,
@@ -51,7 +53,15 @@ pub const TRANSITIONS: &[(ExperimentStatus, ExperimentStatus, Mover)] = &[
 ];
 
 impl ExperimentStatus {
-    pub const ALL: [Self; 7] = [Registered, Evaluating, Evaluated, Promoted, Quarantined, Blacklisted, Withdrawn];
+    pub const ALL: [Self; 7] = [
+        Registered,
+        Evaluating,
+        Evaluated,
+        Promoted,
+        Quarantined,
+        Blacklisted,
+        Withdrawn,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,14 +81,20 @@ impl ExperimentStatus {
 
     /// Who may move an experiment from `self` to `next`, if anyone.
     pub fn mover_to(self, next: Self) -> Option<Mover> {
-        TRANSITIONS.iter().find(|(from, to, _)| (*from, *to) == (self, next)).map(|t| t.2)
+        TRANSITIONS
+            .iter()
+            .find(|(from, to, _)| (*from, *to) == (self, next))
+            .map(|t| t.2)
     }
 
     /// The state after moving to `next`, or why that move is not allowed.
     pub fn transition(self, next: Self, by: Mover) -> Result<Self, Error> {
         match self.mover_to(next) {
             Some(mover) if mover == by => Ok(next),
-            _ => Err(Error::Transition { from: self, to: next }),
+            _ => Err(Error::Transition {
+                from: self,
+                to: next,
+            }),
         }
     }
 
@@ -106,7 +122,11 @@ mod tests {
 
     #[test]
     fn the_happy_paths_are_allowed_for_their_mover() {
-        let path = [(Registered, Evaluating, Mover::Experiment), (Evaluating, Evaluated, Mover::Experiment), (Evaluated, Promoted, Mover::Gate)];
+        let path = [
+            (Registered, Evaluating, Mover::Experiment),
+            (Evaluating, Evaluated, Mover::Experiment),
+            (Evaluated, Promoted, Mover::Gate),
+        ];
         for (from, to, by) in path {
             assert_eq!(from.transition(to, by).unwrap(), to);
         }
@@ -132,12 +152,18 @@ mod tests {
     #[test]
     fn skipping_evaluation_is_refused_with_both_states_named() {
         let error = Registered.transition(Promoted, Mover::Gate).unwrap_err();
-        assert_eq!(error.to_string(), "an experiment cannot go from registered to promoted");
+        assert_eq!(
+            error.to_string(),
+            "an experiment cannot go from registered to promoted"
+        );
     }
 
     #[test]
     fn only_quarantined_experiments_can_be_reevaluated() {
-        let eligible: Vec<_> = ExperimentStatus::ALL.into_iter().filter(|s| s.can_be_reevaluated()).collect();
+        let eligible: Vec<_> = ExperimentStatus::ALL
+            .into_iter()
+            .filter(|s| s.can_be_reevaluated())
+            .collect();
         assert_eq!(eligible, [Quarantined]);
     }
 
@@ -145,7 +171,10 @@ mod tests {
     fn statuses_round_trip_through_text_and_json() {
         for status in ExperimentStatus::ALL {
             assert_eq!(ExperimentStatus::parse(status.as_str()), Some(status));
-            assert_eq!(serde_json::to_string(&status).unwrap(), format!("\"{status}\""));
+            assert_eq!(
+                serde_json::to_string(&status).unwrap(),
+                format!("\"{status}\"")
+            );
         }
     }
 }

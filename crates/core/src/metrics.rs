@@ -40,11 +40,17 @@ impl RunMetrics {
     }
 
     pub fn precision(&self) -> Option<f64> {
-        ratio(self.true_positives, self.true_positives + self.false_positives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_positives,
+        )
     }
 
     pub fn recall(&self) -> Option<f64> {
-        ratio(self.true_positives, self.true_positives + self.false_negatives)
+        ratio(
+            self.true_positives,
+            self.true_positives + self.false_negatives,
+        )
     }
 
     pub fn cost_per_case_usd(&self) -> Option<f64> {
@@ -62,7 +68,16 @@ mod tests {
 
     #[test]
     fn rates_derive_from_counts_and_are_absent_without_data() {
-        let m = RunMetrics { cases: 10, correct: 9, errors: 1, true_positives: 3, false_positives: 1, false_negatives: 2, cost_usd: 0.5, ..RunMetrics::default() };
+        let m = RunMetrics {
+            cases: 10,
+            correct: 9,
+            errors: 1,
+            true_positives: 3,
+            false_positives: 1,
+            false_negatives: 2,
+            cost_usd: 0.5,
+            ..RunMetrics::default()
+        };
         assert_eq!(m.accuracy(), Some(0.9));
         assert_eq!(m.error_rate(), Some(0.1));
         assert_eq!(m.precision(), Some(0.75));

@@ -111,8 +111,19 @@ mod tests {
     #[test]
     fn rejects_unknown_unclosed_and_codeless_templates() {
         let unknown = Template::parse("{{code}} {{author}}").unwrap_err();
-        assert!(unknown.contains("`{{author}}`") && unknown.contains("{{language}}"), "{unknown}");
-        assert!(Template::parse("{{code}} {{path").unwrap_err().contains("never closed"));
-        assert!(Template::parse("{{path}}").unwrap_err().contains("{{code}}"));
+        assert!(
+            unknown.contains("`{{author}}`") && unknown.contains("{{language}}"),
+            "{unknown}"
+        );
+        assert!(
+            Template::parse("{{code}} {{path")
+                .unwrap_err()
+                .contains("never closed")
+        );
+        assert!(
+            Template::parse("{{path}}")
+                .unwrap_err()
+                .contains("{{code}}")
+        );
     }
 }

@@ -32,7 +32,9 @@ pub fn wilson_bounds(p_hat: f64, n: f64, z: f64) -> (f64, f64) {
 }
 
 /// Which side of the threshold a proportion must be on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     AtLeast,
@@ -115,12 +117,18 @@ mod tests {
     #[test]
     fn a_perfect_run_needs_enough_cases_to_clear_the_bar() {
         // p̂ = 1: lower = n / (n + z²) ≥ 0.95 ⇔ n ≥ 19 z² ≈ 51.4.
-        assert_eq!(cases_to_decide(1.0, 1, Z95, 0.95, Direction::AtLeast), Some(52));
+        assert_eq!(
+            cases_to_decide(1.0, 1, Z95, 0.95, Direction::AtLeast),
+            Some(52)
+        );
     }
 
     #[test]
     fn an_estimate_on_the_threshold_never_decides() {
-        assert_eq!(cases_to_decide(0.95, 100, Z95, 0.95, Direction::AtLeast), None);
+        assert_eq!(
+            cases_to_decide(0.95, 100, Z95, 0.95, Direction::AtLeast),
+            None
+        );
     }
 
     proptest! {

@@ -54,20 +54,36 @@ impl Thresholds {
             proportion("non_inferiority_margin", margin);
         }
         if !(self.confidence.is_finite() && self.confidence > 0.5 && self.confidence < 1.0) {
-            errors.push(FieldError::new("confidence", "must be above 0.5 and below 1"));
+            errors.push(FieldError::new(
+                "confidence",
+                "must be above 0.5 and below 1",
+            ));
         }
         if !(self.max_p95_latency_ms.is_finite() && self.max_p95_latency_ms > 0.0) {
-            errors.push(FieldError::new("max_p95_latency_ms", "must be a positive number of milliseconds"));
+            errors.push(FieldError::new(
+                "max_p95_latency_ms",
+                "must be a positive number of milliseconds",
+            ));
         }
         if self.min_sample_size == 0 {
-            errors.push(FieldError::new("min_sample_size", "must be at least 1: no data is never a pass"));
+            errors.push(FieldError::new(
+                "min_sample_size",
+                "must be at least 1: no data is never a pass",
+            ));
         }
         if let Some(cost) = self.max_cost_per_case_usd {
             if !(cost.is_finite() && cost >= 0.0) {
-                errors.push(FieldError::new("max_cost_per_case_usd", "must be a non-negative amount of USD"));
+                errors.push(FieldError::new(
+                    "max_cost_per_case_usd",
+                    "must be a non-negative amount of USD",
+                ));
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(errors))
+        }
     }
 }
 
@@ -78,14 +94,28 @@ mod tests {
     #[test]
     fn defaults_are_the_platform_slos_and_valid() {
         let t = Thresholds::default();
-        assert_eq!((t.min_accuracy, t.max_p95_latency_ms, t.max_error_rate), (0.95, 3000.0, 0.02));
+        assert_eq!(
+            (t.min_accuracy, t.max_p95_latency_ms, t.max_error_rate),
+            (0.95, 3000.0, 0.02)
+        );
         assert!(t.validate().is_ok());
     }
 
     #[test]
     fn invalid_thresholds_name_their_fields() {
-        let t = Thresholds { confidence: 1.0, min_sample_size: 0, min_accuracy: 1.5, ..Thresholds::default() };
-        let fields: Vec<_> = t.validate().unwrap_err().field_errors().iter().map(|e| e.field.clone()).collect();
+        let t = Thresholds {
+            confidence: 1.0,
+            min_sample_size: 0,
+            min_accuracy: 1.5,
+            ..Thresholds::default()
+        };
+        let fields: Vec<_> = t
+            .validate()
+            .unwrap_err()
+            .field_errors()
+            .iter()
+            .map(|e| e.field.clone())
+            .collect();
         assert_eq!(fields, ["min_accuracy", "confidence", "min_sample_size"]);
     }
 }

@@ -1,0 +1,24 @@
+//! Persistence for every zone: the embedded migrations, a pool per database
+//! role, typed repositories per schema, and the audit hash chain.
+//!
+//! Query functions take an executor (`impl PgExecutor` or `&mut
+//! PgConnection`); the service layer decides where a transaction begins.
+
+pub mod audit;
+pub mod error;
+pub mod experiments;
+pub mod pool;
+pub mod production;
+pub mod quarantine;
+
+pub use error::StoreError;
+pub use pool::{DbRole, connect, connect_as};
+
+/// Every migration under the top-level `migrations/`, embedded in the binary.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Applies pending migrations; applying them again is a no-op.
+pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}

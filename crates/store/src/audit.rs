@@ -1,0 +1,243 @@
+//! The audit trail: appending through `audit.append_event`, and verifying
+//! the hash chain by recomputing every hash independently of the database.
+
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use sqlx::{Connection, PgConnection, PgExecutor};
+
+use crate::StoreError;
+
+/// An event to append. `subject` is what it is about (a fingerprint, an
+/// experiment or deployment id); `actor` is who asked.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub subject: &'a str,
+    pub details: &'a serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    pub seq: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub db_role: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: serde_json::Value,
+    #[serde(serialize_with = "as_hex")]
+    pub hash: Vec<u8>,
+}
+
+fn as_hex<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&hex::encode(bytes))
+}
+
+/// Appends one event inside the caller's transaction (so it commits or rolls
+/// back with the change it records) and returns its sequence number.
+pub async fn append(executor: impl PgExecutor<'_>, event: NewEvent<'_>) -> Result<i64, StoreError> {
+    let seq = sqlx::query_scalar!(
+        "SELECT audit.append_event($1, $2, $3, $4)",
+        event.actor,
+        event.action,
+        event.subject,
+        event.details,
+    )
+    .fetch_one(executor)
+    .await?;
+    seq.ok_or(StoreError::Corrupt {
+        column: "audit.append_event",
+        value: "NULL".into(),
+    })
+}
+
+/// Every event about `subject`, oldest first.
+pub async fn events_for_subject(
+    executor: impl PgExecutor<'_>,
+    subject: &str,
+) -> Result<Vec<AuditEvent>, StoreError> {
+    let events = sqlx::query_as!(
+        AuditEvent,
+        r#"SELECT seq, occurred_at, db_role, actor, action, subject, details, hash
+           FROM audit.event_log WHERE subject = $1 ORDER BY seq"#,
+        subject
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(events)
+}
+
+/// What is wrong with the first bad row of a chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "problem")]
+pub enum ChainProblem {
+    /// The row's content no longer hashes to its stored hash (altered).
+    HashMismatch,
+    /// The row does not point at the previous row's hash (re-linked).
+    BrokenLink,
+    /// Rows before this one are missing (deleted).
+    Gap { expected_seq: i64 },
+    /// The chain head records events after the last row (tail deleted).
+    TruncatedTail { head_seq: i64 },
+}
+
+impl std::fmt::Display for ChainProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::HashMismatch => {
+                f.write_str("its content does not match its hash: the row was altered")
+            }
+            Self::BrokenLink => f.write_str("it does not link to the previous row's hash"),
+            Self::Gap { expected_seq } => write!(f, "event {expected_seq} is missing before it"),
+            Self::TruncatedTail { head_seq } => {
+                write!(
+                    f,
+                    "the chain head records {head_seq} events: the rows after it were deleted"
+                )
+            }
+        }
+    }
+}
+
+/// The outcome of verifying the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum ChainReport {
+    Intact {
+        events: i64,
+        head: String,
+    },
+    Broken {
+        /// The first bad row.
+        seq: i64,
+        #[serde(flatten)]
+        problem: ChainProblem,
+    },
+}
+
+/// Walks the whole chain in one consistent snapshot, recomputing each hash
+/// from the row's fields, and reports the first bad row.
+pub async fn verify(conn: &mut PgConnection) -> Result<ChainReport, StoreError> {
+    let mut tx = conn.begin().await?;
+    sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let head = sqlx::query!("SELECT seq, hash FROM audit.chain_head WHERE singleton")
+        .fetch_one(&mut *tx)
+        .await?;
+
+    let mut rows = sqlx::query!(
+        r#"SELECT seq, occurred_at, db_role, actor, action, subject,
+                  details::text AS "details!", prev_hash, hash
+           FROM audit.event_log ORDER BY seq"#
+    )
+    .fetch(&mut *tx);
+    let mut previous = vec![0u8; 32];
+    let mut expected_seq = 1;
+    while let Some(row) = rows.try_next().await? {
+        if row.seq != expected_seq {
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                problem: ChainProblem::Gap { expected_seq },
+            });
+        }
+        if row.prev_hash != previous {
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                problem: ChainProblem::BrokenLink,
+            });
+        }
+        let canonical = canonical_row(&CanonicalRow {
+            seq: row.seq,
+            occurred_at: row.occurred_at,
+            db_role: &row.db_role,
+            actor: &row.actor,
+            action: &row.action,
+            subject: &row.subject,
+            details: &row.details,
+        });
+        let recomputed = Sha256::new()
+            .chain_update(&previous)
+            .chain_update(canonical.as_bytes())
+            .finalize();
+        if recomputed.as_slice() != row.hash {
+            return Ok(ChainReport::Broken {
+                seq: row.seq,
+                problem: ChainProblem::HashMismatch,
+            });
+        }
+        previous = row.hash;
+        expected_seq += 1;
+    }
+    drop(rows);
+    tx.rollback().await?;
+
+    let last_seq = expected_seq - 1;
+    if head.seq != last_seq || head.hash != previous {
+        return Ok(ChainReport::Broken {
+            seq: last_seq + 1,
+            problem: ChainProblem::TruncatedTail { head_seq: head.seq },
+        });
+    }
+    Ok(ChainReport::Intact {
+        events: last_seq,
+        head: hex::encode(previous),
+    })
+}
+
+struct CanonicalRow<'a> {
+    seq: i64,
+    occurred_at: DateTime<Utc>,
+    db_role: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    subject: &'a str,
+    details: &'a str,
+}
+
+/// The same encoding as `audit.canonical_row` in the migration: each field
+/// as a netstring, `<byte length>:<text>,`.
+fn canonical_row(row: &CanonicalRow<'_>) -> String {
+    let fields = [
+        &row.seq.to_string(),
+        &row.occurred_at.timestamp_micros().to_string(),
+        row.db_role,
+        row.actor,
+        row.action,
+        row.subject,
+        row.details,
+    ];
+    let mut out = String::new();
+    for field in fields {
+        out.push_str(&field.len().to_string());
+        out.push(':');
+        out.push_str(field);
+        out.push(',');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netstrings_count_bytes_not_characters() {
+        let row = CanonicalRow {
+            seq: 7,
+            occurred_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            db_role: "trizone_gate",
+            actor: "ané",
+            action: "promote",
+            subject: "x",
+            details: "{}",
+        };
+        assert_eq!(
+            canonical_row(&row),
+            "1:7,16:1700000000123456,12:trizone_gate,4:ané,7:promote,1:x,2:{},"
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Repository for `production`: deployments and the active pointer V2
+//! replicas follow. The gate writes them; V2 only reads.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use trizone_core::{Configuration, Fingerprint};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deployment {
+    pub id: Uuid,
+    pub version: i64,
+    pub experiment_id: Uuid,
+    pub fingerprint: String,
+    pub configuration: Configuration,
+    pub status: String,
+    pub previous_deployment_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub activated_at: Option<DateTime<Utc>>,
+}
+
+struct Row {
+    id: Uuid,
+    version: i64,
+    experiment_id: Uuid,
+    fingerprint: String,
+    configuration: Json<Configuration>,
+    status: String,
+    previous_deployment_id: Option<Uuid>,
+    created_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+}
+
+impl From<Row> for Deployment {
+    fn from(row: Row) -> Self {
+        Self {
+            id: row.id,
+            version: row.version,
+            experiment_id: row.experiment_id,
+            fingerprint: row.fingerprint,
+            configuration: row.configuration.0,
+            status: row.status,
+            previous_deployment_id: row.previous_deployment_id,
+            created_at: row.created_at,
+            activated_at: row.activated_at,
+        }
+    }
+}
+
+/// Records a promotion's first step: a pending deployment of `configuration`.
+pub async fn insert_pending(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+    fingerprint: &Fingerprint,
+    configuration: &Configuration,
+) -> Result<Deployment, StoreError> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"INSERT INTO production.deployments (experiment_id, fingerprint, configuration)
+           VALUES ($1, $2, $3)
+           RETURNING id, version, experiment_id, fingerprint,
+                     configuration AS "configuration: Json<Configuration>", status,
+                     previous_deployment_id, created_at, activated_at"#,
+        experiment_id,
+        fingerprint.as_str(),
+        Json(configuration) as _,
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(row.into())
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Deployment, StoreError> {
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, version, experiment_id, fingerprint,
+                  configuration AS "configuration: Json<Configuration>", status,
+                  previous_deployment_id, created_at, activated_at
+           FROM production.deployments WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Deployment::from)
+    .ok_or_else(|| StoreError::NotFound {
+        entity: "deployment",
+        id: id.to_string(),
+    })
+}
+
+/// The deployment V2 serves now, if any.
+pub async fn active(executor: impl PgExecutor<'_>) -> Result<Option<Deployment>, StoreError> {
+    let row = sqlx::query_as!(
+        Row,
+        r#"SELECT d.id, d.version, d.experiment_id, d.fingerprint,
+                  d.configuration AS "configuration: Json<Configuration>", d.status,
+                  d.previous_deployment_id, d.created_at, d.activated_at
+           FROM production.active_deployment a
+           JOIN production.deployments d ON d.id = a.deployment_id"#
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(Deployment::from))
+}
+
+/// Makes `id` the active deployment: the previous one becomes superseded and
+/// the rollback target. Run it inside the enabling transaction, with the
+/// audit row and the experiment's status change.
+pub async fn activate(conn: &mut PgConnection, id: Uuid) -> Result<Deployment, StoreError> {
+    // Locks the pointer, so concurrent activations queue instead of racing.
+    let previous =
+        sqlx::query_scalar!("SELECT deployment_id FROM production.active_deployment FOR UPDATE")
+            .fetch_optional(&mut *conn)
+            .await?;
+    if previous == Some(id) {
+        return get(&mut *conn, id).await;
+    }
+    sqlx::query!(
+        r#"UPDATE production.deployments SET status = 'superseded', deactivated_at = now(), updated_at = now()
+           WHERE id = $1"#,
+        previous
+    )
+    .execute(&mut *conn)
+    .await?;
+    let activated = sqlx::query!(
+        r#"UPDATE production.deployments
+           SET status = 'active', activated_at = now(), updated_at = now(), previous_deployment_id = $2
+           WHERE id = $1"#,
+        id,
+        previous
+    )
+    .execute(&mut *conn)
+    .await?;
+    if activated.rows_affected() == 0 {
+        return Err(StoreError::NotFound {
+            entity: "deployment",
+            id: id.to_string(),
+        });
+    }
+    sqlx::query!(
+        r#"INSERT INTO production.active_deployment (deployment_id, previous_deployment_id)
+           VALUES ($1, $2)
+           ON CONFLICT (singleton) DO UPDATE
+           SET deployment_id = EXCLUDED.deployment_id,
+               previous_deployment_id = EXCLUDED.previous_deployment_id,
+               changed_at = now()"#,
+        id,
+        previous
+    )
+    .execute(&mut *conn)
+    .await?;
+    get(&mut *conn, id).await
+}

@@ -1,0 +1,34 @@
+//! Store tests against a real PostgreSQL: a fresh, migrated database per test.
+
+mod audit;
+mod grants;
+mod lifecycle;
+mod repositories;
+
+use sqlx::PgPool;
+use trizone_core::{Configuration, Format};
+use trizone_store::DbRole;
+
+/// A pool on the test's database, logged in as `role`.
+pub async fn pool_as(owner: &PgPool, role: DbRole) -> PgPool {
+    trizone_store::connect_as(&owner.connect_options(), role, 8)
+        .await
+        .unwrap()
+}
+
+pub fn configuration(name: &str, temperature: f64) -> Configuration {
+    let yaml = format!(
+        r#"
+name: {name}
+models:
+  primary:   {{ provider: openai,    model: gpt-4o,        input_per_mtok: 2.5, output_per_mtok: 10 }}
+  secondary: {{ provider: anthropic, model: claude-3-opus, input_per_mtok: 15,  output_per_mtok: 75 }}
+strategy: {{ kind: adaptive }}
+prompt:
+  system: You are a meticulous code reviewer.
+  template: "Review {{{{path}}}}:\n{{{{code}}}}"
+parameters: {{ temperature: {temperature} }}
+"#
+    );
+    Configuration::parse(&yaml, Format::Yaml).unwrap()
+}

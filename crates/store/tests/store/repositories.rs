@@ -1,0 +1,183 @@
+//! Repositories, each used through the role of the zone that owns the write.
+
+use sqlx::PgPool;
+use trizone_core::{ExperimentStatus, Mover};
+use trizone_store::{DbRole, StoreError, experiments, production, quarantine};
+
+use crate::{configuration, pool_as};
+
+async fn register(v1: &PgPool, name: &str, temperature: f64) -> experiments::Experiment {
+    let config = configuration(name, temperature);
+    experiments::insert(
+        v1,
+        experiments::NewExperiment {
+            owner: "alice",
+            description: "test",
+            configuration: &config,
+            reevaluation_of: None,
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn migrating_again_is_a_no_op(owner: PgPool) {
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    trizone_store::migrate(&owner).await.unwrap();
+    let after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        (before, after),
+        (trizone_store::MIGRATOR.iter().count() as i64, before)
+    );
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_registered_configuration_reads_back_whole(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let experiment = register(&v1, "round-trip", 0.3).await;
+    let read = experiments::get(&v1, experiment.id).await.unwrap();
+    assert_eq!(read, experiment);
+    assert_eq!(read.configuration, configuration("round-trip", 0.3));
+    assert_eq!(
+        read.fingerprint,
+        configuration("round-trip", 0.3).fingerprint()
+    );
+    assert_eq!(read.status, ExperimentStatus::Registered);
+    let found = experiments::find_live(&v1, &read.fingerprint)
+        .await
+        .unwrap();
+    assert_eq!(found.map(|e| e.id), Some(experiment.id));
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn one_live_experiment_per_fingerprint(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let first = register(&v1, "same", 0.0).await;
+    // A renamed copy is the same configuration.
+    let config = configuration("renamed", 0.0);
+    let duplicate = experiments::insert(
+        &v1,
+        experiments::NewExperiment {
+            owner: "bob",
+            description: "",
+            configuration: &config,
+            reevaluation_of: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(&duplicate, StoreError::Conflict { constraint } if constraint == "experiments_live_fingerprint"),
+        "{duplicate:?}"
+    );
+    // Once withdrawn, the fingerprint is free to register again.
+    let mut conn = v1.acquire().await.unwrap();
+    experiments::transition(
+        &mut conn,
+        first.id,
+        ExperimentStatus::Registered,
+        ExperimentStatus::Withdrawn,
+        Mover::Experiment,
+    )
+    .await
+    .unwrap();
+    assert_ne!(register(&v1, "same", 0.0).await.id, first.id);
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_transition_from_a_stale_status_is_refused(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let experiment = register(&v1, "stale", 0.0).await;
+    let mut conn = v1.acquire().await.unwrap();
+    experiments::transition(
+        &mut conn,
+        experiment.id,
+        ExperimentStatus::Registered,
+        ExperimentStatus::Evaluating,
+        Mover::Experiment,
+    )
+    .await
+    .unwrap();
+    let error = experiments::transition(
+        &mut conn,
+        experiment.id,
+        ExperimentStatus::Registered,
+        ExperimentStatus::Withdrawn,
+        Mover::Experiment,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("experiment {} is evaluating, not registered", experiment.id)
+    );
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn activation_moves_the_pointer_and_keeps_the_rollback_target(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let gate = pool_as(&owner, DbRole::Gate).await;
+    let v2 = pool_as(&owner, DbRole::Stable).await;
+    let mut deployed = Vec::new();
+    for (name, temperature) in [("first", 0.0), ("second", 0.1)] {
+        let experiment = register(&v1, name, temperature).await;
+        let deployment = production::insert_pending(
+            &gate,
+            experiment.id,
+            &experiment.fingerprint,
+            &experiment.configuration,
+        )
+        .await
+        .unwrap();
+        let mut tx = gate.begin().await.unwrap();
+        production::activate(&mut tx, deployment.id).await.unwrap();
+        tx.commit().await.unwrap();
+        deployed.push(deployment);
+    }
+    let active = production::active(&v2).await.unwrap().unwrap();
+    assert_eq!(active.id, deployed[1].id);
+    assert_eq!(active.status, "active");
+    assert_eq!(active.previous_deployment_id, Some(deployed[0].id));
+    assert!(active.version > deployed[0].version);
+    assert_eq!(
+        production::get(&v2, deployed[0].id).await.unwrap().status,
+        "superseded"
+    );
+    // Activating the active deployment again changes nothing.
+    let mut tx = gate.begin().await.unwrap();
+    production::activate(&mut tx, deployed[1].id).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        production::active(&v2)
+            .await
+            .unwrap()
+            .unwrap()
+            .previous_deployment_id,
+        Some(deployed[0].id)
+    );
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn blacklisting_is_permanent_and_keeps_the_first_reason(owner: PgPool) {
+    let gate = pool_as(&owner, DbRole::Gate).await;
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let fingerprint = configuration("bad", 0.0).fingerprint();
+    quarantine::add_to_blacklist(&gate, &fingerprint, "quarantined 3 times", None, "gate")
+        .await
+        .unwrap();
+    quarantine::add_to_blacklist(&gate, &fingerprint, "again", None, "gate")
+        .await
+        .unwrap();
+    let entry = quarantine::blacklist_entry(&v1, &fingerprint)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(entry.reason, "quarantined 3 times");
+}

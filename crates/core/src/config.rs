@@ -246,10 +246,8 @@ fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
             format!("must be 1 to {MAX_MODEL_CHARS} characters"),
         ));
     }
-    if let Some(base_url) = &spec.base_url {
-        if let Err(message) = check_base_url(base_url) {
-            errors.push(FieldError::new(format!("{at}.base_url"), message));
-        }
+    if let Some(Err(message)) = spec.base_url.as_deref().map(check_base_url) {
+        errors.push(FieldError::new(format!("{at}.base_url"), message));
     }
     for (name, price) in [
         ("input_per_mtok", spec.input_per_mtok),

@@ -71,13 +71,14 @@ impl Thresholds {
                 "must be at least 1: no data is never a pass",
             ));
         }
-        if let Some(cost) = self.max_cost_per_case_usd {
-            if !(cost.is_finite() && cost >= 0.0) {
-                errors.push(FieldError::new(
-                    "max_cost_per_case_usd",
-                    "must be a non-negative amount of USD",
-                ));
-            }
+        if self
+            .max_cost_per_case_usd
+            .is_some_and(|cost| !(cost.is_finite() && cost >= 0.0))
+        {
+            errors.push(FieldError::new(
+                "max_cost_per_case_usd",
+                "must be a non-negative amount of USD",
+            ));
         }
         if errors.is_empty() {
             Ok(())

@@ -1,1 +1,19 @@
+//! Shared HTTP plumbing for every trizone service: one JSON error type,
+//! bearer-token auth with roles, `/healthz` and `/readyz`, Prometheus
+//! metrics, the common tower layers, OpenAPI helpers, logging and serving.
 
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod layers;
+pub mod metrics;
+pub mod openapi;
+pub mod serve;
+pub mod telemetry;
+
+pub use auth::{Authorized, Caller, KeyStore, Role};
+pub use error::ApiError;
+pub use extract::Json;
+pub use health::{Probe, Readiness};
+pub use metrics::HttpMetrics;

@@ -18,7 +18,7 @@ pub use pool::{DbRole, connect, connect_as};
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// Applies pending migrations; applying them again is a no-op.
-pub async fn migrate(pool: &sqlx::PgPool) -> Result<(), StoreError> {
-    MIGRATOR.run(pool).await?;
+pub async fn migrate(conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
+    MIGRATOR.run(conn).await?;
     Ok(())
 }

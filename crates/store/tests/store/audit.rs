@@ -23,7 +23,7 @@ async fn append(pool: &PgPool, action: &str, subject: &str) -> i64 {
 }
 
 async fn verify(pool: &PgPool) -> ChainReport {
-    audit::verify(&mut *pool.acquire().await.unwrap())
+    audit::verify(&mut pool.acquire().await.unwrap())
         .await
         .unwrap()
 }

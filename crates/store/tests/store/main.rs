@@ -1,5 +1,10 @@
 //! Store tests against a real PostgreSQL: a fresh, migrated database per test.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test loudly when set-up breaks"
+)]
+
 mod audit;
 mod grants;
 mod lifecycle;

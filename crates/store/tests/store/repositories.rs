@@ -27,7 +27,9 @@ async fn migrating_again_is_a_no_op(owner: PgPool) {
         .fetch_one(&owner)
         .await
         .unwrap();
-    trizone_store::migrate(&owner).await.unwrap();
+    trizone_store::migrate(&mut owner.acquire().await.unwrap())
+        .await
+        .unwrap();
     let after: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
         .fetch_one(&owner)
         .await

@@ -1,0 +1,300 @@
+//! Bearer-token authentication with roles.
+//!
+//! Services never hold tokens, only their SHA-256 hashes (from the
+//! environment or a mounted file). A presented token is hashed and compared
+//! in constant time with every known hash.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Asks V2 for reviews.
+    EndUser,
+    /// Registers and evaluates configurations in V1.
+    Experimenter,
+    /// Everything an experimenter can, plus gate and quarantine operations.
+    Admin,
+    /// Zone-to-zone calls (the gate's smoke tests, V1 reading V3).
+    Service,
+}
+
+impl Role {
+    pub const ALL: [Self; 4] = [
+        Self::EndUser,
+        Self::Experimenter,
+        Self::Admin,
+        Self::Service,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::EndUser => "end_user",
+            Self::Experimenter => "experimenter",
+            Self::Admin => "admin",
+            Self::Service => "service",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == raw)
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who made a request. `key_id` (a prefix of the key's hash) is safe to log
+/// and to record as the actor of an audit event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    pub role: Role,
+    pub key_id: String,
+}
+
+struct Key {
+    role: Role,
+    hash: [u8; 32],
+}
+
+/// The keys a service accepts.
+#[derive(Clone, Default)]
+pub struct KeyStore {
+    keys: Arc<Vec<Key>>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("API key entry {entry}: {problem}")]
+pub struct KeySpecError {
+    /// 1-based position of the entry in the specification.
+    pub entry: usize,
+    pub problem: String,
+}
+
+impl KeyStore {
+    /// Parses `role:sha256hex` entries separated by newlines, commas or
+    /// spaces; `#` starts a comment. This is the format of
+    /// `TRIZONE_API_KEYS` and of a mounted keys file.
+    pub fn parse(spec: &str) -> Result<Self, KeySpecError> {
+        let mut keys = Vec::new();
+        let entries = spec
+            .lines()
+            .map(|line| line.split('#').next().unwrap_or_default())
+            .flat_map(|line| line.split([',', ' ', '\t']))
+            .filter(|entry| !entry.is_empty());
+        for (i, entry) in entries.enumerate() {
+            let fail = |problem: String| KeySpecError {
+                entry: i + 1,
+                problem,
+            };
+            let (role, hash) = entry
+                .split_once(':')
+                .ok_or_else(|| fail("expected `role:sha256hex`".into()))?;
+            let role = Role::parse(role).ok_or_else(|| {
+                fail(format!(
+                    "unknown role `{role}`; roles are end_user, experimenter, admin, service"
+                ))
+            })?;
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(hash, &mut bytes).map_err(|_| {
+                fail("the hash must be 64 hexadecimal digits (the SHA-256 of the token)".into())
+            })?;
+            keys.push(Key { role, hash: bytes });
+        }
+        Ok(Self {
+            keys: Arc::new(keys),
+        })
+    }
+
+    /// Builds a store from plaintext tokens (local set-ups and tests).
+    pub fn from_tokens<'a>(tokens: impl IntoIterator<Item = (Role, &'a str)>) -> Self {
+        let keys = tokens
+            .into_iter()
+            .map(|(role, token)| Key {
+                role,
+                hash: hash_token(token),
+            })
+            .collect();
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The caller a token belongs to, if any. Every key is compared, in
+    /// constant time, whichever matches.
+    pub fn authenticate(&self, token: &str) -> Option<Caller> {
+        let digest = hash_token(token);
+        let mut found = None;
+        for key in self.keys.iter() {
+            if bool::from(key.hash.ct_eq(&digest)) {
+                found = Some(key);
+            }
+        }
+        found.map(|key| Caller {
+            role: key.role,
+            key_id: hex::encode(&key.hash[..6]),
+        })
+    }
+}
+
+/// The hex SHA-256 of a token: what goes into `TRIZONE_API_KEYS`.
+pub fn token_hash_hex(token: &str) -> String {
+    hex::encode(hash_token(token))
+}
+
+fn hash_token(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// Which roles an endpoint admits.
+pub trait Policy: Send + Sync + 'static {
+    const ALLOWED: &'static [Role];
+    /// For the 403 message, e.g. "experimenter, admin".
+    const DESCRIPTION: &'static str;
+}
+
+macro_rules! policy {
+    ($(#[$doc:meta])* $name:ident, [$($role:ident),+], $description:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $name;
+        impl Policy for $name {
+            const ALLOWED: &'static [Role] = &[$(Role::$role),+];
+            const DESCRIPTION: &'static str = $description;
+        }
+    };
+}
+
+policy!(
+    /// Any valid token.
+    AnyRole, [EndUser, Experimenter, Admin, Service], "end_user, experimenter, admin, service"
+);
+policy!(
+    /// V2 reviews.
+    EndUsers, [EndUser, Admin], "end_user, admin"
+);
+policy!(
+    /// Registering, uploading, running, feedback in V1.
+    Experimenters, [Experimenter, Admin], "experimenter, admin"
+);
+policy!(
+    /// Gate operations, re-evaluation.
+    Admins, [Admin], "admin"
+);
+policy!(
+    /// Zone-to-zone endpoints.
+    Services, [Service], "service"
+);
+
+/// Extracts the caller and checks the endpoint's policy: 401 without a
+/// valid token, 403 with a token of another role.
+#[derive(Debug)]
+pub struct Authorized<P: Policy>(pub Caller, PhantomData<P>);
+
+impl<P: Policy> Authorized<P> {
+    pub fn caller(&self) -> &Caller {
+        &self.0
+    }
+}
+
+impl<S, P> FromRequestParts<S> for Authorized<P>
+where
+    S: Send + Sync,
+    P: Policy,
+    KeyStore: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                value
+                    .strip_prefix("Bearer ")
+                    .or_else(|| value.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|token| !token.is_empty())
+            .ok_or(ApiError::Unauthenticated)?;
+        let caller = KeyStore::from_ref(state)
+            .authenticate(token)
+            .ok_or(ApiError::Unauthenticated)?;
+        if !P::ALLOWED.contains(&caller.role) {
+            return Err(ApiError::Forbidden {
+                allowed: P::DESCRIPTION,
+            });
+        }
+        tracing::Span::current().record("caller", caller.key_id.as_str());
+        Ok(Self(caller, PhantomData))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spec_of_hashes_authenticates_the_matching_token() {
+        let spec = format!(
+            "# local keys\nadmin:{}\n experimenter:{} , end_user:{}",
+            token_hash_hex("a-token"),
+            token_hash_hex("e-token"),
+            token_hash_hex("u-token")
+        );
+        let store = KeyStore::parse(&spec).unwrap();
+        assert_eq!(
+            store.authenticate("e-token").map(|c| c.role),
+            Some(Role::Experimenter)
+        );
+        assert_eq!(
+            store.authenticate("a-token").map(|c| c.role),
+            Some(Role::Admin)
+        );
+        assert_eq!(store.authenticate("nope"), None);
+    }
+
+    #[test]
+    fn bad_entries_are_named_by_position() {
+        let error = KeyStore::parse(&format!("admin:{}\nroot:abcd", "0".repeat(64))).unwrap_err();
+        assert_eq!(error.entry, 2);
+        assert!(error.to_string().contains("unknown role `root`"));
+        let error = KeyStore::parse("admin:xyz").unwrap_err();
+        assert!(error.to_string().contains("64 hexadecimal digits"));
+    }
+
+    #[test]
+    fn key_ids_do_not_reveal_the_token_and_debug_prints_no_hash() {
+        let store = KeyStore::from_tokens([(Role::Service, "s3cret-token")]);
+        let caller = store.authenticate("s3cret-token").unwrap();
+        assert_eq!(caller.key_id.len(), 12);
+        assert!(!caller.key_id.contains("s3cret"));
+        assert_eq!(format!("{store:?}"), "KeyStore { keys: 1 }");
+    }
+}

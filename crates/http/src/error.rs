@@ -1,0 +1,292 @@
+//! `ApiError`: every failure a service answers with, rendered as
+//! `{"error": {"code", "message", "field"?, "details"?}}` with its status.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use trizone_core::FieldError;
+use trizone_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The request cannot be read (malformed JSON, bad query string).
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        field: Option<String>,
+    },
+    /// The request was read but breaks a rule; every broken rule is listed.
+    #[error("{message}")]
+    Unprocessable {
+        message: String,
+        field: Option<String>,
+        details: Vec<FieldError>,
+    },
+    #[error("a valid bearer token is required")]
+    Unauthenticated,
+    #[error("this endpoint needs one of these roles: {allowed}")]
+    Forbidden { allowed: &'static str },
+    #[error("{entity} {id} not found")]
+    NotFound { entity: &'static str, id: String },
+    #[error("no such endpoint")]
+    NoRoute,
+    #[error("method not allowed on this endpoint")]
+    MethodNotAllowed,
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("request body is larger than this endpoint accepts")]
+    PayloadTooLarge,
+    #[error("{message}")]
+    UnsupportedMediaType { message: String },
+    #[error("too many requests; retry after {retry_after_s} s")]
+    RateLimited { retry_after_s: u64 },
+    /// A dependency is down or the request ran out of time; retrying later may work.
+    #[error("{message}")]
+    Unavailable { message: String },
+    /// A bug or an unexpected failure. The client sees a generic message;
+    /// the cause is logged once, when the response is built.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(error.into())
+    }
+
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let detail = FieldError::new(field, message);
+        Self::Unprocessable {
+            message: detail.to_string(),
+            field: Some(detail.field.clone()),
+            details: vec![detail],
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unauthenticated => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::NotFound { .. } | Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// A stable, machine-readable code for clients to branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad_request",
+            Self::Unprocessable { .. } => "invalid",
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden { .. } => "forbidden",
+            Self::NotFound { .. } | Self::NoRoute => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Conflict { .. } => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+/// The JSON envelope of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable code: bad_request, invalid, unauthenticated, forbidden,
+    /// not_found, conflict, payload_too_large, rate_limited, unavailable, ...
+    pub code: &'static str,
+    pub message: String,
+    /// The offending field's dotted path, when one field is to blame.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// Every field problem, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<FieldError>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(source) = &self {
+            tracing::error!(error = %error_chain(source.as_ref()), "request failed");
+        }
+        let status = self.status();
+        let (field, details) = match &self {
+            Self::BadRequest { field, .. } => (field.clone(), Vec::new()),
+            Self::Unprocessable { field, details, .. } => (field.clone(), details.clone()),
+            _ => (None, Vec::new()),
+        };
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code(),
+                message: self.to_string(),
+                field,
+                details,
+            },
+        };
+        let mut response = (status, axum::Json(body)).into_response();
+        match self {
+            Self::Unauthenticated => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            Self::RateLimited { retry_after_s } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+/// `outer: inner: innermost`, for one log line per failure.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
+}
+
+impl From<trizone_core::Error> for ApiError {
+    fn from(error: trizone_core::Error) -> Self {
+        match error {
+            trizone_core::Error::Transition { .. } => Self::Conflict {
+                message: error.to_string(),
+            },
+            trizone_core::Error::Malformed(_) | trizone_core::Error::Invalid(_) => {
+                let details = error.field_errors().to_vec();
+                let field = details
+                    .first()
+                    .map(|d| d.field.clone())
+                    .filter(|f| !f.is_empty());
+                Self::Unprocessable {
+                    message: error.to_string(),
+                    field,
+                    details,
+                }
+            }
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { entity, id } => Self::NotFound { entity, id },
+            StoreError::Conflict { .. } | StoreError::StaleStatus { .. } => Self::Conflict {
+                message: error.to_string(),
+            },
+            StoreError::Constraint {
+                constraint,
+                message,
+            } => Self::Unprocessable {
+                message,
+                field: None,
+                details: vec![FieldError::new(constraint, "refused by this constraint")],
+            },
+            StoreError::Domain(domain) => domain.into(),
+            error if error.is_transient() => {
+                tracing::warn!(error = %error_chain(&error), "database unavailable");
+                Self::Unavailable {
+                    message: "the database is unavailable; retry shortly".into(),
+                }
+            }
+            error => Self::internal(error),
+        }
+    }
+}
+
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
+        use axum::extract::rejection::JsonRejection as R;
+        match rejection {
+            R::JsonDataError(e) => Self::Unprocessable {
+                message: e.body_text(),
+                field: data_error_path(&e.body_text()),
+                details: Vec::new(),
+            },
+            R::JsonSyntaxError(e) => Self::BadRequest {
+                message: e.body_text(),
+                field: None,
+            },
+            R::MissingJsonContentType(_) => Self::UnsupportedMediaType {
+                message: "expected a body with `Content-Type: application/json`".into(),
+            },
+            R::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::PayloadTooLarge
+            }
+            other => Self::BadRequest {
+                message: other.body_text(),
+                field: None,
+            },
+        }
+    }
+}
+
+/// axum reports a data error as "...: <path>: <serde message>"; the path
+/// is the field to name.
+fn data_error_path(text: &str) -> Option<String> {
+    let rest = text.strip_prefix("Failed to deserialize the JSON body into the target type: ")?;
+    let (path, _) = rest.split_once(": ")?;
+    (!path.contains(' ') && path != ".").then(|| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_are_client_errors_except_unavailable_and_internal() {
+        assert_eq!(
+            ApiError::invalid("a", "b").status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            ApiError::internal(std::io::Error::other("x")).status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert!(ApiError::Unauthenticated.status().is_client_error());
+    }
+
+    #[test]
+    fn a_domain_validation_error_names_its_field() {
+        let error: ApiError = trizone_core::Error::Invalid(vec![FieldError::new(
+            "parameters.temperature",
+            "must be from 0 to 2",
+        )])
+        .into();
+        match error {
+            ApiError::Unprocessable { field, .. } => {
+                assert_eq!(field.as_deref(), Some("parameters.temperature"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_client() {
+        let error = ApiError::internal(std::io::Error::other("password=hunter2"));
+        assert_eq!(error.to_string(), "internal error");
+    }
+}

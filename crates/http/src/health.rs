@@ -1,0 +1,139 @@
+//! `/healthz` (the process is up) and `/readyz` (it can do its job: the
+//! database answers, plus whatever probes the zone adds).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::future::BoxFuture;
+use serde::Serialize;
+use sqlx::PgPool;
+
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A zone-specific readiness condition (V2: "an active deployment is loaded").
+pub trait Probe: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+    /// `Err` carries a sentence saying why the service is not ready.
+    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+}
+
+/// What `/readyz` checks.
+#[derive(Clone)]
+pub struct Readiness {
+    db: PgPool,
+    probes: Vec<Arc<dyn Probe>>,
+}
+
+impl std::fmt::Debug for Readiness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let probes: Vec<_> = self.probes.iter().map(|p| p.name()).collect();
+        f.debug_struct("Readiness")
+            .field("probes", &probes)
+            .finish()
+    }
+}
+
+impl Readiness {
+    pub fn new(db: PgPool) -> Self {
+        Self {
+            db,
+            probes: Vec::new(),
+        }
+    }
+
+    pub fn with_probe(mut self, probe: impl Probe) -> Self {
+        self.probes.push(Arc::new(probe));
+        self
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HealthReport {
+    /// `ok`, `ready` or `not_ready`.
+    pub status: &'static str,
+    /// Each check: `ok` or why not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<CheckReport>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckReport {
+    pub name: &'static str,
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `/healthz` and `/readyz`, open to everyone (probes carry no token).
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Readiness: FromRef<S>,
+{
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+}
+
+async fn healthz() -> Json<HealthReport> {
+    Json(HealthReport {
+        status: "ok",
+        checks: Vec::new(),
+    })
+}
+
+async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+    let database = async {
+        match tokio::time::timeout(
+            PROBE_TIMEOUT,
+            sqlx::query("SELECT 1").execute(&readiness.db),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err("the database is unreachable".to_owned()),
+            Err(_) => Err(format!(
+                "the database did not answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            )),
+        }
+    };
+    let mut checks = vec![report("database", database.await)];
+    for probe in &readiness.probes {
+        let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe.check())
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "did not answer within {} s",
+                    PROBE_TIMEOUT.as_secs()
+                ))
+            });
+        checks.push(report(probe.name(), outcome));
+    }
+    let ready = checks.iter().all(|c| c.ok);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(HealthReport {
+            status: if ready { "ready" } else { "not_ready" },
+            checks,
+        }),
+    )
+}
+
+fn report(name: &'static str, outcome: Result<(), String>) -> CheckReport {
+    CheckReport {
+        name,
+        ok: outcome.is_ok(),
+        reason: outcome.err(),
+    }
+}

@@ -1,0 +1,100 @@
+//! The middleware every service runs behind, in one place so every zone
+//! gets the same request ids, logging, limits and error shapes.
+
+use std::any::Any;
+use std::time::Duration;
+
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request, header};
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::{ApiError, HttpMetrics, metrics};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest a request may take before it is answered 503.
+    pub timeout: Duration,
+    /// Largest body a JSON extractor accepts; streaming uploads set their own.
+    pub body_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// Wraps a service's routes: JSON 404/405, panics as JSON 500, a timeout,
+/// a body limit, metrics, request ids, tracing (with the Authorization
+/// header redacted) and compression.
+pub fn apply(router: Router, metrics: HttpMetrics, limits: Limits) -> Router {
+    let timeout_message = format!(
+        "the request took longer than {} s",
+        limits.timeout.as_secs_f64()
+    );
+    router
+        .fallback(|| async { ApiError::NoRoute })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        // Innermost first: a panic becomes a response before metrics see it.
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(
+            ServiceBuilder::new()
+                .layer(HandleErrorLayer::new(move |_: tower::BoxError| {
+                    let message = timeout_message.clone();
+                    async move { ApiError::Unavailable { message } }
+                }))
+                .timeout(limits.timeout),
+        )
+        .layer(DefaultBodyLimit::max(limits.body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            metrics::track,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                    header::COOKIE,
+                ]))
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                .layer(CompressionLayer::new()),
+        )
+}
+
+/// One span per request carrying its id, so every log line of the request
+/// can be found by it. The path is logged, never the query or the body.
+fn make_span<B>(request: &Request<B>) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        caller = tracing::field::Empty,
+    )
+}
+
+fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
+    // The panic message may hold request data; it is already on stderr.
+    ApiError::internal(std::io::Error::other("handler panicked")).into_response()
+}

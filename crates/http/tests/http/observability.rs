@@ -1,0 +1,45 @@
+use sqlx::PgPool;
+
+use crate::{EXPERIMENTER, TestApp};
+
+#[sqlx::test(migrations = false)]
+async fn metrics_label_requests_by_route_template_not_raw_path(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    for id in [1, 2, 3] {
+        app.get(&format!("/items/{id}"), Some(EXPERIMENTER)).await;
+    }
+    app.get("/nowhere/at/all", None).await;
+    app.get("/panic", None).await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        text.contains(r#"test_requests_total{method="GET",route="/items/{id}",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="unmatched",status="404"} 1"#),
+        "{text}"
+    );
+    assert!(!text.contains("/items/1"), "raw paths leaked into labels");
+    assert!(
+        text.contains(r#"test_errors_total{method="GET",route="/panic",status="500"} 1"#),
+        "{text}"
+    );
+    assert!(text.contains("test_request_duration_seconds_bucket"));
+    // Only the /metrics request itself is in flight.
+    assert!(text.contains("test_active_requests 1"), "{text}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn every_response_carries_a_request_id_and_keeps_a_given_one(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    let response = app.get("/healthz", None).await;
+    assert_eq!(response.headers()["x-request-id"].len(), 36);
+    let response = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}

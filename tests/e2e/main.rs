@@ -1,0 +1,8 @@
+//! End-to-end tests: the `trizone` binary against a real PostgreSQL.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test loudly when set-up breaks"
+)]
+
+mod cli;

@@ -6,8 +6,9 @@ use std::str::FromStr;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use sqlx::Connection;
+use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Postgres};
 use trizone_http::telemetry::LogFormat;
 use trizone_store::audit::{self, ChainReport};
 
@@ -33,7 +34,13 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create or update the schemas, roles and grants; running it again changes nothing.
-    Migrate(Database),
+    Migrate {
+        #[command(flatten)]
+        database: Database,
+        /// Create the database first if it does not exist.
+        #[arg(long)]
+        create: bool,
+    },
     /// Inspect the audit trail.
     Audit {
         #[command(subcommand)]
@@ -57,17 +64,48 @@ enum AuditCommand {
 struct Database {
     /// PostgreSQL URL of the database owner (migrations need it).
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = parse_url)]
-    url: PgConnectOptions,
+    url: DatabaseUrl,
 }
 
-/// Parses without echoing the URL back: it may hold a password.
-fn parse_url(raw: &str) -> Result<PgConnectOptions, String> {
-    PgConnectOptions::from_str(raw).map_err(|_| "not a valid postgres:// URL".to_owned())
+/// A database URL, kept as given (sqlx creates databases from URLs) and
+/// parsed once. It may hold a password, so it is never printed.
+#[derive(Clone)]
+struct DatabaseUrl {
+    raw: String,
+    options: PgConnectOptions,
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("DatabaseUrl(..)")
+    }
+}
+
+/// Parses without echoing the URL back.
+fn parse_url(raw: &str) -> Result<DatabaseUrl, String> {
+    let options =
+        PgConnectOptions::from_str(raw).map_err(|_| "not a valid postgres:// URL".to_owned())?;
+    Ok(DatabaseUrl {
+        raw: raw.to_owned(),
+        options,
+    })
+}
+
+impl Database {
+    /// `database `x` on host`, for messages.
+    fn describe(&self) -> String {
+        let options = &self.url.options;
+        format!(
+            "database `{}` on {}",
+            options.get_database().unwrap_or("(default)"),
+            options.get_host()
+        )
+    }
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Migrate(database) => migrate(database).await,
+        Command::Migrate { database, create } => migrate(database, create).await,
         Command::Audit {
             command: AuditCommand::Verify { database, json },
         } => verify(database, json).await,
@@ -76,20 +114,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// One connection: a command does one thing and should fail at once when
 /// the server is not there.
-async fn connect(database: Database) -> anyhow::Result<PgConnection> {
-    let host = database.url.get_host().to_owned();
-    let name = database
-        .url
-        .get_database()
-        .unwrap_or("(default)")
-        .to_owned();
-    PgConnection::connect_with(&database.url)
+async fn connect(database: &Database) -> anyhow::Result<PgConnection> {
+    PgConnection::connect_with(&database.url.options)
         .await
-        .with_context(|| format!("cannot connect to database `{name}` on {host}"))
+        .with_context(|| format!("cannot connect to {}", database.describe()))
 }
 
-async fn migrate(database: Database) -> anyhow::Result<ExitCode> {
-    let mut conn = connect(database).await?;
+async fn migrate(database: Database, create: bool) -> anyhow::Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    if create {
+        let exists = Postgres::database_exists(&database.url.raw)
+            .await
+            .with_context(|| format!("cannot check whether {} exists", database.describe()))?;
+        if !exists {
+            Postgres::create_database(&database.url.raw)
+                .await
+                .with_context(|| format!("cannot create {}", database.describe()))?;
+            writeln!(out, "created {}", database.describe())?;
+        }
+    }
+    let mut conn = connect(&database).await?;
     trizone_store::migrate(&mut conn)
         .await
         .context("migration failed")?;
@@ -97,17 +141,17 @@ async fn migrate(database: Database) -> anyhow::Result<ExitCode> {
         .iter()
         .last()
         .map(|m| format!("{} ({})", m.version, m.description));
-    let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "database migrated: schema at version {}",
+        "migrated {}: schema at version {}",
+        database.describe(),
         latest.unwrap_or_else(|| "0".into())
     )?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn verify(database: Database, json: bool) -> anyhow::Result<ExitCode> {
-    let mut conn = connect(database).await?;
+    let mut conn = connect(&database).await?;
     let report = audit::verify(&mut conn)
         .await
         .context("cannot read the audit trail")?;
@@ -117,7 +161,8 @@ async fn verify(database: Database, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         match &report {
             ChainReport::Intact { events, head } => {
-                writeln!(out, "audit chain intact: {events} events, head {head}")?;
+                let noun = if *events == 1 { "event" } else { "events" };
+                writeln!(out, "audit chain intact: {events} {noun}, head {head}")?;
             }
             ChainReport::Broken { seq, problem } => {
                 writeln!(out, "audit chain broken at event {seq}: {problem}")?;

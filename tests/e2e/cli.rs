@@ -38,7 +38,7 @@ async fn migrate_builds_the_schema_and_running_it_again_is_a_no_op(pool: PgPool)
         let output = trizone(&url, &["migrate"]).await;
         assert!(output.status.success(), "{output:?}");
         assert!(
-            stdout(&output).starts_with("database migrated: schema at version"),
+            stdout(&output).starts_with("migrated database `_sqlx_test"),
             "{output:?}"
         );
     }
@@ -113,4 +113,30 @@ async fn an_unreachable_database_is_a_clear_error_without_the_password() {
         "{stderr}"
     );
     assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn migrate_create_makes_a_missing_database_then_migrates_it(pool: PgPool) {
+    let mut url = url::Url::parse(&database_url(&pool).await).unwrap();
+    let name = format!("trizone_cli_create_{}", std::process::id());
+    url.set_path(&name);
+    let output = trizone(url.as_str(), &["migrate", "--create"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let text = stdout(&output);
+    assert!(
+        text.starts_with(&format!("created database `{name}`")),
+        "{text}"
+    );
+    // Already there: nothing to create, still a success.
+    let output = trizone(url.as_str(), &["migrate", "--create"]).await;
+    assert!(
+        output.status.success() && !stdout(&output).contains("created"),
+        "{output:?}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .unwrap();
 }

@@ -210,6 +210,10 @@ policy!(
     /// Zone-to-zone endpoints.
     Services, [Service], "service"
 );
+policy!(
+    /// `/metrics`: Prometheus scrapes with a service token.
+    Scrapers, [Service, Admin], "service, admin"
+);
 
 /// Extracts the caller and checks the endpoint's policy: 401 without a
 /// valid token, 403 with a token of another role.

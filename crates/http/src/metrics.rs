@@ -12,7 +12,8 @@ use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::ApiError;
+use crate::auth::Scrapers;
+use crate::{ApiError, Authorized};
 
 /// Request metrics of one service, named `<prefix>_requests_total`,
 /// `<prefix>_request_duration_seconds`, `<prefix>_active_requests` and
@@ -112,8 +113,11 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
     response
 }
 
-/// `GET /metrics`.
-pub async fn handler(State(metrics): State<HttpMetrics>) -> Result<Response, ApiError> {
+/// `GET /metrics`, for a service (or admin) token.
+pub async fn handler(
+    _: Authorized<Scrapers>,
+    State(metrics): State<HttpMetrics>,
+) -> Result<Response, ApiError> {
     let body = metrics.render().map_err(ApiError::internal)?;
     Ok((
         [(CONTENT_TYPE, TextEncoder::new().format_type().to_owned())],

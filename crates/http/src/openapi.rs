@@ -2,8 +2,12 @@
 //! serving a document at `/openapi.json`.
 
 use axum::Router;
+use axum::extract::FromRef;
 use axum::routing::get;
 use utoipa::Modify;
+
+use crate::auth::AnyRole;
+use crate::{Authorized, KeyStore};
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -28,14 +32,16 @@ impl Modify for BearerAuth {
     }
 }
 
-/// `GET /openapi.json`, serving `doc` as it was built at start-up.
+/// `GET /openapi.json` for any valid token, serving `doc` as it was built
+/// at start-up.
 pub fn routes<S>(doc: OpenApi) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
+    KeyStore: FromRef<S>,
 {
     let doc = std::sync::Arc::new(doc);
     Router::new().route(
         "/openapi.json",
-        get(move || async move { axum::Json(doc.as_ref().clone()) }),
+        get(move |_: Authorized<AnyRole>| async move { axum::Json(doc.as_ref().clone()) }),
     )
 }

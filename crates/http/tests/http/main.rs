@@ -26,6 +26,7 @@ use trizone_http::{ApiError, Authorized, HttpMetrics, Json, KeyStore, Readiness,
 pub const ADMIN: &str = "admin-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
+pub const SERVICE: &str = "service-token";
 
 #[derive(Clone, FromRef)]
 struct TestState {
@@ -78,6 +79,19 @@ async fn slow() -> &'static str {
     "late"
 }
 
+fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::{Modify, OpenApi};
+    #[derive(OpenApi)]
+    #[openapi(
+        info(title = "test"),
+        components(schemas(trizone_http::error::ErrorBody))
+    )]
+    struct Doc;
+    let mut doc = Doc::openapi();
+    trizone_http::openapi::BearerAuth.modify(&mut doc);
+    doc
+}
+
 #[derive(Debug)]
 pub struct TestApp {
     pub address: SocketAddr,
@@ -93,6 +107,7 @@ impl TestApp {
                 (Role::Admin, ADMIN),
                 (Role::Experimenter, EXPERIMENTER),
                 (Role::EndUser, END_USER),
+                (Role::Service, SERVICE),
             ]),
             readiness: Readiness::new(db),
             metrics: metrics.clone(),
@@ -105,6 +120,7 @@ impl TestApp {
             .route("/slow", get(slow))
             .route("/metrics", get(trizone_http::metrics::handler))
             .merge(trizone_http::health::routes())
+            .merge(trizone_http::openapi::routes(openapi()))
             .with_state(state);
         let limits = Limits {
             timeout: Duration::from_millis(300),

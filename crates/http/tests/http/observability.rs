@@ -1,6 +1,6 @@
 use sqlx::PgPool;
 
-use crate::{EXPERIMENTER, TestApp};
+use crate::{END_USER, EXPERIMENTER, SERVICE, TestApp, error_body};
 
 #[sqlx::test(migrations = false)]
 async fn metrics_label_requests_by_route_template_not_raw_path(db: PgPool) {
@@ -10,7 +10,12 @@ async fn metrics_label_requests_by_route_template_not_raw_path(db: PgPool) {
     }
     app.get("/nowhere/at/all", None).await;
     app.get("/panic", None).await;
-    let text = app.get("/metrics", None).await.text().await.unwrap();
+    let text = app
+        .get("/metrics", Some(SERVICE))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(
         text.contains(r#"test_requests_total{method="GET",route="/items/{id}",status="200"} 3"#),
         "{text}"
@@ -42,4 +47,32 @@ async fn every_response_carries_a_request_id_and_keeps_a_given_one(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}
+
+#[sqlx::test(migrations = false)]
+async fn metrics_need_a_service_token(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    error_body(app.get("/metrics", None).await, 401).await;
+    error_body(app.get("/metrics", Some(END_USER)).await, 403).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_openapi_document_declares_bearer_auth_and_the_error_envelope(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    error_body(app.get("/openapi.json", None).await, 401).await;
+    let doc: serde_json::Value = app
+        .get("/openapi.json", Some(END_USER))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert!(
+        doc["components"]["schemas"]["ErrorBody"].is_object(),
+        "{doc}"
+    );
 }

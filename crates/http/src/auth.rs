@@ -5,6 +5,7 @@
 //! in constant time with every known hash.
 
 use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{FromRef, FromRequestParts};
@@ -92,11 +93,78 @@ pub struct KeySpecError {
     pub problem: String,
 }
 
+/// Why a service could not load its keys; it must not start without them.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyLoadError {
+    #[error("in TRIZONE_API_KEYS: {0}")]
+    Inline(#[source] KeySpecError),
+    #[error("in {path}: {source}")]
+    File { path: PathBuf, source: KeySpecError },
+    #[error("cannot read the API keys file {path}")]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "no API keys configured: set TRIZONE_API_KEYS or TRIZONE_API_KEYS_FILE (role:sha256hex entries)"
+    )]
+    Empty,
+}
+
+/// The key settings every service binary flattens into its `Config`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct AuthArgs {
+    /// Accepted keys as `role:sha256hex` entries (separated by newlines,
+    /// commas or spaces).
+    #[arg(long = "api-keys", env = "TRIZONE_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// A file of `role:sha256hex` lines, e.g. a mounted Kubernetes secret.
+    #[arg(long = "api-keys-file", env = "TRIZONE_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+}
+
+impl AuthArgs {
+    /// Loads every key from both sources; no key at all is an error, so a
+    /// service never starts open to anyone or closed to everyone by accident.
+    pub fn load(&self) -> Result<KeyStore, KeyLoadError> {
+        let mut keys = Vec::new();
+        if let Some(spec) = &self.api_keys {
+            keys.extend(KeyStore::parse_keys(spec).map_err(KeyLoadError::Inline)?);
+        }
+        if let Some(path) = &self.api_keys_file {
+            keys.extend(read_key_file(path)?);
+        }
+        if keys.is_empty() {
+            return Err(KeyLoadError::Empty);
+        }
+        Ok(KeyStore {
+            keys: Arc::new(keys),
+        })
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<Vec<Key>, KeyLoadError> {
+    let spec = std::fs::read_to_string(path).map_err(|source| KeyLoadError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    KeyStore::parse_keys(&spec).map_err(|source| KeyLoadError::File {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 impl KeyStore {
     /// Parses `role:sha256hex` entries separated by newlines, commas or
     /// spaces; `#` starts a comment. This is the format of
     /// `TRIZONE_API_KEYS` and of a mounted keys file.
     pub fn parse(spec: &str) -> Result<Self, KeySpecError> {
+        Ok(Self {
+            keys: Arc::new(Self::parse_keys(spec)?),
+        })
+    }
+
+    fn parse_keys(spec: &str) -> Result<Vec<Key>, KeySpecError> {
         let mut keys = Vec::new();
         let entries = spec
             .lines()
@@ -122,9 +190,7 @@ impl KeyStore {
             })?;
             keys.push(Key { role, hash: bytes });
         }
-        Ok(Self {
-            keys: Arc::new(keys),
-        })
+        Ok(keys)
     }
 
     /// Builds a store from plaintext tokens (local set-ups and tests).
@@ -291,6 +357,54 @@ mod tests {
         assert!(error.to_string().contains("unknown role `root`"));
         let error = KeyStore::parse("admin:xyz").unwrap_err();
         assert!(error.to_string().contains("64 hexadecimal digits"));
+    }
+
+    #[test]
+    fn keys_load_from_the_environment_value_and_a_mounted_file_together() {
+        let path = std::env::temp_dir().join(format!("trizone-keys-{}", std::process::id()));
+        std::fs::write(
+            &path,
+            format!("# mounted secret\nservice:{}\n", token_hash_hex("svc")),
+        )
+        .unwrap();
+        let args = AuthArgs {
+            api_keys: Some(format!("admin:{}", token_hash_hex("adm"))),
+            api_keys_file: Some(path.clone()),
+        };
+        let store = args.load().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(
+            store.authenticate("svc").map(|c| c.role),
+            Some(Role::Service)
+        );
+        assert_eq!(store.authenticate("adm").map(|c| c.role), Some(Role::Admin));
+    }
+
+    #[test]
+    fn a_service_without_keys_or_with_an_unreadable_file_does_not_start() {
+        assert!(matches!(
+            AuthArgs::default().load(),
+            Err(KeyLoadError::Empty)
+        ));
+        let missing = AuthArgs {
+            api_keys: None,
+            api_keys_file: Some("/nonexistent/keys".into()),
+        };
+        let error = missing.load().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "cannot read the API keys file /nonexistent/keys"
+        );
+        let bad = AuthArgs {
+            api_keys: Some("admin:nothex".into()),
+            api_keys_file: None,
+        };
+        assert!(
+            bad.load()
+                .unwrap_err()
+                .to_string()
+                .starts_with("in TRIZONE_API_KEYS: API key entry 1")
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ pub mod openapi;
 pub mod serve;
 pub mod telemetry;
 
-pub use auth::{Authorized, Caller, KeyStore, Role};
+pub use auth::{AuthArgs, Authorized, Caller, KeyStore, Role};
 pub use error::ApiError;
 pub use extract::Json;
 pub use health::{Probe, Readiness};

@@ -4,7 +4,7 @@ use sqlx::{AssertSqlSafe, PgPool, Row};
 use trizone_core::{ExperimentStatus, Mover};
 use trizone_store::{DbRole, experiments, production, quarantine};
 
-use crate::{configuration, pool_as};
+use crate::{configuration, pool_as, register};
 
 const INSUFFICIENT_PRIVILEGE: &str = "42501";
 const READ_ONLY_TRANSACTION: &str = "25006";
@@ -52,8 +52,25 @@ async fn sqlstate(pool: &PgPool, sql: &str) -> String {
     }
 }
 
-/// Asserts `role` can neither INSERT, UPDATE nor DELETE any row of `tables`,
-/// even in a read-write transaction.
+/// Runs `statement` as `pool`'s role inside a transaction forced read-write
+/// (so the grants alone must refuse it) and returns the SQLSTATE it failed
+/// with; panics if it succeeded.
+async fn refused_in_read_write(pool: &PgPool, statement: &str) -> String {
+    let mut conn = pool.acquire().await.unwrap();
+    let sql = format!("BEGIN READ WRITE; {statement}; COMMIT");
+    let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await;
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    match result {
+        Ok(_) => panic!("`{statement}` succeeded but should have been refused"),
+        Err(error) => error
+            .as_database_error()
+            .and_then(|e| e.code().map(|c| c.into_owned()))
+            .unwrap_or_else(|| panic!("`{statement}` failed without a database error: {error}")),
+    }
+}
+
+/// Asserts the role of `role_pool` can neither INSERT, UPDATE nor DELETE any
+/// row of `tables`.
 async fn assert_cannot_write(owner: &PgPool, role_pool: &PgPool, tables: &[String]) {
     for table in tables {
         let column = first_column(owner, table).await;
@@ -62,21 +79,8 @@ async fn assert_cannot_write(owner: &PgPool, role_pool: &PgPool, tables: &[Strin
             format!("UPDATE {table} SET {column} = {column}"),
             format!("DELETE FROM {table}"),
         ] {
-            // Forcing the transaction read-write shows the grants alone refuse it.
-            let sql = format!("BEGIN READ WRITE; {statement}; COMMIT");
-            let mut conn = role_pool.acquire().await.unwrap();
-            let code = match sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await {
-                Ok(_) => panic!("`{statement}` succeeded but should have been refused"),
-                Err(error) => error
-                    .as_database_error()
-                    .and_then(|e| e.code().map(|c| c.into_owned())),
-            };
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            assert_eq!(
-                code.as_deref(),
-                Some(INSUFFICIENT_PRIVILEGE),
-                "`{statement}`"
-            );
+            let code = refused_in_read_write(role_pool, &statement).await;
+            assert_eq!(code, INSUFFICIENT_PRIVILEGE, "`{statement}`");
         }
     }
 }
@@ -179,23 +183,18 @@ async fn no_application_role_can_change_or_insert_audit_rows(owner: PgPool) {
     .unwrap();
     for role in DbRole::ALL {
         let pool = pool_as(&owner, role).await;
-        for sql in [
-            "BEGIN READ WRITE; UPDATE audit.event_log SET actor = 'forged'; COMMIT",
-            "BEGIN READ WRITE; DELETE FROM audit.event_log; COMMIT",
-            "BEGIN READ WRITE; TRUNCATE audit.event_log; COMMIT",
-            "BEGIN READ WRITE; INSERT INTO audit.event_log SELECT * FROM audit.event_log; COMMIT",
-            "BEGIN READ WRITE; UPDATE audit.chain_head SET seq = 0; COMMIT",
+        for statement in [
+            "UPDATE audit.event_log SET actor = 'forged'",
+            "DELETE FROM audit.event_log",
+            "TRUNCATE audit.event_log",
+            "INSERT INTO audit.event_log SELECT * FROM audit.event_log",
+            "UPDATE audit.chain_head SET seq = 0",
         ] {
-            let mut conn = pool.acquire().await.unwrap();
-            let error = sqlx::raw_sql(sql).execute(&mut *conn).await.unwrap_err();
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-            let code = error
-                .as_database_error()
-                .and_then(|e| e.code().map(|c| c.into_owned()));
+            let code = refused_in_read_write(&pool, statement).await;
             assert_eq!(
-                code.as_deref(),
-                Some(INSUFFICIENT_PRIVILEGE),
-                "{} may `{sql}`",
+                code,
+                INSUFFICIENT_PRIVILEGE,
+                "{} may `{statement}`",
                 role.name()
             );
         }
@@ -211,18 +210,7 @@ async fn no_application_role_can_change_or_insert_audit_rows(owner: PgPool) {
 async fn only_the_gate_moves_an_experiment_between_zones(owner: PgPool) {
     let v1 = pool_as(&owner, DbRole::Experiment).await;
     let gate = pool_as(&owner, DbRole::Gate).await;
-    let config = configuration("zones", 0.0);
-    let experiment = experiments::insert(
-        &v1,
-        experiments::NewExperiment {
-            owner: "alice",
-            description: "",
-            configuration: &config,
-            reevaluation_of: None,
-        },
-    )
-    .await
-    .unwrap();
+    let experiment = register(&v1, "zones", 0.0).await;
     let mut v1_conn = v1.acquire().await.unwrap();
     for (from, to) in [
         (ExperimentStatus::Registered, ExperimentStatus::Evaluating),

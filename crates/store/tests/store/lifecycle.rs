@@ -7,7 +7,7 @@ use trizone_core::lifecycle::TRANSITIONS;
 use trizone_core::{ExperimentStatus, Mover};
 use trizone_store::{StoreError, experiments};
 
-use crate::configuration;
+use crate::register;
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn the_database_and_the_core_allow_the_same_transitions(owner: PgPool) {
@@ -34,18 +34,7 @@ async fn the_database_and_the_core_allow_the_same_transitions(owner: PgPool) {
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn the_trigger_refuses_a_skipped_step_even_from_the_owner(owner: PgPool) {
-    let config = configuration("skip", 0.0);
-    let experiment = experiments::insert(
-        &owner,
-        experiments::NewExperiment {
-            owner: "alice",
-            description: "",
-            configuration: &config,
-            reevaluation_of: None,
-        },
-    )
-    .await
-    .unwrap();
+    let experiment = register(&owner, "skip", 0.0).await;
     let error: StoreError =
         sqlx::query("UPDATE experiments_v1.experiments SET status = 'promoted' WHERE id = $1")
             .bind(experiment.id)

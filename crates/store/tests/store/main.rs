@@ -12,7 +12,7 @@ mod repositories;
 
 use sqlx::PgPool;
 use trizone_core::{Configuration, Format};
-use trizone_store::DbRole;
+use trizone_store::{DbRole, experiments};
 
 /// A pool on the test's database, logged in as `role`.
 pub async fn pool_as(owner: &PgPool, role: DbRole) -> PgPool {
@@ -36,4 +36,16 @@ parameters: {{ temperature: {temperature} }}
 "#
     );
     Configuration::parse(&yaml, Format::Yaml).unwrap()
+}
+
+/// Registers configuration `name` (owner alice) through `pool`.
+pub async fn register(pool: &PgPool, name: &str, temperature: f64) -> experiments::Experiment {
+    let config = configuration(name, temperature);
+    let new = experiments::NewExperiment {
+        owner: "alice",
+        description: "test",
+        configuration: &config,
+        reevaluation_of: None,
+    };
+    experiments::insert(pool, new).await.unwrap()
 }

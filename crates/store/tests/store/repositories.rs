@@ -4,22 +4,7 @@ use sqlx::PgPool;
 use trizone_core::{ExperimentStatus, Mover};
 use trizone_store::{DbRole, StoreError, experiments, production, quarantine};
 
-use crate::{configuration, pool_as};
-
-async fn register(v1: &PgPool, name: &str, temperature: f64) -> experiments::Experiment {
-    let config = configuration(name, temperature);
-    experiments::insert(
-        v1,
-        experiments::NewExperiment {
-            owner: "alice",
-            description: "test",
-            configuration: &config,
-            reevaluation_of: None,
-        },
-    )
-    .await
-    .unwrap()
-}
+use crate::{configuration, pool_as, register};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn migrating_again_is_a_no_op(owner: PgPool) {

@@ -1,0 +1,25 @@
+//! The model router: gets a code review from the models a configuration
+//! names, with the strategy it names (`primary`, `secondary`, `ensemble`,
+//! `adaptive`), over OpenAI-compatible and Anthropic providers.
+//!
+//! Every call has a deadline (`timeout_ms`), retries retryable failures with
+//! jittered backoff honouring `Retry-After`, and goes through a circuit
+//! breaker per provider and model. Answers are parsed strictly.
+
+pub mod credentials;
+pub mod error;
+pub mod merge;
+pub mod metrics;
+pub mod outcome;
+pub mod output;
+pub mod provider;
+pub mod request;
+pub mod resilience;
+pub mod router;
+
+pub use credentials::Credentials;
+pub use error::{CallError, ErrorKind, RouterError};
+pub use outcome::{CallOutcome, Fallback, Review, ReviewFinding};
+pub use request::ReviewInput;
+pub use resilience::ResilienceSettings;
+pub use router::ModelRouter;

@@ -1,0 +1,141 @@
+//! OpenAI-compatible chat completions through async-openai: OpenAI itself,
+//! Azure-style gateways, vLLM, Ollama, any `base_url`.
+
+use std::task::{Context, Poll};
+
+use async_openai::Client;
+use async_openai::config::OpenAIConfig;
+use async_openai::error::OpenAIError;
+use async_openai::middleware::{HttpRequestFactory, ReqwestService};
+use async_openai::types::chat::{
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
+    CreateChatCompletionRequestArgs, FinishReason, ResponseFormat,
+};
+use futures::future::BoxFuture;
+
+use super::{ChatProvider, Completion, error_message, http_error, retry_after, transport_error};
+use crate::error::{CallError, ErrorKind};
+use crate::request::ChatRequest;
+
+pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
+
+pub struct OpenAiProvider {
+    client: Client<OpenAIConfig>,
+}
+
+impl std::fmt::Debug for OpenAiProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenAiProvider").finish_non_exhaustive()
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(http: reqwest::Client, base_url: Option<&str>, api_key: &str) -> Self {
+        let config = OpenAIConfig::new()
+            .with_api_base(base_url.unwrap_or(DEFAULT_BASE_URL))
+            .with_api_key(api_key);
+        // Our own HTTP service replaces async-openai's default one, which
+        // retries on its own: retries must live in one place, under the
+        // router's deadline.
+        let client = Client::with_config(config)
+            .with_http_service(FailuresAsErrors(ReqwestService::new(http)));
+        Self { client }
+    }
+}
+
+impl ChatProvider for OpenAiProvider {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        request: &'a ChatRequest,
+    ) -> BoxFuture<'a, Result<Completion, CallError>> {
+        Box::pin(async move {
+            let body = CreateChatCompletionRequestArgs::default()
+                .model(model)
+                .messages([
+                    ChatCompletionRequestSystemMessage::from(request.system.as_str()).into(),
+                    ChatCompletionRequestUserMessage::from(request.user.as_str()).into(),
+                ])
+                .temperature(request.temperature)
+                .max_completion_tokens(request.max_tokens)
+                .response_format(ResponseFormat::JsonObject)
+                .build()
+                .map_err(|e| CallError::new(ErrorKind::Config, e.to_string()))?;
+            let response = self.client.chat().create(body).await.map_err(classify)?;
+            let choice = response.choices.into_iter().next().ok_or_else(|| {
+                CallError::new(ErrorKind::Malformed, "the response has no choices")
+            })?;
+            if choice.finish_reason == Some(FinishReason::Length) {
+                return Err(CallError::new(
+                    ErrorKind::Malformed,
+                    "the answer was truncated at max_tokens",
+                ));
+            }
+            let text = choice
+                .message
+                .content
+                .ok_or_else(|| CallError::new(ErrorKind::Malformed, "the answer has no content"))?;
+            let usage = response.usage.ok_or_else(|| {
+                CallError::new(ErrorKind::Malformed, "the response has no token usage")
+            })?;
+            Ok(Completion {
+                text,
+                input_tokens: usage.prompt_tokens.into(),
+                output_tokens: usage.completion_tokens.into(),
+            })
+        })
+    }
+}
+
+fn classify(error: OpenAIError) -> CallError {
+    match error {
+        OpenAIError::Boxed(boxed) => match boxed.downcast::<CallError>() {
+            Ok(call_error) => *call_error,
+            Err(other) => CallError::new(ErrorKind::Connect, other.to_string()),
+        },
+        OpenAIError::Reqwest(e) => transport_error(&e),
+        OpenAIError::ApiError(e) => http_error(e.status_code.as_u16(), None, e.api_error.message),
+        // A 200 whose body is not a completion: an error object, garbage or a cut-off body.
+        OpenAIError::JSONDeserialize(e, content) => {
+            let message = error_message(&content);
+            let kind = if content.contains("\"error\"") {
+                ErrorKind::Server
+            } else {
+                ErrorKind::Malformed
+            };
+            CallError::new(kind, format!("unreadable response ({e}): {message}"))
+        }
+        other => CallError::new(ErrorKind::Client, other.to_string()),
+    }
+}
+
+/// Turns any non-2xx response into a [`CallError`] that keeps the status,
+/// `Retry-After` and the provider's message, which async-openai's own error
+/// type would drop.
+#[derive(Clone, Debug)]
+struct FailuresAsErrors(ReqwestService);
+
+impl tower::Service<HttpRequestFactory> for FailuresAsErrors {
+    type Response = reqwest::Response;
+    type Error = OpenAIError;
+    type Future = BoxFuture<'static, Result<reqwest::Response, OpenAIError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), OpenAIError>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: HttpRequestFactory) -> Self::Future {
+        let call = self.0.call(request);
+        Box::pin(async move {
+            let response = call.await?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(response);
+            }
+            let wait = retry_after(response.headers());
+            let body = response.text().await.unwrap_or_default();
+            let error = http_error(status.as_u16(), wait, error_message(&body));
+            Err(OpenAIError::Boxed(Box::new(error)))
+        })
+    }
+}

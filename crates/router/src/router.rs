@@ -1,0 +1,303 @@
+//! `ModelRouter`: runs a configuration's strategy over its models.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus::Registry;
+use tokio::time::Instant;
+use trizone_core::{Configuration, ModelSpec, Provider, Strategy};
+
+use crate::credentials::Credentials;
+use crate::error::{CallError, ErrorKind, RouterError};
+use crate::merge::merge;
+use crate::metrics::RouterMetrics;
+use crate::outcome::{CallOutcome, Fallback, Review, ReviewFinding};
+use crate::output::{self, ParsedReview};
+use crate::provider::ChatProvider;
+use crate::provider::anthropic::AnthropicProvider;
+use crate::provider::openai::OpenAiProvider;
+use crate::request::{ChatRequest, ReviewInput, cost_usd};
+use crate::resilience::{Breakers, ResilienceSettings};
+
+type ClientKey = (Provider, Option<String>);
+
+/// Gets reviews from models as configurations say. One per process: it
+/// holds the connection pools, circuit breakers and metrics.
+pub struct ModelRouter {
+    http: reqwest::Client,
+    credentials: Credentials,
+    clients: Mutex<HashMap<ClientKey, Arc<dyn ChatProvider>>>,
+    breakers: Breakers,
+    metrics: RouterMetrics,
+}
+
+impl std::fmt::Debug for ModelRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ModelRouter").finish_non_exhaustive()
+    }
+}
+
+/// A model's answer with its call facts.
+type Answer = (Result<ParsedReview, CallError>, CallOutcome);
+
+impl ModelRouter {
+    /// Registers the router's metrics in `registry`.
+    pub fn new(
+        credentials: Credentials,
+        settings: ResilienceSettings,
+        registry: &Registry,
+    ) -> Result<Self, prometheus::Error> {
+        let metrics = RouterMetrics::new(registry)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| prometheus::Error::Msg(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            credentials,
+            clients: Mutex::new(HashMap::new()),
+            breakers: Breakers::new(settings, metrics.clone()),
+            metrics,
+        })
+    }
+
+    /// Reviews `input` with `config`'s models and strategy.
+    pub async fn review(
+        &self,
+        config: &Configuration,
+        input: ReviewInput<'_>,
+    ) -> Result<Review, RouterError> {
+        let started = Instant::now();
+        let request =
+            ChatRequest::build(config, input).map_err(|e| single_failure(e, Vec::new()))?;
+        let primary = &config.models.primary;
+        let secondary = config.models.secondary.as_ref();
+        let need_secondary = || {
+            secondary.ok_or_else(|| {
+                single_failure(
+                    CallError::new(
+                        ErrorKind::Config,
+                        format!(
+                            "strategy `{}` needs models.secondary",
+                            config.strategy.kind()
+                        ),
+                    ),
+                    Vec::new(),
+                )
+            })
+        };
+        let mut review = match config.strategy {
+            Strategy::Primary => self.single(config, primary, &request).await?,
+            Strategy::Secondary => self.single(config, need_secondary()?, &request).await?,
+            Strategy::Adaptive => {
+                self.adaptive(config, primary, need_secondary()?, &request)
+                    .await?
+            }
+            Strategy::Ensemble { merge: how } => {
+                let secondary = need_secondary()?;
+                let (first, second) = tokio::join!(
+                    self.call(config, primary, &request),
+                    self.call(config, secondary, &request)
+                );
+                ensemble(first, second, how)?
+            }
+        };
+        review.latency_ms = millis(started.elapsed());
+        Ok(review)
+    }
+
+    async fn single(
+        &self,
+        config: &Configuration,
+        spec: &ModelSpec,
+        request: &ChatRequest,
+    ) -> Result<Review, RouterError> {
+        let (result, call) = self.call(config, spec, request).await;
+        match result {
+            Ok(parsed) => Ok(answered(parsed, vec![call], None)),
+            Err(error) => Err(single_failure(error, vec![call])),
+        }
+    }
+
+    async fn adaptive(
+        &self,
+        config: &Configuration,
+        primary: &ModelSpec,
+        secondary: &ModelSpec,
+        request: &ChatRequest,
+    ) -> Result<Review, RouterError> {
+        let (result, first) = self.call(config, primary, request).await;
+        let error = match result {
+            Ok(parsed) => return Ok(answered(parsed, vec![first], None)),
+            Err(error) => error,
+        };
+        self.metrics.record_fallback(error.kind.as_str());
+        tracing::info!(from = %primary.id(), reason = %error.kind, "falling back to the secondary model");
+        let fallback = Fallback {
+            from: primary.id(),
+            reason: error.kind,
+            message: error.message,
+        };
+        let (result, second) = self.call(config, secondary, request).await;
+        match result {
+            Ok(parsed) => Ok(Review {
+                fallback: Some(fallback),
+                ..answered(parsed, vec![first, second], None)
+            }),
+            Err(error) => Err(single_failure(error, vec![first, second])),
+        }
+    }
+
+    /// One model, with retries, deadline and circuit breaker; the answer parsed.
+    async fn call(
+        &self,
+        config: &Configuration,
+        spec: &ModelSpec,
+        request: &ChatRequest,
+    ) -> Answer {
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(config.parameters.timeout_ms);
+        let (result, attempts) = match self.client(spec) {
+            Ok(client) => {
+                let attempt = || client.complete(&spec.model, request);
+                self.breakers
+                    .call(
+                        spec.provider,
+                        &spec.model,
+                        config.parameters.max_retries,
+                        deadline,
+                        attempt,
+                    )
+                    .await
+            }
+            Err(error) => (Err(error), 0),
+        };
+        let (input_tokens, output_tokens) = result
+            .as_ref()
+            .map_or((0, 0), |c| (c.input_tokens, c.output_tokens));
+        // Tokens are paid for even when the answer turns out to be unusable.
+        let parsed = result.and_then(|completion| output::parse(&completion.text));
+        let error = parsed.as_ref().err();
+        let outcome = CallOutcome {
+            provider: spec.provider.to_string(),
+            model: spec.model.clone(),
+            attempts,
+            latency_ms: millis(started.elapsed()),
+            input_tokens,
+            output_tokens,
+            cost_usd: cost_usd(spec, input_tokens, output_tokens),
+            error: error.map(|e| e.kind),
+            message: error.map(|e| e.message.clone()),
+        };
+        self.metrics.record(&outcome);
+        (parsed, outcome)
+    }
+
+    /// The provider client for a model's provider and endpoint, made once.
+    fn client(&self, spec: &ModelSpec) -> Result<Arc<dyn ChatProvider>, CallError> {
+        let key = (spec.provider, spec.base_url.clone());
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(&key) {
+            return Ok(client.clone());
+        }
+        let api_key = self.credentials.key(spec.provider)?;
+        let base_url = spec.base_url.as_deref();
+        let client: Arc<dyn ChatProvider> = match spec.provider {
+            Provider::Openai => Arc::new(OpenAiProvider::new(self.http.clone(), base_url, api_key)),
+            Provider::Anthropic => {
+                Arc::new(AnthropicProvider::new(self.http.clone(), base_url, api_key))
+            }
+        };
+        clients.insert(key, client.clone());
+        Ok(client)
+    }
+}
+
+fn answered(parsed: ParsedReview, calls: Vec<CallOutcome>, degraded: Option<Fallback>) -> Review {
+    let answered_by = calls
+        .iter()
+        .filter(|c| c.error.is_none())
+        .map(CallOutcome::model_id)
+        .collect();
+    Review {
+        findings: parsed
+            .findings
+            .into_iter()
+            .map(|finding| ReviewFinding {
+                finding,
+                agreement: 1,
+            })
+            .collect(),
+        summary: parsed.summary,
+        answered_by,
+        fallback: None,
+        degraded,
+        calls,
+        latency_ms: 0.0,
+    }
+}
+
+fn ensemble(
+    first: Answer,
+    second: Answer,
+    how: trizone_core::Merge,
+) -> Result<Review, RouterError> {
+    let degraded = |call: &CallOutcome, error: &CallError| Fallback {
+        from: call.model_id(),
+        reason: error.kind,
+        message: error.message.clone(),
+    };
+    match (first, second) {
+        ((Ok(a), call_a), (Ok(b), call_b)) => {
+            let summary = if a.summary.is_empty() {
+                b.summary
+            } else {
+                a.summary
+            };
+            let findings = merge(a.findings, b.findings, how);
+            Ok(Review {
+                findings,
+                summary,
+                ..answered(
+                    ParsedReview {
+                        findings: Vec::new(),
+                        summary: String::new(),
+                    },
+                    vec![call_a, call_b],
+                    None,
+                )
+            })
+        }
+        ((Ok(a), call_a), (Err(e), call_b)) => {
+            let note = degraded(&call_b, &e);
+            Ok(answered(a, vec![call_a, call_b], Some(note)))
+        }
+        ((Err(e), call_a), (Ok(b), call_b)) => {
+            let note = degraded(&call_a, &e);
+            Ok(answered(b, vec![call_a, call_b], Some(note)))
+        }
+        ((Err(_), call_a), (Err(e), call_b)) => Err(single_failure(e, vec![call_a, call_b])),
+    }
+}
+
+fn single_failure(error: CallError, calls: Vec<CallOutcome>) -> RouterError {
+    let message = match calls.as_slice() {
+        [] => error.message,
+        calls => calls
+            .iter()
+            .map(|c| format!("{}: {}", c.model_id(), c.message.as_deref().unwrap_or("ok")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    RouterError {
+        kind: error.kind,
+        message,
+        calls,
+    }
+}
+
+fn millis(elapsed: Duration) -> f64 {
+    elapsed.as_secs_f64() * 1000.0
+}

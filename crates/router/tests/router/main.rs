@@ -1,0 +1,185 @@
+//! The router against a live simulator on 127.0.0.1, over real HTTP.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test loudly when set-up breaks"
+)]
+
+mod failures;
+mod resilience;
+mod strategies;
+
+use std::time::Duration;
+
+use prometheus::Registry;
+use serde_json::{Value, json};
+use trizone_core::{
+    Configuration, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy,
+};
+use trizone_router::{Credentials, ModelRouter, ResilienceSettings, ReviewInput};
+use trizone_sim::{Behaviour, Dataset, Profile, RunningSim};
+
+pub const PRIMARY: &str = "gpt-sim";
+pub const SECONDARY: &str = "claude-sim";
+
+/// A case the simulator knows: one bug on line 3.
+pub const CODE: &str =
+    "def bitcount(n):\n    count = 0\n    while n: n ^= n - 1\n    return count\n";
+const DATASET: &str = r#"{"id": "bitcount", "language": "python", "path": "bitcount.py", "code": "def bitcount(n):\n    count = 0\n    while n: n ^= n - 1\n    return count\n", "expected_findings": [{"line_start": 3, "line_end": 3, "category": "bug", "description": "should be n &= n - 1"}]}"#;
+
+pub fn input() -> ReviewInput<'static> {
+    ReviewInput {
+        code: CODE,
+        language: "python",
+        path: "bitcount.py",
+    }
+}
+
+#[derive(Debug)]
+pub struct Harness {
+    pub sim: RunningSim,
+    pub router: ModelRouter,
+    pub registry: Registry,
+    http: reqwest::Client,
+}
+
+impl Harness {
+    /// Fast settings: circuits open after 3 failures for 300 ms; backoff 20–80 ms.
+    pub async fn start() -> Self {
+        Self::with(ResilienceSettings {
+            breaker_failures: 3,
+            breaker_open_for: Duration::from_millis(300),
+            backoff_min: Duration::from_millis(20),
+            backoff_max: Duration::from_millis(80),
+        })
+        .await
+    }
+
+    pub async fn with(settings: ResilienceSettings) -> Self {
+        let sim = RunningSim::start(7, Dataset::parse(DATASET).unwrap(), 0)
+            .await
+            .unwrap();
+        let registry = Registry::new();
+        let router = ModelRouter::new(
+            Credentials::new(Some("sk-test-openai"), Some("sk-test-anthropic")),
+            settings,
+            &registry,
+        )
+        .unwrap();
+        Self {
+            sim,
+            router,
+            registry,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// OpenAI primary and Anthropic secondary, both on the simulator.
+    pub fn config(&self, strategy: Strategy) -> Configuration {
+        Configuration {
+            name: "under-test".into(),
+            models: Models {
+                primary: ModelSpec {
+                    provider: Provider::Openai,
+                    model: PRIMARY.into(),
+                    base_url: Some(self.sim.openai_base_url()),
+                    input_per_mtok: 2.5,
+                    output_per_mtok: 10.0,
+                },
+                secondary: Some(ModelSpec {
+                    provider: Provider::Anthropic,
+                    model: SECONDARY.into(),
+                    base_url: Some(self.sim.anthropic_base_url()),
+                    input_per_mtok: 15.0,
+                    output_per_mtok: 75.0,
+                }),
+            },
+            strategy,
+            prompt: Prompt {
+                system: "You are a careful reviewer.".into(),
+                template: "Review {{path}} ({{language}}):\n{{code}}".into(),
+            },
+            parameters: Parameters {
+                timeout_ms: 2_000,
+                max_retries: 2,
+                ..Parameters::default()
+            },
+        }
+    }
+
+    pub fn ensemble(&self, merge: Merge) -> Configuration {
+        self.config(Strategy::Ensemble { merge })
+    }
+
+    async fn put(&self, path: &str, body: Value) {
+        let response = self
+            .http
+            .put(format!("http://{}{path}", self.sim.address))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "PUT {path}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    pub async fn profile(&self, model: &str, profile: Value) {
+        self.put(&format!("/control/profiles/{model}"), profile)
+            .await;
+    }
+
+    pub async fn script(&self, model: &str, script: &[Behaviour]) {
+        self.put(&format!("/control/scripts/{model}"), json!(script))
+            .await;
+    }
+
+    /// Requests the simulator received for `model`, and when (ms).
+    pub async fn requests(&self, model: &str) -> Vec<f64> {
+        let stats: Value = self
+            .http
+            .get(format!("http://{}/control/stats", self.sim.address))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        stats[model]["request_times_ms"]
+            .as_array()
+            .map(|times| times.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default()
+    }
+
+    /// The value of one metric series, 0 when it was never touched.
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric().iter())
+            .find(|metric| {
+                labels.iter().all(|(k, v)| {
+                    metric
+                        .get_label()
+                        .iter()
+                        .any(|l| l.name() == *k && l.value() == *v)
+                })
+            })
+            // Unset fields read as 0, so the sum is whichever of the two the metric is.
+            .map_or(0.0, |m| {
+                m.get_counter().get_value() + m.get_gauge().get_value()
+            })
+    }
+}
+
+/// A healthy profile with the given accuracy.
+pub fn accurate(accuracy: f64) -> Value {
+    serde_json::to_value(Profile {
+        accuracy,
+        ..Profile::default()
+    })
+    .unwrap()
+}

@@ -1,1 +1,285 @@
-fn main() {}
+//! The router's added latency per review, against the simulator at zero
+//! simulated latency, versus a bare HTTP call with the same request body to
+//! the same simulator (the baseline, measured in the same run, rounds
+//! interleaved). Concurrency 1 and 64; strategies `primary` and `adaptive`.
+//!
+//! `cargo bench -p trizone-router --bench overhead`
+
+#![expect(clippy::print_stdout, reason = "a benchmark reports on stdout")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a benchmark that cannot set up should stop loudly"
+)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use prometheus::Registry;
+use serde_json::json;
+use trizone_core::{Configuration, ModelSpec, Models, Parameters, Prompt, Provider, Strategy};
+use trizone_router::request::{ChatRequest, ReviewInput};
+use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_sim::{Dataset, RunningSim};
+
+const CODE: &str = "def bitcount(n):\n    count = 0\n    while n:\n        n &= n - 1\n        count += 1\n    return count\n";
+const ROUNDS: usize = 5;
+/// Reviews per round at each concurrency; the whole run is bounded by this.
+const PER_ROUND: usize = 640;
+const TIME_LIMIT: Duration = Duration::from_secs(120);
+
+fn config(sim: &RunningSim, strategy: Strategy) -> Configuration {
+    let model = |provider, name: &str, base_url: String| ModelSpec {
+        provider,
+        model: name.into(),
+        base_url: Some(base_url),
+        input_per_mtok: 1.0,
+        output_per_mtok: 2.0,
+    };
+    Configuration {
+        name: "bench".into(),
+        models: Models {
+            primary: model(Provider::Openai, "gpt-sim", sim.openai_base_url()),
+            secondary: Some(model(
+                Provider::Anthropic,
+                "claude-sim",
+                sim.anthropic_base_url(),
+            )),
+        },
+        strategy,
+        prompt: Prompt {
+            system: "You are a careful reviewer.".into(),
+            template: "Review {{path}}:\n{{code}}".into(),
+        },
+        parameters: Parameters::default(),
+    }
+}
+
+fn input() -> ReviewInput<'static> {
+    ReviewInput {
+        code: CODE,
+        language: "python",
+        path: "bitcount.py",
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Path {
+    Bare,
+    Router(Strategy),
+}
+
+/// Runs `PER_ROUND` requests over `concurrency` tasks; records each latency in µs.
+async fn round(
+    path: Path,
+    concurrency: usize,
+    router: &Arc<ModelRouter>,
+    sim: &RunningSim,
+    bare: &Arc<BareCall>,
+    histogram: &mut Histogram<u64>,
+) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (router, bare) = (router.clone(), bare.clone());
+        let config = match path {
+            Path::Router(strategy) => Some(config(sim, strategy)),
+            Path::Bare => None,
+        };
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(PER_ROUND / concurrency);
+            for _ in 0..PER_ROUND / concurrency {
+                let started = Instant::now();
+                match &config {
+                    Some(config) => {
+                        router.review(config, input()).await.unwrap();
+                    }
+                    None => bare.call().await,
+                }
+                latencies.push(started.elapsed().as_micros() as u64);
+            }
+            latencies
+        });
+    }
+    while let Some(latencies) = tasks.join_next().await {
+        for latency in latencies.unwrap() {
+            histogram.record(latency.max(1)).unwrap();
+        }
+    }
+}
+
+/// The baseline: one reqwest POST of the body the router sends, the JSON
+/// response read into a `serde_json::Value`, nothing else.
+struct BareCall {
+    http: reqwest::Client,
+    url: String,
+    body: serde_json::Value,
+}
+
+impl BareCall {
+    async fn call(&self) {
+        let response = self
+            .http
+            .post(&self.url)
+            .bearer_auth("sk-bench")
+            .json(&self.body)
+            .send()
+            .await
+            .unwrap();
+        let value: serde_json::Value = response.json().await.unwrap();
+        assert!(value["choices"][0]["message"]["content"].is_string());
+    }
+}
+
+/// CPU time this process has used (user + system), from /proc on Linux.
+/// The simulator runs in this process too, for both paths alike, so the
+/// difference between paths is the router's own CPU.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on every Linux this runs on.
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// p50 and p99 of each round.
+#[derive(Default)]
+struct Rounds {
+    p50: Vec<u64>,
+    p99: Vec<u64>,
+    cpu: Duration,
+    reviews: u64,
+}
+
+impl Rounds {
+    fn push(&mut self, histogram: &Histogram<u64>) {
+        self.p50.push(histogram.value_at_quantile(0.5));
+        self.p99.push(histogram.value_at_quantile(0.99));
+    }
+
+    fn median_p50(&self) -> u64 {
+        median(&self.p50)
+    }
+
+    fn median_p99(&self) -> u64 {
+        median(&self.p99)
+    }
+
+    fn cpu_us_per_review(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.reviews.max(1) as f64
+    }
+}
+
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted[sorted.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let sim = RunningSim::start(1, Dataset::default(), 0).await.unwrap();
+    let registry = Registry::new();
+    let router = Arc::new(
+        ModelRouter::new(
+            Credentials::new(Some("sk-bench"), Some("sk-bench")),
+            ResilienceSettings::default(),
+            &registry,
+        )
+        .unwrap(),
+    );
+    let request = ChatRequest::build(&config(&sim, Strategy::Primary), input()).unwrap();
+    let bare = Arc::new(BareCall {
+        http: reqwest::Client::new(),
+        url: format!("{}/chat/completions", sim.openai_base_url()),
+        body: json!({
+            "model": "gpt-sim",
+            "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+            "temperature": 0.0, "max_completion_tokens": 1024, "response_format": {"type": "json_object"},
+        }),
+    });
+    let started = Instant::now();
+    // Warm connections and code paths.
+    for path in [
+        Path::Bare,
+        Path::Router(Strategy::Primary),
+        Path::Router(Strategy::Adaptive),
+    ] {
+        round(
+            path,
+            8,
+            &router,
+            &sim,
+            &bare,
+            &mut Histogram::new(3).unwrap(),
+        )
+        .await;
+    }
+
+    println!(
+        "router overhead: {PER_ROUND} reviews per round, {ROUNDS} rounds interleaved, median round, simulator at 0 ms latency"
+    );
+    println!(
+        "all figures in µs; cpu = process CPU per review (the simulator included, alike for both paths)"
+    );
+    println!(
+        "{:<10} {:>4} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>6} {:>9} {:>9}",
+        "strategy",
+        "conc",
+        "base p50",
+        "base p99",
+        "p50",
+        "p99",
+        "added p50",
+        "added p99",
+        "ratio",
+        "base cpu",
+        "cpu"
+    );
+    for concurrency in [1, 64] {
+        for strategy in [Strategy::Primary, Strategy::Adaptive] {
+            // Percentiles per round, then the median round: one noisy round
+            // on a shared 2-core machine does not decide the figure.
+            let (mut base, mut routed) = (Rounds::default(), Rounds::default());
+            for _ in 0..ROUNDS {
+                if started.elapsed() > TIME_LIMIT {
+                    break;
+                }
+                let (mut b, mut r) = (
+                    Histogram::<u64>::new(3).unwrap(),
+                    Histogram::<u64>::new(3).unwrap(),
+                );
+                let before = cpu_time().unwrap_or_default();
+                round(Path::Bare, concurrency, &router, &sim, &bare, &mut b).await;
+                let between = cpu_time().unwrap_or_default();
+                round(
+                    Path::Router(strategy),
+                    concurrency,
+                    &router,
+                    &sim,
+                    &bare,
+                    &mut r,
+                )
+                .await;
+                let after = cpu_time().unwrap_or_default();
+                base.push(&b);
+                routed.push(&r);
+                base.cpu += between.saturating_sub(before);
+                routed.cpu += after.saturating_sub(between);
+                base.reviews += PER_ROUND as u64;
+                routed.reviews += PER_ROUND as u64;
+            }
+            let (b50, b99) = (base.median_p50(), base.median_p99());
+            let (r50, r99) = (routed.median_p50(), routed.median_p99());
+            println!(
+                "{:<10} {concurrency:>4} {b50:>9} {b99:>9} {r50:>9} {r99:>9} {:>10} {:>10} {:>6.2} {:>9.1} {:>9.1}",
+                strategy.kind(),
+                r50 as i64 - b50 as i64,
+                r99 as i64 - b99 as i64,
+                r50 as f64 / b50 as f64,
+                base.cpu_us_per_review(),
+                routed.cpu_us_per_review(),
+            );
+        }
+    }
+}

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -63,11 +63,12 @@ impl Instrument for CircuitGauge {
     }
 }
 
-/// One breaker per provider and model, created on first use.
+/// One breaker per provider and model, created on first use. Looked up by
+/// `&str` under a read lock: the hot path neither allocates nor contends.
 pub(crate) struct Breakers {
     settings: ResilienceSettings,
     metrics: RouterMetrics,
-    map: Mutex<HashMap<(Provider, String), Breaker>>,
+    map: RwLock<HashMap<Provider, HashMap<String, Breaker>>>,
 }
 
 impl Breakers {
@@ -75,13 +76,25 @@ impl Breakers {
         Self {
             settings,
             metrics,
-            map: Mutex::new(HashMap::new()),
+            map: RwLock::new(HashMap::new()),
         }
     }
 
     fn get(&self, provider: Provider, model: &str) -> Breaker {
-        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
-        map.entry((provider, model.to_owned()))
+        let known = self
+            .map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&provider)
+            .and_then(|m| m.get(model))
+            .cloned();
+        if let Some(breaker) = known {
+            return breaker;
+        }
+        let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
+        map.entry(provider)
+            .or_default()
+            .entry(model.to_owned())
             .or_insert_with(|| {
                 let gauge = self.metrics.circuit_gauge(provider, model);
                 let policy = failure_policy::consecutive_failures(

@@ -1,7 +1,7 @@
 //! `ModelRouter`: runs a configuration's strategy over its models.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use prometheus::Registry;
@@ -20,14 +20,15 @@ use crate::provider::openai::OpenAiProvider;
 use crate::request::{ChatRequest, ReviewInput, cost_usd};
 use crate::resilience::{Breakers, ResilienceSettings};
 
-type ClientKey = (Provider, Option<String>);
+/// Provider clients by provider and endpoint (`""` for the default one).
+type Clients = HashMap<Provider, HashMap<String, Arc<dyn ChatProvider>>>;
 
 /// Gets reviews from models as configurations say. One per process: it
 /// holds the connection pools, circuit breakers and metrics.
 pub struct ModelRouter {
     http: reqwest::Client,
     credentials: Credentials,
-    clients: Mutex<HashMap<ClientKey, Arc<dyn ChatProvider>>>,
+    clients: RwLock<Clients>,
     breakers: Breakers,
     metrics: RouterMetrics,
 }
@@ -57,7 +58,7 @@ impl ModelRouter {
         Ok(Self {
             http,
             credentials,
-            clients: Mutex::new(HashMap::new()),
+            clients: RwLock::new(HashMap::new()),
             breakers: Breakers::new(settings, metrics.clone()),
             metrics,
         })
@@ -195,23 +196,36 @@ impl ModelRouter {
         (parsed, outcome)
     }
 
-    /// The provider client for a model's provider and endpoint, made once.
+    /// The provider client for a model's provider and endpoint, made once
+    /// (it owns the connection pool); found without allocating afterwards.
     fn client(&self, spec: &ModelSpec) -> Result<Arc<dyn ChatProvider>, CallError> {
-        let key = (spec.provider, spec.base_url.clone());
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = clients.get(&key) {
-            return Ok(client.clone());
+        let endpoint = spec.base_url.as_deref().unwrap_or_default();
+        let known = self
+            .clients
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&spec.provider)
+            .and_then(|m| m.get(endpoint))
+            .cloned();
+        if let Some(client) = known {
+            return Ok(client);
         }
         let api_key = self.credentials.key(spec.provider)?;
         let base_url = spec.base_url.as_deref();
-        let client: Arc<dyn ChatProvider> = match spec.provider {
-            Provider::Openai => Arc::new(OpenAiProvider::new(self.http.clone(), base_url, api_key)),
-            Provider::Anthropic => {
-                Arc::new(AnthropicProvider::new(self.http.clone(), base_url, api_key))
-            }
-        };
-        clients.insert(key, client.clone());
-        Ok(client)
+        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
+        let client = clients
+            .entry(spec.provider)
+            .or_default()
+            .entry(endpoint.to_owned())
+            .or_insert_with(|| match spec.provider {
+                Provider::Openai => {
+                    Arc::new(OpenAiProvider::new(self.http.clone(), base_url, api_key))
+                }
+                Provider::Anthropic => {
+                    Arc::new(AnthropicProvider::new(self.http.clone(), base_url, api_key))
+                }
+            });
+        Ok(client.clone())
     }
 }
 

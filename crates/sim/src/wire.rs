@@ -31,11 +31,7 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let authorized = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer ") && v.len() > 7);
-    if !authorized {
+    if !bearer(&headers) {
         return error(
             Api::OpenAi,
             StatusCode::UNAUTHORIZED,
@@ -83,7 +79,9 @@ pub async fn messages(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if headers.get("x-api-key").is_none_or(|v| v.is_empty()) {
+    // Anthropic takes `x-api-key` or, as its current SDKs send, a bearer token.
+    let keyed = headers.get("x-api-key").is_some_and(|v| !v.is_empty()) || bearer(&headers);
+    if !keyed {
         return error(
             Api::Anthropic,
             StatusCode::UNAUTHORIZED,
@@ -134,6 +132,14 @@ pub async fn models(State(state): State<Arc<SimState>>) -> Json<Value> {
         .map(|id| json!({"id": id, "object": "model", "owned_by": "trizone-sim"}))
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+fn bearer(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| !token.trim().is_empty())
 }
 
 /// Message content is a string or a list of `{type: text, text}` parts.

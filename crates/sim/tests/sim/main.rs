@@ -161,3 +161,31 @@ async fn a_profile_changed_mid_run_takes_effect_on_the_next_request() {
     // Other models keep the default profile.
     assert_eq!(chat(&sim, "other", "hello").await.status(), 200);
 }
+
+#[tokio::test]
+async fn the_messages_api_takes_an_x_api_key_or_a_bearer_token() {
+    let sim = sim(1).await;
+    let body =
+        json!({"model": "m", "max_tokens": 100, "messages": [{"role": "user", "content": "hi"}]});
+    let url = format!("{}/v1/messages", sim.anthropic_base_url());
+    let client = reqwest::Client::new();
+    let with_key = client
+        .post(&url)
+        .header("x-api-key", "sk-ant")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_key.status(), 200);
+    let with_bearer = client
+        .post(&url)
+        .bearer_auth("sk-ant")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_bearer.status(), 200);
+    let answer: Value = with_bearer.json().await.unwrap();
+    assert_eq!(answer["content"][0]["type"], "text");
+    assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+}

@@ -158,16 +158,7 @@ const MAX_RETRIES_RANGE: std::ops::RangeInclusive<u32> = 0..=10;
 impl Configuration {
     /// Reads and validates a configuration written in `format`.
     pub fn parse(body: &str, format: Format) -> Result<Self, Error> {
-        let config: Self = match format {
-            Format::Json => {
-                let de = &mut serde_json::Deserializer::from_str(body);
-                serde_path_to_error::deserialize(de).map_err(malformed)?
-            }
-            Format::Yaml => {
-                let de = yaml_serde::Deserializer::from_str(body);
-                serde_path_to_error::deserialize(de).map_err(malformed)?
-            }
-        };
+        let config: Self = parse_document(body, format)?;
         config.validate()?;
         Ok(config)
     }
@@ -229,6 +220,24 @@ impl Configuration {
     /// The models a review may be asked of, primary first.
     pub fn models(&self) -> impl Iterator<Item = &ModelSpec> {
         std::iter::once(&self.models.primary).chain(self.models.secondary.as_ref())
+    }
+}
+
+/// Reads any document written in `format`; a shape error names the path of
+/// the offending field (`configuration.models.primary.provider`).
+pub fn parse_document<T: serde::de::DeserializeOwned>(
+    body: &str,
+    format: Format,
+) -> Result<T, Error> {
+    match format {
+        Format::Json => {
+            let de = &mut serde_json::Deserializer::from_str(body);
+            serde_path_to_error::deserialize(de).map_err(malformed)
+        }
+        Format::Yaml => {
+            let de = yaml_serde::Deserializer::from_str(body);
+            serde_path_to_error::deserialize(de).map_err(malformed)
+        }
     }
 }
 

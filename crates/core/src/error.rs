@@ -42,6 +42,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The same error with every field path put under `prefix`, for a
+    /// document nested in another (`parameters.x` → `configuration.parameters.x`).
+    pub fn nested_in(self, prefix: &str) -> Self {
+        let nest = |mut e: FieldError| {
+            e.field = if e.field.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", e.field)
+            };
+            e
+        };
+        match self {
+            Self::Malformed(e) => Self::Malformed(nest(e)),
+            Self::Invalid(errors) => Self::Invalid(errors.into_iter().map(nest).collect()),
+            other => other,
+        }
+    }
+
     /// Every field problem this error carries, first one first.
     pub fn field_errors(&self) -> &[FieldError] {
         match self {

@@ -18,6 +18,7 @@ pub mod thresholds;
 
 pub use config::{
     Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy,
+    parse_document,
 };
 pub use error::{Error, FieldError};
 pub use findings::{CaseScore, ExpectedFinding, Finding, MatchPolicy, Severity, score_case};

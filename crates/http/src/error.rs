@@ -34,6 +34,10 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("{message}")]
     Conflict { message: String },
+    /// The platform refuses the request for a domain reason a client may
+    /// branch on (`blacklisted`, `quarantined`, `run_in_progress`).
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("request body is larger than this endpoint accepts")]
     PayloadTooLarge,
     #[error("{message}")]
@@ -71,7 +75,7 @@ impl ApiError {
             Self::Forbidden { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -90,6 +94,7 @@ impl ApiError {
             Self::NotFound { .. } | Self::NoRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
+            Self::Refused { code, .. } => code,
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",

@@ -14,6 +14,6 @@ pub mod telemetry;
 
 pub use auth::{AuthArgs, Authorized, Caller, KeyStore, Role};
 pub use error::ApiError;
-pub use extract::Json;
+pub use extract::{Json, Path, Query};
 pub use health::{Probe, Readiness};
 pub use metrics::HttpMetrics;

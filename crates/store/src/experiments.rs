@@ -180,3 +180,125 @@ pub async fn transition(
         actual: parse_status(actual)?,
     })
 }
+
+/// Filters and page of a listing.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub status: Option<ExperimentStatus>,
+    pub owner: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Experiments matching `filter`, newest first.
+pub async fn list(
+    executor: impl PgExecutor<'_>,
+    filter: &ListFilter,
+) -> Result<Vec<Experiment>, StoreError> {
+    let rows = sqlx::query_as!(
+        Row,
+        r#"SELECT id, name, owner, description, configuration AS "configuration: Json<Configuration>",
+                  fingerprint, status, reevaluation_of, created_at, updated_at
+           FROM experiments_v1.experiments
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR owner = $2)
+           ORDER BY created_at DESC, id
+           LIMIT $3 OFFSET $4"#,
+        filter.status.map(ExperimentStatus::as_str),
+        filter.owner.as_deref(),
+        filter.limit,
+        filter.offset,
+    )
+    .fetch_all(executor)
+    .await?;
+    rows.into_iter().map(Experiment::try_from).collect()
+}
+
+/// The newest experiment with this fingerprint in `status`, if any.
+pub async fn find_with_status(
+    executor: impl PgExecutor<'_>,
+    fingerprint: &Fingerprint,
+    status: ExperimentStatus,
+) -> Result<Option<Experiment>, StoreError> {
+    sqlx::query_as!(
+        Row,
+        r#"SELECT id, name, owner, description, configuration AS "configuration: Json<Configuration>",
+                  fingerprint, status, reevaluation_of, created_at, updated_at
+           FROM experiments_v1.experiments
+           WHERE fingerprint = $1 AND status = $2
+           ORDER BY created_at DESC LIMIT 1"#,
+        fingerprint.as_str(),
+        status.as_str()
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(Experiment::try_from)
+    .transpose()
+}
+
+/// One row of `experiments_v1.promotion_readiness`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub experiment_id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub fingerprint: String,
+    pub status: String,
+    pub run_id: Option<Uuid>,
+    pub cases: Option<i64>,
+    pub accuracy: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub satisfaction: Option<f64>,
+    pub meets_sample_size: bool,
+    pub meets_accuracy: bool,
+    pub meets_latency: bool,
+    pub meets_error_rate: bool,
+    pub ready: bool,
+    pub computed_at: Option<DateTime<Utc>>,
+}
+
+/// Readiness of every experiment (or one), newest experiments first.
+pub async fn readiness(
+    executor: impl PgExecutor<'_>,
+    experiment: Option<Uuid>,
+) -> Result<Vec<Readiness>, StoreError> {
+    let rows = sqlx::query_as!(
+        Readiness,
+        r#"SELECT r.experiment_id AS "experiment_id!", r.name AS "name!", r.owner AS "owner!",
+                  r.fingerprint AS "fingerprint!", r.status AS "status!", r.run_id, r.cases, r.accuracy,
+                  r.error_rate, r.latency_p95_ms, r.cost_usd, r.satisfaction,
+                  r.meets_sample_size AS "meets_sample_size!", r.meets_accuracy AS "meets_accuracy!",
+                  r.meets_latency AS "meets_latency!", r.meets_error_rate AS "meets_error_rate!",
+                  r.ready AS "ready!", r.computed_at
+           FROM experiments_v1.promotion_readiness r
+           JOIN experiments_v1.experiments e ON e.id = r.experiment_id
+           WHERE $1::uuid IS NULL OR r.experiment_id = $1
+           ORDER BY e.created_at DESC"#,
+        experiment
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
+/// Records a satisfaction score (0–5) for an experiment.
+pub async fn add_feedback(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+    score: i16,
+    comment: &str,
+    author: &str,
+) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO experiments_v1.feedback (experiment_id, score, comment, author)
+           VALUES ($1, $2, $3, $4) RETURNING id"#,
+        experiment_id,
+        score,
+        comment,
+        author
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(id)
+}

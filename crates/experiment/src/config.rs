@@ -1,0 +1,24 @@
+//! The V1 service's settings, read once by clap from flags or `TRIZONE_*`.
+
+use std::net::SocketAddr;
+
+use trizone_http::AuthArgs;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to serve on.
+    #[arg(long, env = "TRIZONE_V1_LISTEN", default_value = "127.0.0.1:8081")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL logging in as the `trizone_experiment` role.
+    #[arg(
+        long = "database-url",
+        env = "TRIZONE_V1_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "TRIZONE_V1_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
+    pub body_limit: usize,
+}

@@ -1,0 +1,239 @@
+//! Reading, withdrawing and rating experiments.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use trizone_core::{Configuration, ExperimentStatus, Mover};
+use trizone_http::auth::{AnyRole, Experimenters};
+use trizone_http::{ApiError, Authorized, Json, Path, Query};
+use trizone_store::StoreError;
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::experiments::{self, Experiment, ListFilter, Readiness};
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+/// An experiment as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExperimentView {
+    pub id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub description: String,
+    pub fingerprint: String,
+    pub status: ExperimentStatus,
+    pub configuration: Configuration,
+    /// The quarantine record this experiment re-evaluates.
+    pub reevaluation_of: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Latest metrics against the gate's thresholds (on `GET .../{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+}
+
+impl From<Experiment> for ExperimentView {
+    fn from(e: Experiment) -> Self {
+        Self {
+            id: e.id,
+            name: e.name,
+            owner: e.owner,
+            description: e.description,
+            fingerprint: e.fingerprint.to_string(),
+            status: e.status,
+            configuration: e.configuration,
+            reevaluation_of: e.reevaluation_of,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            readiness: None,
+        }
+    }
+}
+
+const MAX_PAGE: i64 = 200;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub status: Option<ExperimentStatus>,
+    pub owner: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ExperimentPage {
+    pub items: Vec<ExperimentView>,
+    /// Offset of the next page, absent on the last one.
+    pub next_offset: Option<i64>,
+}
+
+#[utoipa::path(get, path = "/api/v1/experiments", tag = "experiments", params(ListQuery),
+    responses((status = 200, body = ExperimentPage), (status = 400, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Authorized<AnyRole>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<ExperimentPage>, ApiError> {
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            format!("must be from 1 to {MAX_PAGE}"),
+        ));
+    }
+    let offset = query.offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid("offset", "must not be negative"));
+    }
+    let filter = ListFilter {
+        status: query.status,
+        owner: query.owner,
+        limit: limit + 1,
+        offset,
+    };
+    let mut items: Vec<ExperimentView> = experiments::list(&state.db, &filter)
+        .await?
+        .into_iter()
+        .map(Into::into)
+        .collect();
+    let next_offset = (items.len() as i64 > limit).then(|| offset + limit);
+    items.truncate(limit as usize);
+    Ok(Json(ExperimentPage { items, next_offset }))
+}
+
+#[utoipa::path(get, path = "/api/v1/experiments/{id}", tag = "experiments",
+    responses((status = 200, body = ExperimentView), (status = 404, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    _: Authorized<AnyRole>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ExperimentView>, ApiError> {
+    let experiment = experiments::get(&state.db, id).await?;
+    let readiness = experiments::readiness(&state.db, Some(id))
+        .await?
+        .into_iter()
+        .next();
+    Ok(Json(ExperimentView {
+        readiness,
+        ..experiment.into()
+    }))
+}
+
+/// Withdraws an experiment that is registered or evaluated. A running
+/// evaluation must be cancelled first; a promoted, quarantined or
+/// blacklisted one belongs to the gate.
+#[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments",
+    responses((status = 200, body = ExperimentView), (status = 404, body = trizone_http::error::ErrorBody),
+              (status = 409, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn withdraw(
+    State(state): State<AppState>,
+    auth: Authorized<Experimenters>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ExperimentView>, ApiError> {
+    let mut tx = state.db.begin().await.map_err(StoreError::from)?;
+    let experiment = experiments::get(&mut *tx, id).await?;
+    if experiment.status.mover_to(ExperimentStatus::Withdrawn) != Some(Mover::Experiment) {
+        let hint = match experiment.status {
+            ExperimentStatus::Evaluating => "; cancel its run first",
+            _ => "",
+        };
+        return Err(ApiError::Refused {
+            code: "not_withdrawable",
+            message: format!(
+                "experiment {id} is {} and cannot be withdrawn{hint}",
+                experiment.status
+            ),
+        });
+    }
+    experiments::transition(
+        &mut tx,
+        id,
+        experiment.status,
+        ExperimentStatus::Withdrawn,
+        Mover::Experiment,
+    )
+    .await?;
+    let details = serde_json::json!({"experiment_id": id, "from": experiment.status});
+    audit::append(
+        &mut *tx,
+        NewEvent {
+            actor: &auth.caller().key_id,
+            action: "experiment.withdrawn",
+            subject: experiment.fingerprint.as_str(),
+            details: &details,
+        },
+    )
+    .await?;
+    let withdrawn = experiments::get(&mut *tx, id).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(Json(withdrawn.into()))
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// Satisfaction from 0 to 5.
+    pub score: i16,
+    #[serde(default)]
+    pub comment: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct FeedbackRecorded {
+    pub id: i64,
+    pub experiment_id: Uuid,
+    pub score: i16,
+}
+
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/feedback", tag = "experiments", request_body = FeedbackRequest,
+    responses((status = 201, body = FeedbackRecorded), (status = 404, body = trizone_http::error::ErrorBody),
+              (status = 422, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn feedback(
+    State(state): State<AppState>,
+    auth: Authorized<Experimenters>,
+    Path(id): Path<Uuid>,
+    Json(request): Json<FeedbackRequest>,
+) -> Result<(StatusCode, Json<FeedbackRecorded>), ApiError> {
+    if !(0..=5).contains(&request.score) {
+        return Err(ApiError::invalid("score", "must be from 0 to 5"));
+    }
+    if request.comment.chars().count() > 2_000 {
+        return Err(ApiError::invalid(
+            "comment",
+            "must be at most 2000 characters",
+        ));
+    }
+    experiments::get(&state.db, id).await?;
+    let feedback_id = experiments::add_feedback(
+        &state.db,
+        id,
+        request.score,
+        &request.comment,
+        &auth.caller().key_id,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(FeedbackRecorded {
+            id: feedback_id,
+            experiment_id: id,
+            score: request.score,
+        }),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/readiness", tag = "experiments",
+    responses((status = 200, body = Vec<Readiness>)), security(("bearer" = [])))]
+pub async fn readiness(
+    State(state): State<AppState>,
+    _: Authorized<AnyRole>,
+) -> Result<Json<Vec<Readiness>>, ApiError> {
+    Ok(Json(experiments::readiness(&state.db, None).await?))
+}

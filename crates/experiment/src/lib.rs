@@ -1,0 +1,83 @@
+//! `trizone-experiment`, the V1 zone: experimenters register configurations
+//! and measure them on labelled datasets. Library: [`router`] builds the
+//! service for a state; [`run`] serves it. The binary is a thin `main`.
+
+pub mod config;
+pub mod experiments;
+pub mod metrics;
+pub mod openapi;
+pub mod register;
+pub mod state;
+
+use axum::Router;
+use axum::routing::{get, post};
+use trizone_http::layers::{self, Limits};
+use trizone_http::{HttpMetrics, Readiness};
+use trizone_store::DbRole;
+use utoipa::OpenApi;
+
+pub use config::Config;
+use metrics::V1Metrics;
+pub use state::AppState;
+
+/// Every V1 route, with the shared layers.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let http_metrics = state.http_metrics.clone();
+    let routes = Router::new()
+        .route(
+            "/api/v1/experiments",
+            post(register::register).get(experiments::list),
+        )
+        .route(
+            "/api/v1/experiments/{id}",
+            get(experiments::get).delete(experiments::withdraw),
+        )
+        .route(
+            "/api/v1/experiments/{id}/feedback",
+            post(experiments::feedback),
+        )
+        .route("/api/v1/readiness", get(experiments::readiness))
+        .route("/metrics", get(trizone_http::metrics::handler))
+        .merge(trizone_http::health::routes())
+        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
+        .with_state(state);
+    layers::apply(routes, http_metrics, limits)
+}
+
+/// Builds the state from `config`: keys, the database pool (as the
+/// experiment role, or it refuses to start) and metrics.
+pub async fn state(config: &Config) -> anyhow::Result<AppState> {
+    let keys = config.auth.load()?;
+    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
+    state_with(db, keys)
+}
+
+/// The state for an existing pool (tests build it this way).
+pub fn state_with(db: sqlx::PgPool, keys: trizone_http::KeyStore) -> anyhow::Result<AppState> {
+    let http_metrics = HttpMetrics::new("v1")?;
+    let metrics = V1Metrics::new(http_metrics.registry())?;
+    Ok(AppState {
+        readiness: Readiness::new(db.clone()),
+        db,
+        keys,
+        http_metrics,
+        metrics,
+    })
+}
+
+/// Serves V1 on `listener` until `shutdown` completes.
+pub async fn run(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = state(config).await?;
+    let limits = Limits {
+        body_bytes: config.body_limit,
+        ..Limits::default()
+    };
+    tracing::info!(address = %listener.local_addr()?, "V1 experimentation serving");
+    trizone_http::serve::serve(listener, router(state, limits), shutdown).await?;
+    Ok(())
+}

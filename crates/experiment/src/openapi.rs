@@ -1,0 +1,24 @@
+//! The V1 OpenAPI document.
+
+use trizone_http::openapi::BearerAuth;
+use utoipa::OpenApi;
+
+use crate::{experiments, register};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "trizone V1 experimentation", description = "Register configurations and evaluate them on labelled datasets."),
+    paths(
+        register::register,
+        experiments::list,
+        experiments::get,
+        experiments::withdraw,
+        experiments::feedback,
+        experiments::readiness,
+    ),
+    components(schemas(trizone_http::error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags((name = "experiments", description = "Configurations under test"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

@@ -1,0 +1,144 @@
+//! `POST /api/v1/experiments`: register a configuration, idempotently.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use trizone_core::{Configuration, ExperimentStatus, Format, parse_document};
+use trizone_http::auth::Experimenters;
+use trizone_http::{ApiError, Authorized, Json};
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::{StoreError, experiments, quarantine};
+
+use crate::experiments::ExperimentView;
+use crate::state::AppState;
+
+/// What an experimenter posts, as JSON or YAML.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Who is responsible for the experiment (a person or team).
+    pub owner: String,
+    #[serde(default)]
+    pub description: String,
+    pub configuration: Configuration,
+}
+
+fn body_format(headers: &HeaderMap) -> Result<Format, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let essence = content_type.split(';').next().unwrap_or_default().trim();
+    match essence {
+        "application/json" => Ok(Format::Json),
+        "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(Format::Yaml),
+        _ => Err(ApiError::UnsupportedMediaType {
+            message: "send the registration as `application/json` or `application/yaml`".into(),
+        }),
+    }
+}
+
+/// Registers a configuration: 201 when new, 200 with the existing live
+/// experiment when the same configuration is already registered.
+#[utoipa::path(
+    post, path = "/api/v1/experiments", tag = "experiments",
+    request_body(content = RegisterRequest, content_type = "application/json", description = "or the same document as application/yaml"),
+    responses(
+        (status = 201, description = "registered", body = ExperimentView),
+        (status = 200, description = "already registered: the existing experiment", body = ExperimentView),
+        (status = 409, description = "blacklisted or quarantined", body = trizone_http::error::ErrorBody),
+        (status = 422, description = "invalid, naming the field", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn register(
+    State(state): State<AppState>,
+    auth: Authorized<Experimenters>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<ExperimentView>), ApiError> {
+    let format = body_format(&headers)?;
+    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest {
+        message: "the body is not UTF-8".into(),
+        field: None,
+    })?;
+    let request: RegisterRequest =
+        parse_document(text, format).inspect_err(|_| state.metrics.registration("invalid"))?;
+    request.configuration.validate().map_err(|e| {
+        state.metrics.registration("invalid");
+        e.nested_in("configuration")
+    })?;
+    if request.owner.trim().is_empty() || request.owner.chars().count() > 200 {
+        state.metrics.registration("invalid");
+        return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));
+    }
+    let config = &request.configuration;
+    let fingerprint = config.fingerprint();
+
+    if let Some(entry) = quarantine::blacklist_entry(&state.db, &fingerprint).await? {
+        state.metrics.registration("blacklisted");
+        return Err(ApiError::Refused {
+            code: "blacklisted",
+            message: format!(
+                "configuration {fingerprint} is blacklisted: {}",
+                entry.reason
+            ),
+        });
+    }
+    if let Some(existing) = experiments::find_live(&state.db, &fingerprint).await? {
+        state.metrics.registration("existing");
+        return Ok((StatusCode::OK, Json(existing.into())));
+    }
+    if let Some(quarantined) =
+        experiments::find_with_status(&state.db, &fingerprint, ExperimentStatus::Quarantined)
+            .await?
+    {
+        state.metrics.registration("quarantined");
+        return Err(ApiError::Refused {
+            code: "quarantined",
+            message: format!(
+                "configuration {fingerprint} was quarantined as experiment {}; an admin can request its re-evaluation",
+                quarantined.id
+            ),
+        });
+    }
+
+    let mut tx = state.db.begin().await.map_err(StoreError::from)?;
+    let new = experiments::NewExperiment {
+        owner: request.owner.trim(),
+        description: &request.description,
+        configuration: config,
+        reevaluation_of: None,
+    };
+    let experiment = match experiments::insert(&mut *tx, new).await {
+        Ok(experiment) => experiment,
+        // Registered concurrently by another request: answer with that one.
+        Err(StoreError::Conflict { .. }) => {
+            drop(tx);
+            state.metrics.registration("existing");
+            let existing = experiments::find_live(&state.db, &fingerprint)
+                .await?
+                .ok_or_else(|| ApiError::Conflict {
+                    message: "registered concurrently; retry".into(),
+                })?;
+            return Ok((StatusCode::OK, Json(existing.into())));
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let details = serde_json::json!({"experiment_id": experiment.id, "name": experiment.name, "owner": experiment.owner});
+    audit::append(
+        &mut *tx,
+        NewEvent {
+            actor: &auth.caller().key_id,
+            action: "experiment.registered",
+            subject: fingerprint.as_str(),
+            details: &details,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    state.metrics.registration("created");
+    tracing::info!(experiment = %experiment.id, %fingerprint, "experiment registered");
+    Ok((StatusCode::CREATED, Json(experiment.into())))
+}

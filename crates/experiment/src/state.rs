@@ -1,0 +1,22 @@
+//! What every handler can reach.
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+use trizone_http::{HttpMetrics, KeyStore, Readiness};
+
+use crate::metrics::V1Metrics;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub db: PgPool,
+    pub keys: KeyStore,
+    pub http_metrics: HttpMetrics,
+    pub readiness: Readiness,
+    pub metrics: V1Metrics,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,236 @@
+//! Listing, reading, withdrawing, feedback and readiness.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::{END_USER, EXPERIMENTER, TestApp, error_of, registration};
+
+async fn registered(app: &TestApp, name: &str, temperature: f64) -> Value {
+    app.register(registration(name, temperature), false)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn any_valid_token_reads_and_listing_filters_and_pages(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    for i in 0..3 {
+        registered(&app, &format!("e{i}"), f64::from(i) / 10.0).await;
+    }
+    let page: Value = app
+        .get("/api/v1/experiments?limit=2", END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    assert_eq!(page["next_offset"], 2);
+    let last: Value = app
+        .get("/api/v1/experiments?limit=2&offset=2", END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(last["items"].as_array().unwrap().len(), 1);
+    assert!(last["next_offset"].is_null());
+    let by_owner: Value = app
+        .get("/api/v1/experiments?owner=nobody", EXPERIMENTER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(by_owner["items"].as_array().unwrap().is_empty());
+    let error = error_of(
+        app.get("/api/v1/experiments?status=dancing", EXPERIMENTER)
+            .await,
+        400,
+    )
+    .await;
+    assert!(
+        error["message"].as_str().unwrap().contains("status"),
+        "{error}"
+    );
+    let error = error_of(
+        app.get("/api/v1/experiments?limit=0", EXPERIMENTER).await,
+        422,
+    )
+    .await;
+    assert_eq!(error["field"], "limit");
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn an_experiment_reads_back_with_its_readiness(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let created = registered(&app, "read-me", 0.0).await;
+    let id = created["id"].as_str().unwrap();
+    let read: Value = app
+        .get(&format!("/api/v1/experiments/{id}"), END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["configuration"]["name"], "read-me");
+    assert_eq!(
+        read["readiness"]["ready"], false,
+        "no metrics yet: not ready"
+    );
+    error_of(
+        app.get(
+            "/api/v1/experiments/00000000-0000-0000-0000-000000000000",
+            END_USER,
+        )
+        .await,
+        404,
+    )
+    .await;
+    let error = error_of(
+        app.get("/api/v1/experiments/not-a-uuid", END_USER).await,
+        400,
+    )
+    .await;
+    assert_eq!(error["code"], "bad_request");
+    let all: Value = app
+        .get("/api/v1/readiness", END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn withdrawing_frees_the_fingerprint_and_cannot_be_repeated(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let created = registered(&app, "withdraw-me", 0.0).await;
+    let id = created["id"].as_str().unwrap();
+    let url = app.url(&format!("/api/v1/experiments/{id}"));
+    let withdrawn: Value = app
+        .client
+        .delete(&url)
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn["status"], "withdrawn");
+    let again = app
+        .client
+        .delete(&url)
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(again, 409).await["code"], "not_withdrawable");
+    // The same configuration can be registered anew.
+    let response = app.register(registration("withdraw-me", 0.0), false).await;
+    assert_eq!(response.status(), 201);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_promoted_experiment_cannot_be_withdrawn(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let id = registered(&app, "promoted", 0.0).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Arranged as the owner: the lifecycle up to promotion.
+    for status in ["evaluating", "evaluated", "promoted"] {
+        sqlx::query("UPDATE experiments_v1.experiments SET status = $2 WHERE id = $1::uuid")
+            .bind(&id)
+            .bind(status)
+            .execute(&app.owner)
+            .await
+            .unwrap();
+    }
+    let response = app
+        .client
+        .delete(app.url(&format!("/api/v1/experiments/{id}")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    let error = error_of(response, 409).await;
+    assert!(
+        error["message"].as_str().unwrap().contains("is promoted"),
+        "{error}"
+    );
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn feedback_is_recorded_and_bounded(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let id = registered(&app, "rated", 0.0).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = app.url(&format!("/api/v1/experiments/{id}/feedback"));
+    let response = app
+        .client
+        .post(&url)
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"score": 4, "comment": "useful"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let error = error_of(
+        app.client
+            .post(&url)
+            .bearer_auth(EXPERIMENTER)
+            .json(&json!({"score": 6}))
+            .send()
+            .await
+            .unwrap(),
+        422,
+    )
+    .await;
+    assert_eq!(error["field"], "score");
+    let missing = app.url("/api/v1/experiments/00000000-0000-0000-0000-000000000000/feedback");
+    error_of(
+        app.client
+            .post(&missing)
+            .bearer_auth(EXPERIMENTER)
+            .json(&json!({"score": 3}))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let readiness: Value = app
+        .get(&format!("/api/v1/experiments/{id}"), END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(readiness["readiness"]["satisfaction"], 4.0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let doc: Value = app
+        .get("/openapi.json", END_USER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/experiments",
+        "/api/v1/experiments/{id}",
+        "/api/v1/experiments/{id}/feedback",
+        "/api/v1/readiness",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    app.finish().await;
+}

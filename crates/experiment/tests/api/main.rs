@@ -1,0 +1,139 @@
+//! The V1 service over HTTP against a real PostgreSQL, logged in as its own role.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test helpers fail the test loudly when set-up breaks"
+)]
+
+mod experiments;
+mod register;
+
+use std::net::SocketAddr;
+
+use serde_json::Value;
+use sqlx::PgPool;
+use trizone_http::layers::Limits;
+use trizone_http::{KeyStore, Role};
+use trizone_store::DbRole;
+
+pub const EXPERIMENTER: &str = "experimenter-token";
+pub const END_USER: &str = "end-user-token";
+pub const ADMIN: &str = "admin-token";
+
+#[derive(Debug)]
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub client: reqwest::Client,
+    /// The owner's pool, for arranging what V1 itself cannot write.
+    pub owner: PgPool,
+    /// V1's own pool, as the experiment role.
+    db: PgPool,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Connections left open make the test database's DROP wait 5 s and
+        // fail, leaking the database: every test must end with `finish`.
+        assert!(
+            self.server.is_none() || std::thread::panicking(),
+            "end the test with `app.finish().await`"
+        );
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(owner: PgPool) -> Self {
+        trizone_http::telemetry::init_for_test();
+        let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Experiment, 4)
+            .await
+            .unwrap();
+        let keys = KeyStore::from_tokens([
+            (Role::Experimenter, EXPERIMENTER),
+            (Role::EndUser, END_USER),
+            (Role::Admin, ADMIN),
+        ]);
+        let state = trizone_experiment::state_with(db.clone(), keys).unwrap();
+        let app = trizone_experiment::router(state, Limits::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(trizone_http::serve::serve(
+            listener,
+            app,
+            std::future::pending(),
+        ));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            owner,
+            db,
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and closes V1's pool, so the test database can go.
+    pub async fn finish(mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+        self.db.close().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Posts a registration as JSON (or YAML when `yaml`), as an experimenter.
+    pub async fn register(&self, body: String, yaml: bool) -> reqwest::Response {
+        let content_type = if yaml {
+            "application/yaml"
+        } else {
+            "application/json"
+        };
+        self.client
+            .post(self.url("/api/v1/experiments"))
+            .bearer_auth(EXPERIMENTER)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// A registration document in JSON, with `temperature` to vary the fingerprint.
+pub fn registration(name: &str, temperature: f64) -> String {
+    serde_json::json!({
+        "owner": "alice",
+        "description": "strict reviewer",
+        "configuration": {
+            "name": name,
+            "models": {
+                "primary": {"provider": "openai", "model": "gpt-4o", "input_per_mtok": 2.5, "output_per_mtok": 10},
+                "secondary": {"provider": "anthropic", "model": "claude-3-opus", "input_per_mtok": 15, "output_per_mtok": 75}
+            },
+            "strategy": {"kind": "adaptive"},
+            "prompt": {"system": "You are a meticulous code reviewer.", "template": "Review {{path}}:\n{{code}}"},
+            "parameters": {"temperature": temperature}
+        }
+    })
+    .to_string()
+}
+
+/// Reads an error response, checking the shared envelope.
+pub async fn error_of(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    body["error"].clone()
+}

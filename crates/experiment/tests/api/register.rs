@@ -1,0 +1,192 @@
+//! Registering configurations: JSON, YAML, idempotency, refusals.
+
+use serde_json::Value;
+use sqlx::PgPool;
+use trizone_core::Fingerprint;
+use trizone_store::{DbRole, quarantine};
+
+use crate::{END_USER, TestApp, error_of, registration};
+
+const YAML: &str = r#"
+owner: bob
+description: the same configuration, written as YAML
+configuration:
+  name: yaml-reviewer
+  models:
+    primary:   { provider: openai,    model: gpt-4o,        input_per_mtok: 2.5, output_per_mtok: 10 }
+    secondary: { provider: anthropic, model: claude-3-opus, input_per_mtok: 15,  output_per_mtok: 75 }
+  strategy: { kind: adaptive }
+  prompt:
+    system: You are a meticulous code reviewer.
+    template: "Review {{path}}:\n{{code}}"
+  parameters: { temperature: 0.0 }
+"#;
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn registering_json_answers_201_with_id_and_fingerprint(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let response = app
+        .register(registration("json-reviewer", 0.0), false)
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "registered");
+    assert_eq!(body["owner"], "alice");
+    assert_eq!(body["name"], "json-reviewer");
+    assert!(Fingerprint::parse(body["fingerprint"].as_str().unwrap()).is_ok());
+    // It is audited, by the experiment role.
+    let role: String = sqlx::query_scalar(
+        "SELECT db_role FROM audit.event_log WHERE action = 'experiment.registered'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(role, "trizone_experiment");
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_same_configuration_in_yaml_is_the_same_experiment(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let first: Value = app
+        .register(registration("json-reviewer", 0.0), false)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let response = app.register(YAML.to_owned(), true).await;
+    assert_eq!(
+        response.status(),
+        200,
+        "idempotent on fingerprint, whatever the format or name"
+    );
+    let second: Value = response.json().await.unwrap();
+    assert_eq!(second["id"], first["id"]);
+    assert_eq!(second["fingerprint"], first["fingerprint"]);
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments_v1.experiments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_blacklisted_configuration_is_refused_with_the_reason(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let body: Value = serde_json::from_str(&registration("bad", 0.7)).unwrap();
+    let config: trizone_core::Configuration =
+        serde_json::from_value(body["configuration"].clone()).unwrap();
+    let gate = trizone_store::connect_as(&app.owner.connect_options(), DbRole::Gate, 1)
+        .await
+        .unwrap();
+    quarantine::add_to_blacklist(
+        &gate,
+        &config.fingerprint(),
+        "quarantined 3 times for accuracy",
+        None,
+        "gate",
+    )
+    .await
+    .unwrap();
+    let error = error_of(
+        app.register(registration("renamed-to-sneak-past", 0.7), false)
+            .await,
+        409,
+    )
+    .await;
+    assert_eq!(error["code"], "blacklisted");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("quarantined 3 times for accuracy"),
+        "{error}"
+    );
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn invalid_configurations_are_422_naming_the_field(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = [
+        (
+            registration("x", 3.5),
+            "configuration.parameters.temperature",
+        ),
+        (
+            registration("x", 0.0).replace("\"adaptive\"", "\"roundrobin\""),
+            "configuration.strategy.kind",
+        ),
+        (
+            registration("x", 0.0).replace(
+                "\"model\":\"gpt-4o\"",
+                "\"model\":\"gpt-4o\",\"temprature\":1",
+            ),
+            "configuration.models.primary.temprature",
+        ),
+        (
+            registration("x", 0.0).replace("\"owner\":\"alice\"", "\"owner\":\" \""),
+            "owner",
+        ),
+        (
+            registration("x", 0.0).replace("{{code}}", "{{body}}"),
+            "configuration.prompt.template",
+        ),
+    ];
+    for (body, field) in cases {
+        let error = error_of(app.register(body, false).await, 422).await;
+        assert_eq!(error["field"], field, "{error}");
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments_v1.experiments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn malformed_bodies_and_other_media_types_are_client_errors(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    error_of(app.register("{\"owner\": ".into(), false).await, 422).await;
+    error_of(app.register("owner: [unclosed".into(), true).await, 422).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(crate::EXPERIMENTER)
+        .header("content-type", "text/plain")
+        .body(registration("x", 0.0))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(response, 415).await["code"],
+        "unsupported_media_type"
+    );
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn only_experimenters_and_admins_register(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(END_USER)
+        .header("content-type", "application/json")
+        .body(registration("x", 0.0))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, 403).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .body(registration("x", 0.0))
+        .send()
+        .await
+        .unwrap();
+    error_of(response, 401).await;
+    app.finish().await;
+}

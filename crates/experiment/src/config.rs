@@ -21,4 +21,7 @@ pub struct Config {
     /// Largest request body, in bytes.
     #[arg(long, env = "TRIZONE_V1_BODY_LIMIT", default_value_t = 2 * 1024 * 1024)]
     pub body_limit: usize,
+    /// Largest dataset upload, in bytes (it streams; lines are limited to 1 MiB).
+    #[arg(long, env = "TRIZONE_V1_DATASET_LIMIT", default_value_t = 256 * 1024 * 1024)]
+    pub dataset_limit: usize,
 }

@@ -3,6 +3,7 @@
 //! service for a state; [`run`] serves it. The binary is a thin `main`.
 
 pub mod config;
+pub mod datasets;
 pub mod experiments;
 pub mod metrics;
 pub mod openapi;
@@ -37,6 +38,11 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             post(experiments::feedback),
         )
         .route("/api/v1/readiness", get(experiments::readiness))
+        .route(
+            "/api/v1/datasets",
+            post(datasets::upload).get(datasets::list),
+        )
+        .route("/api/v1/datasets/{id}", get(datasets::get))
         .route("/metrics", get(trizone_http::metrics::handler))
         .merge(trizone_http::health::routes())
         .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
@@ -50,7 +56,9 @@ pub async fn state(config: &Config) -> anyhow::Result<AppState> {
     let keys = config.auth.load()?;
     let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
     let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
-    state_with(db, keys)
+    let mut state = state_with(db, keys)?;
+    state.upload_limits.max_bytes = config.dataset_limit;
+    Ok(state)
 }
 
 /// The state for an existing pool (tests build it this way).
@@ -63,6 +71,7 @@ pub fn state_with(db: sqlx::PgPool, keys: trizone_http::KeyStore) -> anyhow::Res
         keys,
         http_metrics,
         metrics,
+        upload_limits: datasets::UploadLimits::default(),
     })
 }
 

@@ -3,7 +3,7 @@
 use trizone_http::openapi::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{experiments, register};
+use crate::{datasets, experiments, register};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,10 +15,16 @@ use crate::{experiments, register};
         experiments::withdraw,
         experiments::feedback,
         experiments::readiness,
+        datasets::upload,
+        datasets::list,
+        datasets::get,
     ),
     components(schemas(trizone_http::error::ErrorBody)),
     modifiers(&BearerAuth),
-    tags((name = "experiments", description = "Configurations under test"))
+    tags(
+        (name = "experiments", description = "Configurations under test"),
+        (name = "datasets", description = "Labelled cases to evaluate on")
+    )
 )]
 #[derive(Debug)]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@ use axum::extract::FromRef;
 use sqlx::PgPool;
 use trizone_http::{HttpMetrics, KeyStore, Readiness};
 
+use crate::datasets::UploadLimits;
 use crate::metrics::V1Metrics;
 
 #[derive(Clone, FromRef)]
@@ -13,6 +14,7 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     pub readiness: Readiness,
     pub metrics: V1Metrics,
+    pub upload_limits: UploadLimits,
 }
 
 impl std::fmt::Debug for AppState {

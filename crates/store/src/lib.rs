@@ -5,6 +5,7 @@
 //! PgConnection`); the service layer decides where a transaction begins.
 
 pub mod audit;
+pub mod datasets;
 pub mod error;
 pub mod experiments;
 pub mod pool;

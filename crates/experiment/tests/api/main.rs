@@ -5,6 +5,7 @@
     reason = "test helpers fail the test loudly when set-up breaks"
 )]
 
+mod datasets;
 mod experiments;
 mod register;
 
@@ -44,6 +45,13 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn spawn(owner: PgPool) -> Self {
+        Self::spawn_with(owner, trizone_experiment::datasets::UploadLimits::default()).await
+    }
+
+    pub async fn spawn_with(
+        owner: PgPool,
+        upload_limits: trizone_experiment::datasets::UploadLimits,
+    ) -> Self {
         trizone_http::telemetry::init_for_test();
         let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Experiment, 4)
             .await
@@ -53,7 +61,8 @@ impl TestApp {
             (Role::EndUser, END_USER),
             (Role::Admin, ADMIN),
         ]);
-        let state = trizone_experiment::state_with(db.clone(), keys).unwrap();
+        let mut state = trizone_experiment::state_with(db.clone(), keys).unwrap();
+        state.upload_limits = upload_limits;
         let app = trizone_experiment::router(state, Limits::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();

@@ -8,6 +8,7 @@ pub mod experiments;
 pub mod metrics;
 pub mod openapi;
 pub mod register;
+pub mod runs;
 pub mod state;
 
 use axum::Router;
@@ -23,6 +24,10 @@ pub use state::AppState;
 
 /// Every V1 route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
+    router_for(state, limits)
+}
+
+fn router_for(state: AppState, limits: Limits) -> Router {
     let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route(
@@ -43,6 +48,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             post(datasets::upload).get(datasets::list),
         )
         .route("/api/v1/datasets/{id}", get(datasets::get))
+        .route("/api/v1/experiments/{id}/runs", post(runs::start))
+        .route("/api/v1/runs/{id}", get(runs::get))
+        .route("/api/v1/runs/{id}/events", get(runs::events))
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
         .route("/metrics", get(trizone_http::metrics::handler))
         .merge(trizone_http::health::routes())
         .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
@@ -72,21 +81,49 @@ pub fn state_with(db: sqlx::PgPool, keys: trizone_http::KeyStore) -> anyhow::Res
         http_metrics,
         metrics,
         upload_limits: datasets::UploadLimits::default(),
+        max_concurrency: 64,
     })
 }
 
-/// Serves V1 on `listener` until `shutdown` completes.
+/// The evaluation worker for `state`, asking models through `router`.
+pub fn worker(
+    state: &AppState,
+    router: std::sync::Arc<trizone_router::ModelRouter>,
+    settings: runs::worker::WorkerSettings,
+) -> runs::worker::Worker {
+    runs::worker::Worker::new(state.db.clone(), router, settings, state.metrics.clone())
+}
+
+/// Serves V1 on `listener` and works evaluation runs until `shutdown`
+/// completes; a run in hand is then released for another replica.
 pub async fn run(
     config: &Config,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = state(config).await?;
+    let mut state = state(config).await?;
+    state.max_concurrency = config.max_concurrency;
+    let credentials = trizone_router::Credentials::from_env()?;
+    let router = trizone_router::ModelRouter::new(
+        credentials,
+        trizone_router::ResilienceSettings::default(),
+        state.http_metrics.registry(),
+    )?;
+    let settings = runs::worker::WorkerSettings {
+        owner: config.replica_name(),
+        lease: std::time::Duration::from_secs(config.lease_seconds.max(3)),
+        poll: std::time::Duration::from_secs(1),
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(worker(&state, std::sync::Arc::new(router), settings).run(stopped));
     let limits = Limits {
         body_bytes: config.body_limit,
         ..Limits::default()
     };
     tracing::info!(address = %listener.local_addr()?, "V1 experimentation serving");
-    trizone_http::serve::serve(listener, router(state, limits), shutdown).await?;
-    Ok(())
+    let served = trizone_http::serve::serve(listener, router_for(state, limits), shutdown).await;
+    // The server has drained; stop the worker and wait for it to let go.
+    let _ = stop.send(true);
+    worker.await?;
+    Ok(served?)
 }

@@ -3,7 +3,7 @@
 use trizone_http::openapi::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{datasets, experiments, register};
+use crate::{datasets, experiments, register, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,12 +18,17 @@ use crate::{datasets, experiments, register};
         datasets::upload,
         datasets::list,
         datasets::get,
+        runs::start,
+        runs::get,
+        runs::events,
+        runs::cancel,
     ),
     components(schemas(trizone_http::error::ErrorBody)),
     modifiers(&BearerAuth),
     tags(
         (name = "experiments", description = "Configurations under test"),
-        (name = "datasets", description = "Labelled cases to evaluate on")
+        (name = "datasets", description = "Labelled cases to evaluate on"),
+        (name = "runs", description = "Evaluations of an experiment on a dataset")
     )
 )]
 #[derive(Debug)]

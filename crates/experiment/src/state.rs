@@ -15,6 +15,8 @@ pub struct AppState {
     pub readiness: Readiness,
     pub metrics: V1Metrics,
     pub upload_limits: UploadLimits,
+    /// Most cases a run may have in flight.
+    pub max_concurrency: i32,
 }
 
 impl std::fmt::Debug for AppState {

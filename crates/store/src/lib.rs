@@ -11,6 +11,7 @@ pub mod experiments;
 pub mod pool;
 pub mod production;
 pub mod quarantine;
+pub mod runs;
 
 pub use error::StoreError;
 pub use pool::{DbRole, connect, connect_as};

@@ -8,6 +8,7 @@
 mod datasets;
 mod experiments;
 mod register;
+mod runs;
 
 use std::net::SocketAddr;
 
@@ -29,6 +30,7 @@ pub struct TestApp {
     pub owner: PgPool,
     /// V1's own pool, as the experiment role.
     db: PgPool,
+    pub state: trizone_experiment::AppState,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
@@ -63,7 +65,7 @@ impl TestApp {
         ]);
         let mut state = trizone_experiment::state_with(db.clone(), keys).unwrap();
         state.upload_limits = upload_limits;
-        let app = trizone_experiment::router(state, Limits::default());
+        let app = trizone_experiment::router(state.clone(), Limits::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let server = tokio::spawn(trizone_http::serve::serve(
@@ -76,6 +78,7 @@ impl TestApp {
             client: reqwest::Client::new(),
             owner,
             db,
+            state,
             server: Some(server),
         }
     }

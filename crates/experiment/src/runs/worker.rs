@@ -1,0 +1,302 @@
+//! The evaluation worker: claims runs under a lease and works them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use trizone_core::{Configuration, ExperimentStatus, MatchPolicy, Mover, score_case};
+use trizone_router::{ModelRouter, ReviewInput};
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::datasets::{self, Case};
+use trizone_store::runs::{self, Analysis, FinalMetrics, Run};
+use trizone_store::{StoreError, experiments};
+
+use crate::metrics::V1Metrics;
+
+/// How a worker claims and holds runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// This replica's name in leases.
+    pub owner: String,
+    /// A lease not renewed for this long lets another replica take the run.
+    pub lease: Duration,
+    /// How often to look for a run when idle.
+    pub poll: Duration,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    db: PgPool,
+    router: Arc<ModelRouter>,
+    settings: WorkerSettings,
+    metrics: V1Metrics,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Worker {
+    pub fn new(
+        db: PgPool,
+        router: Arc<ModelRouter>,
+        settings: WorkerSettings,
+        metrics: V1Metrics,
+    ) -> Self {
+        Self {
+            db,
+            router,
+            settings,
+            metrics,
+        }
+    }
+
+    /// Claims and works runs until `shutdown` flips to true; a run in hand is
+    /// released for another replica to resume.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            match runs::claim(&self.db, &self.settings.owner, self.settings.lease).await {
+                Ok(Some(run)) => {
+                    let id = run.id;
+                    tokio::select! {
+                        result = self.work(run) => {
+                            if let Err(error) = result {
+                                tracing::error!(run = %id, error = %error, "run failed");
+                                let _ = runs::fail(&self.db, id, &self.settings.owner, &error.to_string()).await;
+                            }
+                        }
+                        _ = shutdown.changed() => {
+                            let _ = runs::release(&self.db, id, &self.settings.owner).await;
+                            tracing::info!(run = %id, "run released on shutdown");
+                        }
+                    }
+                }
+                Ok(None) => {
+                    tokio::select! {
+                        () = tokio::time::sleep(self.settings.poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, "cannot claim runs; retrying");
+                    tokio::time::sleep(self.settings.poll).await;
+                }
+            }
+        }
+    }
+
+    /// Works one claimed run to its end, or until its lease is lost.
+    async fn work(&self, run: Run) -> Result<(), StoreError> {
+        let _in_progress = self.metrics.run_started();
+        let experiment = experiments::get(&self.db, run.experiment_id).await?;
+        let done: HashSet<String> = runs::recorded_cases(&self.db, run.id)
+            .await?
+            .into_iter()
+            .collect();
+        let pending: Vec<Case> = datasets::cases(&self.db, run.dataset_id)
+            .await?
+            .into_iter()
+            .filter(|c| !done.contains(&c.case_id))
+            .collect();
+        tracing::info!(run = %run.id, pending = pending.len(), resumed = !done.is_empty(), "working run");
+
+        let (lost_tx, lost) = watch::channel(false);
+        // Tied to this future: if the work stops in any way (finished, failed,
+        // or the task killed), renewal stops with it and the lease can expire.
+        let _renewer = AbortOnDrop({
+            let (db, id, owner, lease) = (
+                self.db.clone(),
+                run.id,
+                self.settings.owner.clone(),
+                self.settings.lease,
+            );
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(lease / 3).await;
+                    if !matches!(runs::renew(&db, id, &owner, lease).await, Ok(true)) {
+                        let _ = lost_tx.send(true);
+                        return;
+                    }
+                }
+            })
+        });
+        let config = &experiment.configuration;
+        let concurrency = usize::try_from(run.concurrency).unwrap_or(1).max(1);
+        // Owned cases, so the stream's futures borrow nothing with a
+        // lifetime of their own (the spawned task must be `Send`).
+        let this = self;
+        let mut analyses = futures::stream::iter(pending)
+            .map(|case| async move { this.analyse(config, &case).await })
+            .buffer_unordered(concurrency);
+        let mut still_held = true;
+        while let Some(analysis) = analyses.next().await {
+            if *lost.borrow() {
+                still_held = false;
+                break;
+            }
+            let outcome = if analysis.error_kind.is_some() {
+                "error"
+            } else if analysis.correct {
+                "correct"
+            } else {
+                "incorrect"
+            };
+            // A case recorded by another replica meanwhile is not counted again.
+            if runs::record(&self.db, run.id, &analysis).await? {
+                self.metrics.case(outcome);
+            }
+        }
+        drop(analyses);
+        if !still_held || *lost.borrow() {
+            tracing::info!(run = %run.id, "lease lost or run cancelled; stopping");
+            return Ok(());
+        }
+        self.finish(&run).await
+    }
+
+    async fn analyse(&self, config: &Configuration, case: &Case) -> Analysis {
+        let input = ReviewInput {
+            code: &case.code,
+            language: &case.language,
+            path: &case.path,
+        };
+        match self.router.review(config, input).await {
+            Ok(review) => {
+                let (cost_usd, input_tokens, output_tokens) = (
+                    review.cost_usd(),
+                    review.input_tokens(),
+                    review.output_tokens(),
+                );
+                let findings: Vec<_> = review.findings.into_iter().map(|f| f.finding).collect();
+                let score = score_case(&case.expected_findings, &findings, MatchPolicy::default());
+                Analysis {
+                    case_id: case.case_id.clone(),
+                    error_kind: None,
+                    true_positives: i32::try_from(score.true_positives).unwrap_or(i32::MAX),
+                    false_positives: i32::try_from(score.false_positives).unwrap_or(i32::MAX),
+                    false_negatives: i32::try_from(score.false_negatives).unwrap_or(i32::MAX),
+                    correct: score.correct(),
+                    latency_ms: review.latency_ms,
+                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
+                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
+                    cost_usd,
+                    answered_by: review.answered_by.first().cloned(),
+                    fallback_reason: review.fallback.map(|f| f.reason.as_str().to_owned()),
+                    findings,
+                }
+            }
+            Err(error) => Analysis {
+                case_id: case.case_id.clone(),
+                error_kind: Some(error.kind.as_str().to_owned()),
+                findings: Vec::new(),
+                true_positives: 0,
+                false_positives: 0,
+                // An errored case found nothing it should have.
+                false_negatives: i32::try_from(case.expected_findings.len()).unwrap_or(i32::MAX),
+                correct: false,
+                latency_ms: error.calls.iter().map(|c| c.latency_ms).sum(),
+                input_tokens: error
+                    .calls
+                    .iter()
+                    .map(|c| i64::try_from(c.input_tokens).unwrap_or(0))
+                    .sum(),
+                output_tokens: error
+                    .calls
+                    .iter()
+                    .map(|c| i64::try_from(c.output_tokens).unwrap_or(0))
+                    .sum(),
+                cost_usd: error.calls.iter().map(|c| c.cost_usd).sum(),
+                answered_by: None,
+                fallback_reason: None,
+            },
+        }
+    }
+
+    /// Writes the run's metrics and moves the experiment to evaluated, in
+    /// one transaction, only while this replica still holds the run.
+    async fn finish(&self, run: &Run) -> Result<(), StoreError> {
+        let progress = runs::progress(&self.db, run.id).await?;
+        let latencies = runs::latencies_ms(&self.db, run.id).await?;
+        let histogram = latency_histogram(&latencies);
+        let percentile = |q: f64| {
+            histogram
+                .as_ref()
+                .filter(|h| !h.is_empty())
+                .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
+        };
+        let started = run.started_at.unwrap_or(run.created_at);
+        let seconds = (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0;
+        let metrics = FinalMetrics {
+            throughput_per_s: (seconds > 0.0).then(|| progress.cases_done as f64 / seconds),
+            latency_p50_ms: percentile(0.5),
+            latency_p95_ms: percentile(0.95),
+            latency_p99_ms: percentile(0.99),
+            latency_histogram: histogram.as_ref().and_then(serialize),
+            progress,
+        };
+        let mut tx = self.db.begin().await?;
+        if !runs::finish(&mut tx, run, &self.settings.owner, &metrics).await? {
+            return Ok(());
+        }
+        experiments::transition(
+            &mut tx,
+            run.experiment_id,
+            ExperimentStatus::Evaluating,
+            ExperimentStatus::Evaluated,
+            Mover::Experiment,
+        )
+        .await?;
+        let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
+        let details = serde_json::json!({
+            "run_id": run.id, "experiment_id": run.experiment_id, "cases": metrics.progress.cases_done,
+            "correct": metrics.progress.correct, "errors": metrics.progress.errors,
+        });
+        audit::append(
+            &mut *tx,
+            NewEvent {
+                actor: &self.settings.owner,
+                action: "run.finished",
+                subject: experiment.fingerprint.as_str(),
+                details: &details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(run = %run.id, cases = metrics.progress.cases_done, "run finished");
+        Ok(())
+    }
+}
+
+/// Aborts a spawned task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Latencies in µs, from 1 µs to 1 hour at 3 significant digits.
+fn latency_histogram(latencies_ms: &[f64]) -> Option<Histogram<u64>> {
+    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
+    for latency in latencies_ms {
+        let micros = (latency * 1000.0).round().clamp(1.0, 3_600_000_000.0) as u64;
+        histogram.record(micros).ok()?;
+    }
+    Some(histogram)
+}
+
+fn serialize(histogram: &Histogram<u64>) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    V2Serializer::new().serialize(histogram, &mut bytes).ok()?;
+    Some(bytes)
+}

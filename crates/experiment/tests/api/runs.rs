@@ -1,0 +1,444 @@
+//! Evaluation runs against the simulator: exact metrics, crashes, takeover.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use trizone_core::Configuration;
+use trizone_experiment::runs::worker::WorkerSettings;
+use trizone_router::request::{ChatRequest, ReviewInput};
+use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_sim::{Dataset, RunningSim};
+
+use crate::{EXPERIMENTER, TestApp, error_of};
+
+const MODEL: &str = "gpt-sim";
+const SEED: u64 = 11;
+
+/// `n` cases, every code unique; every third is clean, the others have one
+/// or two bugs.
+fn dataset(n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            let findings = match i % 3 {
+                0 => json!([]),
+                1 => json!([{"line_start": 2, "line_end": 2, "category": "bug"}]),
+                _ => json!([{"line_start": 2, "line_end": 2, "category": "bug"}, {"line_start": 4, "line_end": 5, "category": "security"}]),
+            };
+            json!({"id": format!("case-{i}"), "language": "python", "path": format!("src/m{i}.py"),
+                   "code": format!("# module {i}\nx = load({i})\ny = x + 1\nrun(y)\nsend(y)\n"), "expected_findings": findings})
+            .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+async fn simulator(cases: &str, profile: Value) -> RunningSim {
+    let sim = RunningSim::start(SEED, Dataset::parse(cases).unwrap(), 0)
+        .await
+        .unwrap();
+    sim.state
+        .set_profile(MODEL, serde_json::from_value(profile).unwrap());
+    sim
+}
+
+fn configuration(sim: &RunningSim) -> Value {
+    json!({
+        "name": "sim-reviewer",
+        "models": {"primary": {"provider": "openai", "model": MODEL, "base_url": sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},
+        "strategy": {"kind": "primary"},
+        "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
+        "parameters": {"timeout_ms": 5000, "max_retries": 0}
+    })
+}
+
+/// A worker on the app's database, killed (not released) when dropped.
+struct Worker {
+    task: tokio::task::JoinHandle<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Worker {
+    fn start(app: &TestApp, owner: &str) -> Self {
+        let registry = prometheus::Registry::new();
+        let router = ModelRouter::new(
+            Credentials::new(Some("sk-test"), None),
+            ResilienceSettings::default(),
+            &registry,
+        )
+        .unwrap();
+        let settings = WorkerSettings {
+            owner: owner.into(),
+            lease: Duration::from_secs(1),
+            poll: Duration::from_millis(50),
+        };
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(
+            trizone_experiment::worker(&app.state, Arc::new(router), settings).run(stopped),
+        );
+        Self { task, stop }
+    }
+
+    /// A crash: the task dies where it stands, its lease left to expire.
+    fn kill(self) {
+        self.task.abort();
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+/// Uploads, registers and starts a run; returns the run id.
+async fn start_run(app: &TestApp, sim: &RunningSim, cases: &str, concurrency: i32) -> String {
+    let dataset: Value = app
+        .client
+        .post(app.url("/api/v1/datasets?name=sim"))
+        .bearer_auth(EXPERIMENTER)
+        .body(cases.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let body = json!({"owner": "alice", "configuration": configuration(sim)}).to_string();
+    let experiment: Value = app.register(body, false).await.json().await.unwrap();
+    let url = app.url(&format!(
+        "/api/v1/experiments/{}/runs",
+        experiment["id"].as_str().unwrap()
+    ));
+    let response = app
+        .client
+        .post(url)
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"dataset_id": dataset["id"], "concurrency": concurrency}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn run_view(app: &TestApp, id: &str) -> Value {
+    app.get(&format!("/api/v1/runs/{id}"), EXPERIMENTER)
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls until `done` holds (bounded: 600 polls of 50 ms).
+async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..600 {
+        let view = run_view(app, id).await;
+        if done(&view) {
+            return view;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("run {id} did not get there: {}", run_view(app, id).await);
+}
+
+async fn recorded(app: &TestApp, id: &str) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
+        .bind(id)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(60);
+    let profile = json!({"accuracy": 0.6});
+    let sim = simulator(&cases, profile.clone()).await;
+    let worker = Worker::start(&app, "replica-a");
+    let id = start_run(&app, &sim, &cases, 8).await;
+    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+
+    // The expectation, computed apart: a second simulator with the same seed
+    // asked each case's prompt once, scored by exact line ranges.
+    let twin = simulator(&cases, profile).await;
+    let config: Configuration = serde_json::from_value(configuration(&twin)).unwrap();
+    let client = reqwest::Client::new();
+    let (mut correct, mut false_positives, mut false_negatives) = (0, 0, 0);
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let input = ReviewInput {
+            code: case["code"].as_str().unwrap(),
+            language: "python",
+            path: case["path"].as_str().unwrap(),
+        };
+        let request = ChatRequest::build(&config, input).unwrap();
+        let answer: Value = client
+            .post(format!("{}/chat/completions", twin.openai_base_url()))
+            .bearer_auth("sk")
+            .json(&json!({"model": MODEL, "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]}))
+            .send().await.unwrap().json().await.unwrap();
+        let review: Value =
+            serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap())
+                .unwrap();
+        let lines = |findings: &Value| -> BTreeSet<(u64, u64)> {
+            findings
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["line_start"].as_u64().unwrap(),
+                        f["line_end"].as_u64().unwrap(),
+                    )
+                })
+                .collect()
+        };
+        let (expected, found) = (
+            lines(&case["expected_findings"]),
+            lines(&review["findings"]),
+        );
+        let (fp, fn_) = (
+            found.difference(&expected).count(),
+            expected.difference(&found).count(),
+        );
+        false_positives += fp;
+        false_negatives += fn_;
+        correct += usize::from(fp == 0 && fn_ == 0);
+    }
+    let metrics = &view["metrics"];
+    assert_eq!(metrics["cases"], 60);
+    assert_eq!(metrics["correct"], correct, "{view}");
+    assert_eq!(metrics["false_positives"], false_positives);
+    assert_eq!(metrics["false_negatives"], false_negatives);
+    assert_eq!(metrics["errors"], 0);
+    // 0.6 accuracy really makes mistakes, and really gets some right.
+    assert!(correct > 20 && correct < 55, "{correct} correct of 60");
+    assert!(metrics["latency_p95_ms"].as_f64().unwrap() > 0.0);
+    assert!(metrics["cost_usd"].as_f64().unwrap() > 0.0);
+    let experiment: Value = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{}",
+                view["experiment_id"].as_str().unwrap()
+            ),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(experiment["status"], "evaluated");
+    assert_eq!(experiment["readiness"]["cases"], 60);
+    worker.stop().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(40);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
+    )
+    .await;
+    let first = Worker::start(&app, "replica-a");
+    let id = start_run(&app, &sim, &cases, 2).await;
+    wait_until(&app, &id, |v| {
+        v["progress"]["cases_done"].as_i64().unwrap() >= 6
+    })
+    .await;
+    first.kill();
+    let partial = run_view(&app, &id).await["progress"]["cases_done"]
+        .as_i64()
+        .unwrap();
+    assert!(partial < 40, "the run finished before the crash");
+    // A restarted service (another worker) resumes once the lease expires.
+    let second = Worker::start(&app, "replica-b");
+    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+    assert_eq!(view["metrics"]["cases"], 40);
+    assert_eq!(recorded(&app, &id).await, (40, 40));
+    second.stop().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(40);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
+    )
+    .await;
+    let (a, b) = (
+        Worker::start(&app, "replica-a"),
+        Worker::start(&app, "replica-b"),
+    );
+    let id = start_run(&app, &sim, &cases, 2).await;
+    wait_until(&app, &id, |v| {
+        v["progress"]["cases_done"].as_i64().unwrap() >= 6
+    })
+    .await;
+    let holder: String = sqlx::query_scalar(
+        "SELECT lease_owner FROM experiments_v1.evaluation_runs WHERE id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    let survivor = if holder == "replica-a" {
+        a.kill();
+        b
+    } else {
+        b.kill();
+        a
+    };
+    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+    assert_eq!(view["metrics"]["cases"], 40);
+    assert_eq!(recorded(&app, &id).await, (40, 40));
+    let finisher: String =
+        sqlx::query_scalar("SELECT actor FROM audit.event_log WHERE action = 'run.finished'")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_ne!(finisher, holder, "the survivor finished it");
+    survivor.stop().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_cancelled_run_stops_and_the_experiment_returns_to_registered(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(30);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 100, "latency_p95_ms": 120}),
+    )
+    .await;
+    let worker = Worker::start(&app, "replica-a");
+    let id = start_run(&app, &sim, &cases, 1).await;
+    wait_until(&app, &id, |v| v["status"] == "running").await;
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/runs/{id}/cancel")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let view: Value = response.json().await.unwrap();
+    assert_eq!(view["status"], "cancelled");
+    let experiment: Value = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{}",
+                view["experiment_id"].as_str().unwrap()
+            ),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(experiment["status"], "registered");
+    let again = app
+        .client
+        .post(app.url(&format!("/api/v1/runs/{id}/cancel")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(again, 409).await["code"], "run_ended");
+    worker.stop().await;
+    // The worker gave up: nothing finished the cancelled run.
+    assert_eq!(run_view(&app, &id).await["status"], "cancelled");
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn starting_a_run_is_validated_and_progress_streams_as_events(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(6);
+    let sim = simulator(&cases, json!({})).await;
+    let id = start_run(&app, &sim, &cases, 2).await;
+    let experiment = run_view(&app, &id).await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = app.url(&format!("/api/v1/experiments/{experiment}/runs"));
+    let dataset_id = run_view(&app, &id).await["dataset_id"].clone();
+    let post = |body: Value| {
+        app.client
+            .post(&url)
+            .bearer_auth(EXPERIMENTER)
+            .json(&body)
+            .send()
+    };
+    assert_eq!(
+        error_of(
+            post(json!({"dataset_id": dataset_id, "concurrency": 0}))
+                .await
+                .unwrap(),
+            422
+        )
+        .await["field"],
+        "concurrency"
+    );
+    assert_eq!(
+        error_of(
+            post(json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}))
+                .await
+                .unwrap(),
+            422
+        )
+        .await["field"],
+        "dataset_id"
+    );
+    assert_eq!(
+        error_of(post(json!({"dataset_id": dataset_id})).await.unwrap(), 409).await["code"],
+        "run_in_progress"
+    );
+    error_of(
+        app.get(
+            "/api/v1/runs/00000000-0000-0000-0000-000000000000",
+            EXPERIMENTER,
+        )
+        .await,
+        404,
+    )
+    .await;
+    // Work it, and read its progress as server-sent events to the end.
+    let worker = Worker::start(&app, "replica-a");
+    let events = app
+        .get(&format!("/api/v1/runs/{id}/events"), EXPERIMENTER)
+        .await;
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let text = tokio::time::timeout(Duration::from_secs(30), events.text())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(text.contains("event: end"), "{text}");
+    let last = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .next_back()
+        .unwrap();
+    let last: Value = serde_json::from_str(last).unwrap();
+    assert_eq!(
+        (
+            last["status"].as_str(),
+            last["progress"]["cases_done"].as_i64()
+        ),
+        (Some("finished"), Some(6))
+    );
+    worker.stop().await;
+    app.finish().await;
+}

@@ -1,0 +1,423 @@
+//! Repository for evaluation runs and their per-case analyses.
+//!
+//! A run is worked by one replica at a time under a lease
+//! (`lease_owner`, `lease_expires_at`) that the worker renews; a replica
+//! that dies stops renewing and another claims the run once it expires.
+//! Each case is recorded at most once (`PRIMARY KEY (run_id, case_id)`), so
+//! a resumed run never counts a case twice.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::postgres::types::PgInterval;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use trizone_core::Finding;
+use uuid::Uuid;
+
+use crate::StoreError;
+
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Run {
+    pub id: Uuid,
+    pub experiment_id: Uuid,
+    pub dataset_id: Uuid,
+    /// queued, running, finished, failed or cancelled.
+    pub status: String,
+    pub concurrency: i32,
+    pub cases_total: i32,
+    pub error: Option<String>,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn create(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+    dataset_id: Uuid,
+    concurrency: i32,
+    cases_total: i32,
+    requested_by: &str,
+) -> Result<Run, StoreError> {
+    let run = sqlx::query_as!(
+        Run,
+        r#"INSERT INTO experiments_v1.evaluation_runs (experiment_id, dataset_id, concurrency, cases_total, requested_by)
+           VALUES ($1, $2, $3, $4, $5)
+           RETURNING id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
+                     created_at, started_at, finished_at"#,
+        experiment_id,
+        dataset_id,
+        concurrency,
+        cases_total,
+        requested_by
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(run)
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Run, StoreError> {
+    sqlx::query_as!(
+        Run,
+        r#"SELECT id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
+                  created_at, started_at, finished_at
+           FROM experiments_v1.evaluation_runs WHERE id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| StoreError::NotFound { entity: "run", id: id.to_string() })
+}
+
+/// The experiment's queued or running run, if any.
+pub async fn active_for(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"SELECT id FROM experiments_v1.evaluation_runs
+           WHERE experiment_id = $1 AND status IN ('queued', 'running') LIMIT 1"#,
+        experiment_id
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(id)
+}
+
+fn interval(duration: Duration) -> PgInterval {
+    PgInterval {
+        months: 0,
+        days: 0,
+        microseconds: i64::try_from(duration.as_micros()).unwrap_or(i64::MAX),
+    }
+}
+
+/// Claims the oldest run nobody holds a live lease on, for `owner`.
+pub async fn claim(
+    executor: impl PgExecutor<'_>,
+    owner: &str,
+    lease: Duration,
+) -> Result<Option<Run>, StoreError> {
+    let run = sqlx::query_as!(
+        Run,
+        r#"UPDATE experiments_v1.evaluation_runs r
+           SET status = 'running', lease_owner = $1, lease_expires_at = now() + $2::interval,
+               started_at = coalesce(r.started_at, now())
+           WHERE r.id = (
+               SELECT id FROM experiments_v1.evaluation_runs
+               WHERE status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at < now())
+               ORDER BY created_at
+               FOR UPDATE SKIP LOCKED
+               LIMIT 1)
+           RETURNING r.id, r.experiment_id, r.dataset_id, r.status, r.concurrency, r.cases_total, r.error,
+                     r.requested_by, r.created_at, r.started_at, r.finished_at"#,
+        owner,
+        interval(lease) as _
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(run)
+}
+
+/// Extends `owner`'s lease; false when it no longer holds the run (lost,
+/// or the run was cancelled or ended).
+pub async fn renew(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    owner: &str,
+    lease: Duration,
+) -> Result<bool, StoreError> {
+    let renewed = sqlx::query!(
+        r#"UPDATE experiments_v1.evaluation_runs SET lease_expires_at = now() + $3::interval
+           WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
+        id,
+        owner,
+        interval(lease) as _
+    )
+    .execute(executor)
+    .await?;
+    Ok(renewed.rows_affected() == 1)
+}
+
+/// What one case of a run produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Analysis {
+    pub case_id: String,
+    /// `None` when the review succeeded; the error kind otherwise.
+    pub error_kind: Option<String>,
+    pub findings: Vec<Finding>,
+    pub true_positives: i32,
+    pub false_positives: i32,
+    pub false_negatives: i32,
+    pub correct: bool,
+    pub latency_ms: f64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+    pub answered_by: Option<String>,
+    pub fallback_reason: Option<String>,
+}
+
+/// Records a case's analysis once; false if it was already recorded.
+pub async fn record(
+    executor: impl PgExecutor<'_>,
+    run_id: Uuid,
+    a: &Analysis,
+) -> Result<bool, StoreError> {
+    let outcome = if a.error_kind.is_some() {
+        "error"
+    } else {
+        "ok"
+    };
+    let inserted = sqlx::query!(
+        r#"INSERT INTO experiments_v1.code_analyses
+               (run_id, case_id, outcome, error_kind, findings, true_positives, false_positives, false_negatives,
+                correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+           ON CONFLICT (run_id, case_id) DO NOTHING"#,
+        run_id,
+        a.case_id,
+        outcome,
+        a.error_kind,
+        Json(&a.findings) as _,
+        a.true_positives,
+        a.false_positives,
+        a.false_negatives,
+        a.correct,
+        a.latency_ms,
+        a.input_tokens,
+        a.output_tokens,
+        a.cost_usd,
+        a.answered_by,
+        a.fallback_reason,
+    )
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
+}
+
+/// Case ids of the run already recorded.
+pub async fn recorded_cases(
+    executor: impl PgExecutor<'_>,
+    run_id: Uuid,
+) -> Result<Vec<String>, StoreError> {
+    let ids = sqlx::query_scalar!(
+        "SELECT case_id FROM experiments_v1.code_analyses WHERE run_id = $1",
+        run_id
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(ids)
+}
+
+/// A run's progress so far, from its recorded analyses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    pub cases_done: i64,
+    pub correct: i64,
+    pub errors: i64,
+    pub true_positives: i64,
+    pub false_positives: i64,
+    pub false_negatives: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+pub async fn progress(executor: impl PgExecutor<'_>, run_id: Uuid) -> Result<Progress, StoreError> {
+    let p = sqlx::query_as!(
+        Progress,
+        r#"SELECT count(*) AS "cases_done!",
+                  count(*) FILTER (WHERE correct) AS "correct!",
+                  count(*) FILTER (WHERE outcome = 'error') AS "errors!",
+                  coalesce(sum(true_positives), 0)::bigint AS "true_positives!",
+                  coalesce(sum(false_positives), 0)::bigint AS "false_positives!",
+                  coalesce(sum(false_negatives), 0)::bigint AS "false_negatives!",
+                  coalesce(sum(input_tokens), 0)::bigint AS "input_tokens!",
+                  coalesce(sum(output_tokens), 0)::bigint AS "output_tokens!",
+                  coalesce(sum(cost_usd), 0)::float8 AS "cost_usd!"
+           FROM experiments_v1.code_analyses WHERE run_id = $1"#,
+        run_id
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(p)
+}
+
+/// Latencies of the run's successful cases, for its histogram.
+pub async fn latencies_ms(
+    executor: impl PgExecutor<'_>,
+    run_id: Uuid,
+) -> Result<Vec<f64>, StoreError> {
+    let latencies = sqlx::query_scalar!(
+        "SELECT latency_ms FROM experiments_v1.code_analyses WHERE run_id = $1 AND outcome = 'ok'",
+        run_id
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(latencies)
+}
+
+/// The run's metrics row, written when it finishes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FinalMetrics {
+    pub progress: Progress,
+    pub latency_p50_ms: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub latency_p99_ms: Option<f64>,
+    pub latency_histogram: Option<Vec<u8>>,
+    pub throughput_per_s: Option<f64>,
+}
+
+/// Finishes a run `owner` holds: metrics written, run finished. Returns
+/// false (writing nothing) if the lease was lost or the run was cancelled.
+pub async fn finish(
+    conn: &mut PgConnection,
+    run: &Run,
+    owner: &str,
+    metrics: &FinalMetrics,
+) -> Result<bool, StoreError> {
+    let ended = sqlx::query!(
+        r#"UPDATE experiments_v1.evaluation_runs
+           SET status = 'finished', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
+        run.id,
+        owner
+    )
+    .execute(&mut *conn)
+    .await?;
+    if ended.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let p = &metrics.progress;
+    sqlx::query!(
+        r#"INSERT INTO experiments_v1.experiment_metrics
+               (run_id, experiment_id, cases, correct, errors, true_positives, false_positives, false_negatives,
+                latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_histogram, input_tokens, output_tokens,
+                cost_usd, throughput_per_s)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"#,
+        run.id,
+        run.experiment_id,
+        p.cases_done,
+        p.correct,
+        p.errors,
+        p.true_positives,
+        p.false_positives,
+        p.false_negatives,
+        metrics.latency_p50_ms,
+        metrics.latency_p95_ms,
+        metrics.latency_p99_ms,
+        metrics.latency_histogram,
+        p.input_tokens,
+        p.output_tokens,
+        p.cost_usd,
+        metrics.throughput_per_s,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(true)
+}
+
+/// Cancels a queued or running run; false if it had already ended.
+pub async fn cancel(executor: impl PgExecutor<'_>, id: Uuid) -> Result<bool, StoreError> {
+    let cancelled = sqlx::query!(
+        r#"UPDATE experiments_v1.evaluation_runs
+           SET status = 'cancelled', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = $1 AND status IN ('queued', 'running')"#,
+        id
+    )
+    .execute(executor)
+    .await?;
+    Ok(cancelled.rows_affected() == 1)
+}
+
+/// The stored metrics of a finished run.
+pub async fn metrics(
+    executor: impl PgExecutor<'_>,
+    run_id: Uuid,
+) -> Result<Option<trizone_core::RunMetrics>, StoreError> {
+    let row = sqlx::query!(
+        r#"SELECT m.cases, m.correct, m.errors, m.true_positives, m.false_positives, m.false_negatives,
+                  m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms, m.input_tokens, m.output_tokens,
+                  m.cost_usd, m.throughput_per_s,
+                  (SELECT avg(f.score)::float8 FROM experiments_v1.feedback f WHERE f.experiment_id = m.experiment_id) AS satisfaction,
+                  (SELECT count(*) FROM experiments_v1.feedback f WHERE f.experiment_id = m.experiment_id) AS "feedback_count!"
+           FROM experiments_v1.experiment_metrics m WHERE m.run_id = $1"#,
+        run_id
+    )
+    .fetch_optional(executor)
+    .await?;
+    let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(row.map(|r| trizone_core::RunMetrics {
+        cases: unsigned(r.cases),
+        correct: unsigned(r.correct),
+        errors: unsigned(r.errors),
+        true_positives: unsigned(r.true_positives),
+        false_positives: unsigned(r.false_positives),
+        false_negatives: unsigned(r.false_negatives),
+        latency_p50_ms: r.latency_p50_ms,
+        latency_p95_ms: r.latency_p95_ms,
+        latency_p99_ms: r.latency_p99_ms,
+        input_tokens: unsigned(r.input_tokens),
+        output_tokens: unsigned(r.output_tokens),
+        cost_usd: r.cost_usd,
+        throughput_per_s: r.throughput_per_s,
+        satisfaction: r.satisfaction,
+        feedback_count: unsigned(r.feedback_count),
+    }))
+}
+
+/// Gives a run back (graceful shutdown) so another replica can resume it
+/// now instead of when the lease would have expired.
+pub async fn release(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    owner: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"UPDATE experiments_v1.evaluation_runs SET lease_expires_at = now()
+           WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
+        id,
+        owner
+    )
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Ends a run `owner` holds as failed, with the reason.
+pub async fn fail(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    owner: &str,
+    error: &str,
+) -> Result<bool, StoreError> {
+    let failed = sqlx::query!(
+        r#"UPDATE experiments_v1.evaluation_runs
+           SET status = 'failed', error = $3, finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
+        id,
+        owner,
+        error
+    )
+    .execute(executor)
+    .await?;
+    Ok(failed.rows_affected() == 1)
+}
+
+/// Whether the experiment has metrics from any earlier finished run.
+pub async fn has_metrics(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+) -> Result<bool, StoreError> {
+    let found = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM experiments_v1.experiment_metrics WHERE experiment_id = $1) AS "found!""#,
+        experiment_id
+    )
+    .fetch_one(executor)
+    .await?;
+    Ok(found)
+}

@@ -7,6 +7,7 @@
 
 mod datasets;
 mod experiments;
+mod process;
 mod register;
 mod runs;
 

@@ -15,12 +15,12 @@ use trizone_sim::{Dataset, RunningSim};
 
 use crate::{EXPERIMENTER, TestApp, error_of};
 
-const MODEL: &str = "gpt-sim";
+pub const MODEL: &str = "gpt-sim";
 const SEED: u64 = 11;
 
 /// `n` cases, every code unique; every third is clean, the others have one
 /// or two bugs.
-fn dataset(n: usize) -> String {
+pub fn dataset(n: usize) -> String {
     (0..n)
         .map(|i| {
             let findings = match i % 3 {
@@ -36,7 +36,7 @@ fn dataset(n: usize) -> String {
         .join("\n")
 }
 
-async fn simulator(cases: &str, profile: Value) -> RunningSim {
+pub async fn simulator(cases: &str, profile: Value) -> RunningSim {
     let sim = RunningSim::start(SEED, Dataset::parse(cases).unwrap(), 0)
         .await
         .unwrap();
@@ -45,7 +45,7 @@ async fn simulator(cases: &str, profile: Value) -> RunningSim {
     sim
 }
 
-fn configuration(sim: &RunningSim) -> Value {
+pub fn configuration(sim: &RunningSim) -> Value {
     json!({
         "name": "sim-reviewer",
         "models": {"primary": {"provider": "openai", "model": MODEL, "base_url": sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},

@@ -134,25 +134,34 @@ impl Worker {
         // Owned cases, so the stream's futures borrow nothing with a
         // lifetime of their own (the spawned task must be `Send`).
         let this = self;
+        let run_id = run.id;
+        // Each case is reviewed and recorded in its own future, so commits
+        // overlap and the stream keeps `concurrency` reviews in flight; a
+        // single recording loop would serialize on one commit at a time.
         let mut analyses = futures::stream::iter(pending)
-            .map(|case| async move { this.analyse(config, &case).await })
+            .map(|case| async move {
+                let analysis = this.analyse(config, &case).await;
+                let outcome = if analysis.error_kind.is_some() {
+                    "error"
+                } else if analysis.correct {
+                    "correct"
+                } else {
+                    "incorrect"
+                };
+                // A case recorded by another replica meanwhile is not counted again.
+                let recorded = runs::record(&this.db, run_id, &analysis).await?;
+                if recorded {
+                    this.metrics.case(outcome);
+                }
+                Ok::<_, StoreError>(())
+            })
             .buffer_unordered(concurrency);
         let mut still_held = true;
-        while let Some(analysis) = analyses.next().await {
+        while let Some(recorded) = analyses.next().await {
+            recorded?;
             if *lost.borrow() {
                 still_held = false;
                 break;
-            }
-            let outcome = if analysis.error_kind.is_some() {
-                "error"
-            } else if analysis.correct {
-                "correct"
-            } else {
-                "incorrect"
-            };
-            // A case recorded by another replica meanwhile is not counted again.
-            if runs::record(&self.db, run.id, &analysis).await? {
-                self.metrics.case(outcome);
             }
         }
         drop(analyses);

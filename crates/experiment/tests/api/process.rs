@@ -74,20 +74,14 @@ async fn run_view(client: &reqwest::Client, base: &str, id: &str) -> Value {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
-async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(owner: PgPool) {
-    let cases = dataset(40);
-    let sim = simulator(
-        &cases,
-        json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
-    )
-    .await;
-    let database_url = v1_database_url(&owner).await;
-    let address = free_address();
-    let base = format!("http://{address}");
-    let client = reqwest::Client::new();
-    let mut service = start(&database_url, address, "process-1").await;
-
+/// Uploads the dataset, registers the configuration and starts a run
+/// through the service at `base`; returns the run id.
+async fn start_run(
+    client: &reqwest::Client,
+    base: &str,
+    cases: String,
+    sim: &trizone_sim::RunningSim,
+) -> String {
     let dataset: Value = client
         .post(format!("{base}/api/v1/datasets?name=sim"))
         .bearer_auth(EXPERIMENTER)
@@ -98,7 +92,7 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
         .json()
         .await
         .unwrap();
-    let registration = json!({"owner": "alice", "configuration": configuration(&sim)});
+    let registration = json!({"owner": "alice", "configuration": configuration(sim)});
     let experiment: Value = client
         .post(format!("{base}/api/v1/experiments"))
         .bearer_auth(EXPERIMENTER)
@@ -122,44 +116,116 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
         .json()
         .await
         .unwrap();
-    let id = run["id"].as_str().unwrap().to_owned();
+    run["id"].as_str().unwrap().to_owned()
+}
 
-    for _ in 0..400 {
-        if run_view(&client, &base, &id).await["progress"]["cases_done"]
-            .as_i64()
-            .unwrap()
-            >= 6
-        {
-            break;
+/// Polls the run through `base` until `done` holds (bounded: 600 × 50 ms).
+async fn wait_for(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    for _ in 0..600 {
+        let view = run_view(client, base, id).await;
+        if done(&view) {
+            return view;
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    service.kill().await.unwrap();
-    let done: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid",
+    panic!(
+        "run {id} did not get there: {}",
+        run_view(client, base, id).await
+    );
+}
+
+async fn recorded(owner: &PgPool, id: &str) -> (i64, i64) {
+    sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
+        .bind(id)
+        .fetch_one(owner)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_it(owner: PgPool) {
+    let cases = dataset(40);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
+    )
+    .await;
+    let database_url = v1_database_url(&owner).await;
+    let (address_a, address_b) = (free_address(), free_address());
+    let mut services = vec![
+        (
+            "process-a",
+            start(&database_url, address_a, "process-a").await,
+            format!("http://{address_a}"),
+        ),
+        (
+            "process-b",
+            start(&database_url, address_b, "process-b").await,
+            format!("http://{address_b}"),
+        ),
+    ];
+    let client = reqwest::Client::new();
+    let id = start_run(&client, &services[0].2, cases, &sim).await;
+    wait_for(&client, &services[0].2, &id, |v| {
+        v["progress"]["cases_done"].as_i64().unwrap() >= 6
+    })
+    .await;
+    let holder: String = sqlx::query_scalar(
+        "SELECT lease_owner FROM experiments_v1.evaluation_runs WHERE id = $1::uuid",
     )
     .bind(&id)
     .fetch_one(&owner)
     .await
     .unwrap();
+    let position = services
+        .iter()
+        .position(|(name, _, _)| *name == holder)
+        .unwrap();
+    let (_, mut killed, _) = services.remove(position);
+    killed.kill().await.unwrap();
+    let (survivor_name, mut survivor, survivor_base) = services.remove(0);
+    let view = wait_for(&client, &survivor_base, &id, |v| v["status"] == "finished").await;
+    assert_eq!(view["metrics"]["cases"], 40);
+    assert_eq!(recorded(&owner, &id).await, (40, 40));
+    let finisher: String =
+        sqlx::query_scalar("SELECT actor FROM audit.event_log WHERE action = 'run.finished'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(finisher, survivor_name);
+    survivor.kill().await.unwrap();
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(owner: PgPool) {
+    let cases = dataset(40);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
+    )
+    .await;
+    let database_url = v1_database_url(&owner).await;
+    let address = free_address();
+    let base = format!("http://{address}");
+    let client = reqwest::Client::new();
+    let mut service = start(&database_url, address, "process-1").await;
+    let id = start_run(&client, &base, cases, &sim).await;
+    wait_for(&client, &base, &id, |v| {
+        v["progress"]["cases_done"].as_i64().unwrap() >= 6
+    })
+    .await;
+    service.kill().await.unwrap();
+    let (done, _) = recorded(&owner, &id).await;
     assert!((6..40).contains(&done), "{done} cases done when killed");
 
     let mut service = start(&database_url, address, "process-2").await;
-    let mut view = Value::Null;
-    for _ in 0..600 {
-        view = run_view(&client, &base, &id).await;
-        if view["status"] == "finished" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(view["status"], "finished", "{view}");
+    let view = wait_for(&client, &base, &id, |v| v["status"] == "finished").await;
     assert_eq!(view["metrics"]["cases"], 40);
-    let (rows, distinct): (i64, i64) = sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
-        .bind(&id)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    assert_eq!((rows, distinct), (40, 40));
+    assert_eq!(recorded(&owner, &id).await, (40, 40));
     service.kill().await.unwrap();
 }

@@ -38,6 +38,8 @@ pub struct RunView {
     /// Correct cases among those done so far.
     pub running_accuracy: Option<f64>,
     pub metrics: Option<RunMetrics>,
+    /// Cost of the cases done so far, scaled to 1,000 reviews.
+    pub cost_per_1000_reviews_usd: Option<f64>,
 }
 
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs", request_body = StartRun,
@@ -114,6 +116,7 @@ pub async fn start(
         progress: Progress::default(),
         running_accuracy: None,
         metrics: None,
+        cost_per_1000_reviews_usd: None,
     };
     Ok((StatusCode::ACCEPTED, Json(view)))
 }
@@ -128,11 +131,14 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     } else {
         None
     };
+    let cost_per_1000_reviews_usd =
+        (progress.cases_done > 0).then(|| progress.cost_usd * 1000.0 / progress.cases_done as f64);
     Ok(RunView {
         run,
         progress,
         running_accuracy,
         metrics,
+        cost_per_1000_reviews_usd,
     })
 }
 

@@ -229,6 +229,12 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
         "/api/v1/experiments/{id}",
         "/api/v1/experiments/{id}/feedback",
         "/api/v1/readiness",
+        "/api/v1/datasets",
+        "/api/v1/datasets/{id}",
+        "/api/v1/experiments/{id}/runs",
+        "/api/v1/runs/{id}",
+        "/api/v1/runs/{id}/events",
+        "/api/v1/runs/{id}/cancel",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }

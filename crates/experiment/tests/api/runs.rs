@@ -222,6 +222,8 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     assert!(correct > 20 && correct < 55, "{correct} correct of 60");
     assert!(metrics["latency_p95_ms"].as_f64().unwrap() > 0.0);
     assert!(metrics["cost_usd"].as_f64().unwrap() > 0.0);
+    let per_thousand = view["cost_per_1000_reviews_usd"].as_f64().unwrap();
+    assert!((per_thousand - metrics["cost_usd"].as_f64().unwrap() * 1000.0 / 60.0).abs() < 1e-9);
     let experiment: Value = app
         .get(
             &format!(

@@ -5,13 +5,13 @@ use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 use trizone_http::auth::token_hash_hex;
 
 use crate::EXPERIMENTER;
-use crate::runs::{configuration, dataset, simulator};
+use crate::runs::{dataset, recorded, simulator, start_run, wait_until};
 
 /// The test database's URL, logging in as the experiment role.
 async fn v1_database_url(owner: &PgPool) -> String {
@@ -62,91 +62,6 @@ async fn start(database_url: &str, address: SocketAddr, replica: &str) -> Child 
     panic!("trizone-experiment did not come up on {address}");
 }
 
-async fn run_view(client: &reqwest::Client, base: &str, id: &str) -> Value {
-    client
-        .get(format!("{base}/api/v1/runs/{id}"))
-        .bearer_auth(EXPERIMENTER)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Uploads the dataset, registers the configuration and starts a run
-/// through the service at `base`; returns the run id.
-async fn start_run(
-    client: &reqwest::Client,
-    base: &str,
-    cases: String,
-    sim: &trizone_sim::RunningSim,
-) -> String {
-    let dataset: Value = client
-        .post(format!("{base}/api/v1/datasets?name=sim"))
-        .bearer_auth(EXPERIMENTER)
-        .body(cases)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let registration = json!({"owner": "alice", "configuration": configuration(sim)});
-    let experiment: Value = client
-        .post(format!("{base}/api/v1/experiments"))
-        .bearer_auth(EXPERIMENTER)
-        .json(&registration)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let run: Value = client
-        .post(format!(
-            "{base}/api/v1/experiments/{}/runs",
-            experiment["id"].as_str().unwrap()
-        ))
-        .bearer_auth(EXPERIMENTER)
-        .json(&json!({"dataset_id": dataset["id"], "concurrency": 2}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    run["id"].as_str().unwrap().to_owned()
-}
-
-/// Polls the run through `base` until `done` holds (bounded: 600 × 50 ms).
-async fn wait_for(
-    client: &reqwest::Client,
-    base: &str,
-    id: &str,
-    done: impl Fn(&Value) -> bool,
-) -> Value {
-    for _ in 0..600 {
-        let view = run_view(client, base, id).await;
-        if done(&view) {
-            return view;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "run {id} did not get there: {}",
-        run_view(client, base, id).await
-    );
-}
-
-async fn recorded(owner: &PgPool, id: &str) -> (i64, i64) {
-    sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
-        .bind(id)
-        .fetch_one(owner)
-        .await
-        .unwrap()
-}
-
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_it(owner: PgPool) {
     let cases = dataset(40);
@@ -170,8 +85,8 @@ async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_i
         ),
     ];
     let client = reqwest::Client::new();
-    let id = start_run(&client, &services[0].2, cases, &sim).await;
-    wait_for(&client, &services[0].2, &id, |v| {
+    let id = start_run(&client, &services[0].2, &sim, &cases, 2).await;
+    wait_until(&client, &services[0].2, &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
     .await;
@@ -189,7 +104,7 @@ async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_i
     let (_, mut killed, _) = services.remove(position);
     killed.kill().await.unwrap();
     let (survivor_name, mut survivor, survivor_base) = services.remove(0);
-    let view = wait_for(&client, &survivor_base, &id, |v| v["status"] == "finished").await;
+    let view = wait_until(&client, &survivor_base, &id, |v| v["status"] == "finished").await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&owner, &id).await, (40, 40));
     let finisher: String =
@@ -214,8 +129,8 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
     let mut service = start(&database_url, address, "process-1").await;
-    let id = start_run(&client, &base, cases, &sim).await;
-    wait_for(&client, &base, &id, |v| {
+    let id = start_run(&client, &base, &sim, &cases, 2).await;
+    wait_until(&client, &base, &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
     .await;
@@ -224,7 +139,7 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
     assert!((6..40).contains(&done), "{done} cases done when killed");
 
     let mut service = start(&database_url, address, "process-2").await;
-    let view = wait_for(&client, &base, &id, |v| v["status"] == "finished").await;
+    let view = wait_until(&client, &base, &id, |v| v["status"] == "finished").await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&owner, &id).await, (40, 40));
     service.kill().await.unwrap();

@@ -93,11 +93,18 @@ impl Worker {
     }
 }
 
-/// Uploads, registers and starts a run; returns the run id.
-async fn start_run(app: &TestApp, sim: &RunningSim, cases: &str, concurrency: i32) -> String {
-    let dataset: Value = app
-        .client
-        .post(app.url("/api/v1/datasets?name=sim"))
+/// Uploads the dataset, registers the configuration and starts a run
+/// through the V1 service at `base` (in-process or a real process);
+/// returns the run id.
+pub async fn start_run(
+    client: &reqwest::Client,
+    base: &str,
+    sim: &RunningSim,
+    cases: &str,
+    concurrency: i32,
+) -> String {
+    let dataset: Value = client
+        .post(format!("{base}/api/v1/datasets?name=sim"))
         .bearer_auth(EXPERIMENTER)
         .body(cases.to_owned())
         .send()
@@ -106,15 +113,22 @@ async fn start_run(app: &TestApp, sim: &RunningSim, cases: &str, concurrency: i3
         .json()
         .await
         .unwrap();
-    let body = json!({"owner": "alice", "configuration": configuration(sim)}).to_string();
-    let experiment: Value = app.register(body, false).await.json().await.unwrap();
-    let url = app.url(&format!(
-        "/api/v1/experiments/{}/runs",
-        experiment["id"].as_str().unwrap()
-    ));
-    let response = app
-        .client
-        .post(url)
+    let registration = json!({"owner": "alice", "configuration": configuration(sim)});
+    let experiment: Value = client
+        .post(format!("{base}/api/v1/experiments"))
+        .bearer_auth(EXPERIMENTER)
+        .json(&registration)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = client
+        .post(format!(
+            "{base}/api/v1/experiments/{}/runs",
+            experiment["id"].as_str().unwrap()
+        ))
         .bearer_auth(EXPERIMENTER)
         .json(&json!({"dataset_id": dataset["id"], "concurrency": concurrency}))
         .send()
@@ -127,30 +141,43 @@ async fn start_run(app: &TestApp, sim: &RunningSim, cases: &str, concurrency: i3
         .to_owned()
 }
 
-async fn run_view(app: &TestApp, id: &str) -> Value {
-    app.get(&format!("/api/v1/runs/{id}"), EXPERIMENTER)
+pub async fn run_view(client: &reqwest::Client, base: &str, id: &str) -> Value {
+    client
+        .get(format!("{base}/api/v1/runs/{id}"))
+        .bearer_auth(EXPERIMENTER)
+        .send()
         .await
+        .unwrap()
         .json()
         .await
         .unwrap()
 }
 
 /// Polls until `done` holds (bounded: 600 polls of 50 ms).
-async fn wait_until(app: &TestApp, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_until(
+    client: &reqwest::Client,
+    base: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
     for _ in 0..600 {
-        let view = run_view(app, id).await;
+        let view = run_view(client, base, id).await;
         if done(&view) {
             return view;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("run {id} did not get there: {}", run_view(app, id).await);
+    panic!(
+        "run {id} did not get there: {}",
+        run_view(client, base, id).await
+    );
 }
 
-async fn recorded(app: &TestApp, id: &str) -> (i64, i64) {
+/// Analyses recorded for the run: rows, and distinct cases among them.
+pub async fn recorded(owner: &PgPool, id: &str) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
         .bind(id)
-        .fetch_one(&app.owner)
+        .fetch_one(owner)
         .await
         .unwrap()
 }
@@ -162,8 +189,11 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     let profile = json!({"accuracy": 0.6});
     let sim = simulator(&cases, profile.clone()).await;
     let worker = Worker::start(&app, "replica-a");
-    let id = start_run(&app, &sim, &cases, 8).await;
-    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+    let id = start_run(&app.client, &app.url(""), &sim, &cases, 8).await;
+    let view = wait_until(&app.client, &app.url(""), &id, |v| {
+        v["status"] == "finished"
+    })
+    .await;
 
     // The expectation, computed apart: a second simulator with the same seed
     // asked each case's prompt once, scored by exact line ranges.
@@ -252,21 +282,24 @@ async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool
     )
     .await;
     let first = Worker::start(&app, "replica-a");
-    let id = start_run(&app, &sim, &cases, 2).await;
-    wait_until(&app, &id, |v| {
+    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    wait_until(&app.client, &app.url(""), &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
     .await;
     first.kill();
-    let partial = run_view(&app, &id).await["progress"]["cases_done"]
+    let partial = run_view(&app.client, &app.url(""), &id).await["progress"]["cases_done"]
         .as_i64()
         .unwrap();
     assert!(partial < 40, "the run finished before the crash");
     // A restarted service (another worker) resumes once the lease expires.
     let second = Worker::start(&app, "replica-b");
-    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+    let view = wait_until(&app.client, &app.url(""), &id, |v| {
+        v["status"] == "finished"
+    })
+    .await;
     assert_eq!(view["metrics"]["cases"], 40);
-    assert_eq!(recorded(&app, &id).await, (40, 40));
+    assert_eq!(recorded(&app.owner, &id).await, (40, 40));
     second.stop().await;
     app.finish().await;
 }
@@ -284,8 +317,8 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
         Worker::start(&app, "replica-a"),
         Worker::start(&app, "replica-b"),
     );
-    let id = start_run(&app, &sim, &cases, 2).await;
-    wait_until(&app, &id, |v| {
+    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    wait_until(&app.client, &app.url(""), &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
     .await;
@@ -303,9 +336,12 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
         b.kill();
         a
     };
-    let view = wait_until(&app, &id, |v| v["status"] == "finished").await;
+    let view = wait_until(&app.client, &app.url(""), &id, |v| {
+        v["status"] == "finished"
+    })
+    .await;
     assert_eq!(view["metrics"]["cases"], 40);
-    assert_eq!(recorded(&app, &id).await, (40, 40));
+    assert_eq!(recorded(&app.owner, &id).await, (40, 40));
     let finisher: String =
         sqlx::query_scalar("SELECT actor FROM audit.event_log WHERE action = 'run.finished'")
             .fetch_one(&app.owner)
@@ -326,8 +362,8 @@ async fn a_cancelled_run_stops_and_the_experiment_returns_to_registered(owner: P
     )
     .await;
     let worker = Worker::start(&app, "replica-a");
-    let id = start_run(&app, &sim, &cases, 1).await;
-    wait_until(&app, &id, |v| v["status"] == "running").await;
+    let id = start_run(&app.client, &app.url(""), &sim, &cases, 1).await;
+    wait_until(&app.client, &app.url(""), &id, |v| v["status"] == "running").await;
     let response = app
         .client
         .post(app.url(&format!("/api/v1/runs/{id}/cancel")))
@@ -361,7 +397,10 @@ async fn a_cancelled_run_stops_and_the_experiment_returns_to_registered(owner: P
     assert_eq!(error_of(again, 409).await["code"], "run_ended");
     worker.stop().await;
     // The worker gave up: nothing finished the cancelled run.
-    assert_eq!(run_view(&app, &id).await["status"], "cancelled");
+    assert_eq!(
+        run_view(&app.client, &app.url(""), &id).await["status"],
+        "cancelled"
+    );
     app.finish().await;
 }
 
@@ -370,13 +409,13 @@ async fn starting_a_run_is_validated_and_progress_streams_as_events(owner: PgPoo
     let app = TestApp::spawn(owner).await;
     let cases = dataset(6);
     let sim = simulator(&cases, json!({})).await;
-    let id = start_run(&app, &sim, &cases, 2).await;
-    let experiment = run_view(&app, &id).await["experiment_id"]
+    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    let experiment = run_view(&app.client, &app.url(""), &id).await["experiment_id"]
         .as_str()
         .unwrap()
         .to_owned();
     let url = app.url(&format!("/api/v1/experiments/{experiment}/runs"));
-    let dataset_id = run_view(&app, &id).await["dataset_id"].clone();
+    let dataset_id = run_view(&app.client, &app.url(""), &id).await["dataset_id"].clone();
     let post = |body: Value| {
         app.client
             .post(&url)

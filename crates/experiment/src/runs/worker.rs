@@ -66,12 +66,11 @@ impl Worker {
         while !*shutdown.borrow() {
             match runs::claim(&self.db, &self.settings.owner, self.settings.lease).await {
                 Ok(Some(run)) => {
-                    let id = run.id;
+                    let (id, run_experiment) = (run.id, run.experiment_id);
                     tokio::select! {
                         result = self.work(run) => {
                             if let Err(error) = result {
-                                tracing::error!(run = %id, error = %error, "run failed");
-                                let _ = runs::fail(&self.db, id, &self.settings.owner, &error.to_string()).await;
+                                self.give_up(id, run_experiment, &error).await;
                             }
                         }
                         _ = shutdown.changed() => {
@@ -92,6 +91,61 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// A run that hit an error: a transient one (a dropped connection) hands
+    /// the run back to be resumed; anything else fails it, and the
+    /// experiment returns to where it stood before the run.
+    async fn give_up(&self, id: uuid::Uuid, experiment_id: uuid::Uuid, error: &StoreError) {
+        if error.is_transient() {
+            tracing::warn!(run = %id, error = %error, "run interrupted; handing it back to be resumed");
+            let _ = runs::release(&self.db, id, &self.settings.owner).await;
+            return;
+        }
+        tracing::error!(run = %id, error = %error, "run failed");
+        if let Err(e) = self.fail(id, experiment_id, &error.to_string()).await {
+            tracing::error!(run = %id, error = %e, "cannot record the run's failure; its lease will expire");
+        }
+    }
+
+    async fn fail(
+        &self,
+        id: uuid::Uuid,
+        experiment_id: uuid::Uuid,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.db.begin().await?;
+        if !runs::fail(&mut *tx, id, &self.settings.owner, reason).await? {
+            return Ok(());
+        }
+        let back = if runs::has_metrics(&mut *tx, experiment_id).await? {
+            ExperimentStatus::Evaluated
+        } else {
+            ExperimentStatus::Registered
+        };
+        experiments::transition(
+            &mut tx,
+            experiment_id,
+            ExperimentStatus::Evaluating,
+            back,
+            Mover::Experiment,
+        )
+        .await?;
+        let experiment = experiments::get(&mut *tx, experiment_id).await?;
+        let details =
+            serde_json::json!({"run_id": id, "experiment_id": experiment_id, "error": reason});
+        audit::append(
+            &mut *tx,
+            NewEvent {
+                actor: &self.settings.owner,
+                action: "run.failed",
+                subject: experiment.fingerprint.as_str(),
+                details: &details,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Works one claimed run to its end, or until its lease is lost.

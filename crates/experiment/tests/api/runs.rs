@@ -483,3 +483,58 @@ async fn starting_a_run_is_validated_and_progress_streams_as_events(owner: PgPoo
     worker.stop().await;
     app.finish().await;
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_that_cannot_record_fails_and_the_experiment_can_be_evaluated_again(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(6);
+    let sim = simulator(&cases, json!({})).await;
+    // A permanent error: V1 loses the right to record analyses.
+    sqlx::query("REVOKE INSERT ON experiments_v1.code_analyses FROM trizone_experiment")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let worker = Worker::start(&app, "replica-a");
+    let base = app.url("");
+    let id = start_run(&app.client, &base, &sim, &cases, 2).await;
+    let view = wait_until(&app.client, &base, &id, |v| v["status"] == "failed").await;
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied"),
+        "{view}"
+    );
+    let experiment_id = view["experiment_id"].as_str().unwrap().to_owned();
+    let experiment: Value = app
+        .get(
+            &format!("/api/v1/experiments/{experiment_id}"),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(experiment["status"], "registered");
+    // Once the cause is fixed, the experiment can be evaluated again.
+    sqlx::query("GRANT INSERT ON experiments_v1.code_analyses TO trizone_experiment")
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{experiment_id}/runs")))
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"dataset_id": view["dataset_id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let rerun = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_until(&app.client, &base, &rerun, |v| v["status"] == "finished").await;
+    worker.stop().await;
+    app.finish().await;
+}

@@ -37,8 +37,8 @@ impl Credentials {
     /// Binaries call this once at start-up; nothing else reads the environment.
     pub fn from_env() -> Result<Self, CredentialsError> {
         Ok(Self {
-            openai: read("OPENAI_API_KEY")?,
-            anthropic: read("ANTHROPIC_API_KEY")?,
+            openai: read("OPENAI_API_KEY", "OPENAI_API_KEY_FILE")?,
+            anthropic: read("ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY_FILE")?,
         })
     }
 
@@ -56,17 +56,17 @@ impl Credentials {
     }
 }
 
-fn read(variable: &'static str) -> Result<Option<SecretString>, CredentialsError> {
+/// The key in `variable`, else in the file named by `file_variable`.
+fn read(
+    variable: &str,
+    file_variable: &'static str,
+) -> Result<Option<SecretString>, CredentialsError> {
     if let Some(key) = std::env::var(variable)
         .ok()
         .filter(|k| !k.trim().is_empty())
     {
         return Ok(Some(SecretString::from(key.trim().to_owned())));
     }
-    let file_variable = match variable {
-        "OPENAI_API_KEY" => "OPENAI_API_KEY_FILE",
-        _ => "ANTHROPIC_API_KEY_FILE",
-    };
     let Ok(path) = std::env::var(file_variable) else {
         return Ok(None);
     };

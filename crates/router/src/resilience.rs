@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -124,7 +124,7 @@ impl Breakers {
         Fut: Future<Output = Result<T, CallError>>,
     {
         let breaker = self.get(provider, model);
-        let attempts = Arc::new(AtomicU32::new(0));
+        let attempts = AtomicU32::new(0);
         let one_attempt = || {
             attempts.fetch_add(1, Ordering::Relaxed);
             let bounded = async {

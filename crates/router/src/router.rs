@@ -117,7 +117,7 @@ impl ModelRouter {
     ) -> Result<Review, RouterError> {
         let (result, call) = self.call(config, spec, request).await;
         match result {
-            Ok(parsed) => Ok(answered(parsed, vec![call], None)),
+            Ok(parsed) => Ok(solo(parsed, vec![call])),
             Err(error) => Err(single_failure(error, vec![call])),
         }
     }
@@ -131,7 +131,7 @@ impl ModelRouter {
     ) -> Result<Review, RouterError> {
         let (result, first) = self.call(config, primary, request).await;
         let error = match result {
-            Ok(parsed) => return Ok(answered(parsed, vec![first], None)),
+            Ok(parsed) => return Ok(solo(parsed, vec![first])),
             Err(error) => error,
         };
         self.metrics.record_fallback(error.kind.as_str());
@@ -145,7 +145,7 @@ impl ModelRouter {
         match result {
             Ok(parsed) => Ok(Review {
                 fallback: Some(fallback),
-                ..answered(parsed, vec![first, second], None)
+                ..solo(parsed, vec![first, second])
             }),
             Err(error) => Err(single_failure(error, vec![first, second])),
         }
@@ -229,28 +229,46 @@ impl ModelRouter {
     }
 }
 
-fn answered(parsed: ParsedReview, calls: Vec<CallOutcome>, degraded: Option<Fallback>) -> Review {
+/// A review from the answers that made it, and every call made for it.
+fn answered(
+    findings: Vec<ReviewFinding>,
+    summary: String,
+    calls: Vec<CallOutcome>,
+    degraded: Option<Fallback>,
+) -> Review {
     let answered_by = calls
         .iter()
         .filter(|c| c.error.is_none())
         .map(CallOutcome::model_id)
         .collect();
     Review {
-        findings: parsed
-            .findings
-            .into_iter()
-            .map(|finding| ReviewFinding {
-                finding,
-                agreement: 1,
-            })
-            .collect(),
-        summary: parsed.summary,
+        findings,
+        summary,
         answered_by,
         fallback: None,
         degraded,
         calls,
         latency_ms: 0.0,
     }
+}
+
+/// One model's findings, each raised by that model alone.
+fn alone(parsed: ParsedReview) -> (Vec<ReviewFinding>, String) {
+    let findings = parsed
+        .findings
+        .into_iter()
+        .map(|finding| ReviewFinding {
+            finding,
+            agreement: 1,
+        })
+        .collect();
+    (findings, parsed.summary)
+}
+
+/// A review answered by one model.
+fn solo(parsed: ParsedReview, calls: Vec<CallOutcome>) -> Review {
+    let (findings, summary) = alone(parsed);
+    answered(findings, summary, calls, None)
 }
 
 fn ensemble(
@@ -270,27 +288,32 @@ fn ensemble(
             } else {
                 a.summary
             };
-            let findings = merge(a.findings, b.findings, how);
-            Ok(Review {
-                findings,
+            Ok(answered(
+                merge(a.findings, b.findings, how),
                 summary,
-                ..answered(
-                    ParsedReview {
-                        findings: Vec::new(),
-                        summary: String::new(),
-                    },
-                    vec![call_a, call_b],
-                    None,
-                )
-            })
+                vec![call_a, call_b],
+                None,
+            ))
         }
         ((Ok(a), call_a), (Err(e), call_b)) => {
             let note = degraded(&call_b, &e);
-            Ok(answered(a, vec![call_a, call_b], Some(note)))
+            let (findings, summary) = alone(a);
+            Ok(answered(
+                findings,
+                summary,
+                vec![call_a, call_b],
+                Some(note),
+            ))
         }
         ((Err(e), call_a), (Ok(b), call_b)) => {
             let note = degraded(&call_a, &e);
-            Ok(answered(b, vec![call_a, call_b], Some(note)))
+            let (findings, summary) = alone(b);
+            Ok(answered(
+                findings,
+                summary,
+                vec![call_a, call_b],
+                Some(note),
+            ))
         }
         ((Err(_), call_a), (Err(e), call_b)) => Err(single_failure(e, vec![call_a, call_b])),
     }

@@ -24,10 +24,6 @@ pub use state::AppState;
 
 /// Every V1 route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    router_for(state, limits)
-}
-
-fn router_for(state: AppState, limits: Limits) -> Router {
     let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route(
@@ -67,6 +63,7 @@ pub async fn state(config: &Config) -> anyhow::Result<AppState> {
     let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
     let mut state = state_with(db, keys)?;
     state.upload_limits.max_bytes = config.dataset_limit;
+    state.max_concurrency = config.max_concurrency;
     Ok(state)
 }
 
@@ -101,10 +98,9 @@ pub async fn run(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let mut state = state(config).await?;
-    state.max_concurrency = config.max_concurrency;
+    let state = state(config).await?;
     let credentials = trizone_router::Credentials::from_env()?;
-    let router = trizone_router::ModelRouter::new(
+    let models = trizone_router::ModelRouter::new(
         credentials,
         trizone_router::ResilienceSettings::default(),
         state.http_metrics.registry(),
@@ -115,13 +111,13 @@ pub async fn run(
         poll: std::time::Duration::from_secs(1),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(worker(&state, std::sync::Arc::new(router), settings).run(stopped));
+    let worker = tokio::spawn(worker(&state, std::sync::Arc::new(models), settings).run(stopped));
     let limits = Limits {
         body_bytes: config.body_limit,
         ..Limits::default()
     };
     tracing::info!(address = %listener.local_addr()?, "V1 experimentation serving");
-    let served = trizone_http::serve::serve(listener, router_for(state, limits), shutdown).await;
+    let served = trizone_http::serve::serve(listener, router(state, limits), shutdown).await;
     // The server has drained; stop the worker and wait for it to let go.
     let _ = stop.send(true);
     worker.await?;

@@ -147,12 +147,36 @@ pub struct Case {
     pub expected_findings: Vec<ExpectedFinding>,
 }
 
+/// A case as stored; the findings column read as JSON.
+pub(crate) struct CaseRow {
+    pub(crate) ordinal: i32,
+    pub(crate) case_id: String,
+    pub(crate) language: String,
+    pub(crate) path: String,
+    pub(crate) code: String,
+    pub(crate) expected_findings: Json<Vec<ExpectedFinding>>,
+}
+
+impl From<CaseRow> for Case {
+    fn from(r: CaseRow) -> Self {
+        Self {
+            ordinal: r.ordinal,
+            case_id: r.case_id,
+            language: r.language,
+            path: r.path,
+            code: r.code,
+            expected_findings: r.expected_findings.0,
+        }
+    }
+}
+
 /// Every case of a dataset, in upload order.
 pub async fn cases(
     executor: impl PgExecutor<'_>,
     dataset_id: Uuid,
 ) -> Result<Vec<Case>, StoreError> {
-    let rows = sqlx::query!(
+    let rows = sqlx::query_as!(
+        CaseRow,
         r#"SELECT ordinal, case_id, language, path, code,
                   expected_findings AS "expected_findings: Json<Vec<ExpectedFinding>>"
            FROM experiments_v1.dataset_cases WHERE dataset_id = $1 ORDER BY ordinal"#,
@@ -160,15 +184,5 @@ pub async fn cases(
     )
     .fetch_all(executor)
     .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| Case {
-            ordinal: r.ordinal,
-            case_id: r.case_id,
-            language: r.language,
-            path: r.path,
-            code: r.code,
-            expected_findings: r.expected_findings.0,
-        })
-        .collect())
+    Ok(rows.into_iter().map(Case::from).collect())
 }

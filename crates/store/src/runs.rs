@@ -17,6 +17,7 @@ use trizone_core::Finding;
 use uuid::Uuid;
 
 use crate::StoreError;
+use crate::datasets::{Case, CaseRow};
 
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Run {
@@ -199,18 +200,26 @@ pub async fn record(
     Ok(inserted.rows_affected() == 1)
 }
 
-/// Case ids of the run already recorded.
-pub async fn recorded_cases(
+/// The run's cases not recorded yet, in upload order: all of them for a new
+/// run, the rest for a resumed one.
+pub async fn pending_cases(
     executor: impl PgExecutor<'_>,
-    run_id: Uuid,
-) -> Result<Vec<String>, StoreError> {
-    let ids = sqlx::query_scalar!(
-        "SELECT case_id FROM experiments_v1.code_analyses WHERE run_id = $1",
-        run_id
+    run: &Run,
+) -> Result<Vec<Case>, StoreError> {
+    let rows = sqlx::query_as!(
+        CaseRow,
+        r#"SELECT c.ordinal, c.case_id, c.language, c.path, c.code,
+                  c.expected_findings AS "expected_findings: Json<Vec<trizone_core::ExpectedFinding>>"
+           FROM experiments_v1.dataset_cases c
+           WHERE c.dataset_id = $2
+             AND NOT EXISTS (SELECT 1 FROM experiments_v1.code_analyses a WHERE a.run_id = $1 AND a.case_id = c.case_id)
+           ORDER BY c.ordinal"#,
+        run.id,
+        run.dataset_id
     )
     .fetch_all(executor)
     .await?;
-    Ok(ids)
+    Ok(rows.into_iter().map(Case::from).collect())
 }
 
 /// A run's progress so far, from its recorded analyses.

@@ -1,6 +1,5 @@
 //! The evaluation worker: claims runs under a lease and works them.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use tokio::sync::watch;
 use trizone_core::{Configuration, ExperimentStatus, MatchPolicy, Mover, score_case};
 use trizone_router::{ModelRouter, ReviewInput};
 use trizone_store::audit::{self, NewEvent};
-use trizone_store::datasets::{self, Case};
+use trizone_store::datasets::Case;
 use trizone_store::runs::{self, Analysis, FinalMetrics, Run};
 use trizone_store::{StoreError, experiments};
 
@@ -152,16 +151,8 @@ impl Worker {
     async fn work(&self, run: Run) -> Result<(), StoreError> {
         let _in_progress = self.metrics.run_started();
         let experiment = experiments::get(&self.db, run.experiment_id).await?;
-        let done: HashSet<String> = runs::recorded_cases(&self.db, run.id)
-            .await?
-            .into_iter()
-            .collect();
-        let pending: Vec<Case> = datasets::cases(&self.db, run.dataset_id)
-            .await?
-            .into_iter()
-            .filter(|c| !done.contains(&c.case_id))
-            .collect();
-        tracing::info!(run = %run.id, pending = pending.len(), resumed = !done.is_empty(), "working run");
+        let pending = runs::pending_cases(&self.db, &run).await?;
+        tracing::info!(run = %run.id, pending = pending.len(), resumed = pending.len() < usize::try_from(run.cases_total).unwrap_or(0), "working run");
 
         let (lost_tx, lost) = watch::channel(false);
         // Tied to this future: if the work stops in any way (finished, failed,
@@ -210,16 +201,14 @@ impl Worker {
                 Ok::<_, StoreError>(())
             })
             .buffer_unordered(concurrency);
-        let mut still_held = true;
         while let Some(recorded) = analyses.next().await {
             recorded?;
             if *lost.borrow() {
-                still_held = false;
                 break;
             }
         }
         drop(analyses);
-        if !still_held || *lost.borrow() {
+        if *lost.borrow() {
             tracing::info!(run = %run.id, "lease lost or run cancelled; stopping");
             return Ok(());
         }

@@ -40,15 +40,8 @@ pub async fn chat_completions(
         );
     }
     let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                Api::OpenAi,
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &format!("body is not JSON: {e}"),
-            );
-        }
+        Ok(request) => request,
+        Err(e) => return not_json(Api::OpenAi, &e),
     };
     let Some(model) = request["model"].as_str() else {
         return error(
@@ -90,15 +83,8 @@ pub async fn messages(
         );
     }
     let request: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return error(
-                Api::Anthropic,
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                &format!("body is not JSON: {e}"),
-            );
-        }
+        Ok(request) => request,
+        Err(e) => return not_json(Api::Anthropic, &e),
     };
     let (Some(model), Some(messages)) = (request["model"].as_str(), request["messages"].as_array())
     else {
@@ -132,6 +118,16 @@ pub async fn models(State(state): State<Arc<SimState>>) -> Json<Value> {
         .map(|id| json!({"id": id, "object": "model", "owned_by": "trizone-sim"}))
         .collect();
     Json(json!({"object": "list", "data": data}))
+}
+
+/// A 400 in the API's own error shape for a body that is not JSON.
+fn not_json(api: Api, cause: &serde_json::Error) -> Response {
+    error(
+        api,
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        &format!("body is not JSON: {cause}"),
+    )
 }
 
 fn bearer(headers: &HeaderMap) -> bool {

@@ -179,7 +179,13 @@ where
                 Some(Ok(chunk)) => {
                     self.total += chunk.len();
                     if self.total > self.limits.max_bytes {
-                        return Err(ApiError::PayloadTooLarge);
+                        return Err(ApiError::PayloadTooLarge {
+                            message: format!(
+                                "the dataset is larger than the {} bytes an upload may have",
+                                self.limits.max_bytes
+                            ),
+                            field: None,
+                        });
                     }
                     self.hasher.update(&chunk);
                     self.buffer.extend_from_slice(&chunk);

@@ -38,8 +38,12 @@ pub enum ApiError {
     /// branch on (`blacklisted`, `quarantined`, `run_in_progress`).
     #[error("{message}")]
     Refused { code: &'static str, message: String },
-    #[error("request body is larger than this endpoint accepts")]
-    PayloadTooLarge,
+    /// The body, or one field of it, is larger than the endpoint accepts.
+    #[error("{message}")]
+    PayloadTooLarge {
+        message: String,
+        field: Option<String>,
+    },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
     #[error("too many requests; retry after {retry_after_s} s")]
@@ -47,6 +51,11 @@ pub enum ApiError {
     /// A dependency is down or the request ran out of time; retrying later may work.
     #[error("{message}")]
     Unavailable { message: String },
+    /// No model produced an answer, after the strategy's fallback: 504 when
+    /// the deadline passed, 502 otherwise. `kind` names the failure
+    /// (`timeout`, `server`, `rate_limited`, `malformed`, ...).
+    #[error("{message}")]
+    Provider { kind: &'static str, message: String },
     /// A bug or an unexpected failure. The client sees a generic message;
     /// the cause is logged once, when the response is built.
     #[error("internal error")]
@@ -76,10 +85,14 @@ impl ApiError {
             Self::NotFound { .. } | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Provider {
+                kind: "timeout", ..
+            } => StatusCode::GATEWAY_TIMEOUT,
+            Self::Provider { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -95,10 +108,14 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict { .. } => "conflict",
             Self::Refused { code, .. } => code,
-            Self::PayloadTooLarge => "payload_too_large",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
+            Self::Provider {
+                kind: "timeout", ..
+            } => "provider_timeout",
+            Self::Provider { .. } => "provider_failed",
             Self::Internal(_) => "internal",
         }
     }
@@ -122,6 +139,10 @@ pub struct ErrorDetail {
     /// Every field problem, when there are several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<FieldError>,
+    /// What kind of provider failure, for `provider_failed` and
+    /// `provider_timeout`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<&'static str>,
 }
 
 impl IntoResponse for ApiError {
@@ -131,7 +152,9 @@ impl IntoResponse for ApiError {
         }
         let status = self.status();
         let (field, details) = match &self {
-            Self::BadRequest { field, .. } => (field.clone(), Vec::new()),
+            Self::BadRequest { field, .. } | Self::PayloadTooLarge { field, .. } => {
+                (field.clone(), Vec::new())
+            }
             Self::Unprocessable { field, details, .. } => (field.clone(), details.clone()),
             _ => (None, Vec::new()),
         };
@@ -141,6 +164,10 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
                 field,
                 details,
+                kind: match &self {
+                    Self::Provider { kind, .. } => Some(*kind),
+                    _ => None,
+                },
             },
         };
         let mut response = (status, axum::Json(body)).into_response();
@@ -239,7 +266,10 @@ impl From<axum::extract::rejection::JsonRejection> for ApiError {
                 message: "expected a body with `Content-Type: application/json`".into(),
             },
             R::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge
+                Self::PayloadTooLarge {
+                    message: "the request body is larger than this endpoint accepts".into(),
+                    field: None,
+                }
             }
             other => Self::BadRequest {
                 message: other.body_text(),

@@ -27,6 +27,7 @@ pub trait Probe: Send + Sync + 'static {
 pub struct Readiness {
     db: PgPool,
     probes: Vec<Arc<dyn Probe>>,
+    database_required: bool,
 }
 
 impl std::fmt::Debug for Readiness {
@@ -43,7 +44,17 @@ impl Readiness {
         Self {
             db,
             probes: Vec::new(),
+            database_required: true,
         }
+    }
+
+    /// For a zone that keeps serving while the database is away (V2, which
+    /// is fail-static): `/readyz` then answers 200 with status `degraded`
+    /// and the database check's reason, so the orchestrator keeps sending
+    /// it traffic instead of taking every replica out at once.
+    pub fn database_optional(mut self) -> Self {
+        self.database_required = false;
+        self
     }
 
     pub fn with_probe(mut self, probe: impl Probe) -> Self {
@@ -54,7 +65,8 @@ impl Readiness {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HealthReport {
-    /// `ok`, `ready` or `not_ready`.
+    /// `ok`, `ready`, `degraded` (serving without the database) or
+    /// `not_ready`.
     pub status: &'static str,
     /// Each check: `ok` or why not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -115,16 +127,20 @@ async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
             });
         checks.push(report(probe.name(), outcome));
     }
-    let ready = checks.iter().all(|c| c.ok);
-    let status = if ready {
-        StatusCode::OK
+    let blocking = |check: &CheckReport| {
+        !check.ok && (check.name != "database" || readiness.database_required)
+    };
+    let (status, word) = if checks.iter().any(blocking) {
+        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    } else if checks.iter().all(|c| c.ok) {
+        (StatusCode::OK, "ready")
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (StatusCode::OK, "degraded")
     };
     (
         status,
         Json(HealthReport {
-            status: if ready { "ready" } else { "not_ready" },
+            status: word,
             checks,
         }),
     )

@@ -8,8 +8,15 @@ use crate::dataset::Dataset;
 
 /// Writes the review JSON for `prompt`: a known case is answered exactly
 /// with probability `accuracy`, otherwise with one finding missed or one
-/// invented; unknown code gets a plausible review of what stands out.
-pub fn review(dataset: &Dataset, prompt: &str, accuracy: f64, rng: &mut impl Rng) -> String {
+/// invented; unknown code (in `user`, the last message) gets a plausible
+/// review of what stands out.
+pub fn review(
+    dataset: &Dataset,
+    prompt: &str,
+    user: &str,
+    accuracy: f64,
+    rng: &mut impl Rng,
+) -> String {
     let findings = match dataset.find(prompt) {
         Some(case) => {
             let mut findings: Vec<Finding> = case.expected_findings.iter().map(as_found).collect();
@@ -23,7 +30,7 @@ pub fn review(dataset: &Dataset, prompt: &str, accuracy: f64, rng: &mut impl Rng
             }
             findings
         }
-        None => plausible(prompt),
+        None => plausible(user),
     };
     let summary = match findings.len() {
         0 => "No problems found.".to_owned(),
@@ -70,10 +77,17 @@ const SUSPICIOUS: &[(&str, &str, Severity)] = &[
     ("TODO", "maintainability", Severity::Info),
 ];
 
-/// Unknown code: flag lines with well-known smells.
-fn plausible(prompt: &str) -> Vec<Finding> {
+/// Unknown code: flag lines with well-known smells. Lines are numbered as
+/// in the code: a first line like `Review {{path}} ({{language}}):` is
+/// taken for the template's header and not counted.
+fn plausible(user: &str) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for (i, line) in prompt.lines().enumerate() {
+    let mut lines = user.lines().peekable();
+    let header = lines
+        .peek()
+        .is_some_and(|first| first.starts_with("Review") && first.trim_end().ends_with(':'))
+        && user.lines().nth(1).is_some();
+    for (i, line) in lines.skip(usize::from(header)).enumerate() {
         if let Some((pattern, category, severity)) =
             SUSPICIOUS.iter().find(|(p, _, _)| line.contains(p))
         {
@@ -88,4 +102,25 @@ fn plausible(prompt: &str) -> Vec<Finding> {
         }
     }
     findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines_flagged(user: &str) -> Vec<u32> {
+        plausible(user).iter().map(|f| f.line_start).collect()
+    }
+
+    #[test]
+    fn unknown_code_is_flagged_at_its_own_line_numbers() {
+        // A template header is not a line of the code.
+        assert_eq!(
+            lines_flagged("Review a.py (python):\nimport os\nx = eval(y)\n"),
+            vec![2]
+        );
+        // A template that is only the code.
+        assert_eq!(lines_flagged("x = eval(y)\n"), vec![1]);
+        assert_eq!(lines_flagged("def f(y):\n    return eval(y)\n"), vec![2]);
+    }
 }

@@ -64,7 +64,11 @@ pub async fn chat_completions(
         .map(|m| text_of(&m["content"]))
         .collect::<Vec<_>>()
         .join("\n");
-    respond(&state, Api::OpenAi, model, &prompt).await
+    let user = messages
+        .last()
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
+    respond(&state, Api::OpenAi, model, &prompt, &user).await
 }
 
 pub async fn messages(
@@ -108,7 +112,11 @@ pub async fn messages(
         prompt.push('\n');
         prompt.push_str(&text_of(&message["content"]));
     }
-    respond(&state, Api::Anthropic, model, &prompt).await
+    let user = messages
+        .last()
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
+    respond(&state, Api::Anthropic, model, &prompt, &user).await
 }
 
 pub async fn models(State(state): State<Arc<SimState>>) -> Json<Value> {
@@ -151,7 +159,9 @@ fn text_of(content: &Value) -> String {
     }
 }
 
-async fn respond(state: &SimState, api: Api, model: &str, prompt: &str) -> Response {
+/// Answers `prompt` (every message, for matching dataset cases and
+/// counting tokens); `user` is the last message, the one holding the code.
+async fn respond(state: &SimState, api: Api, model: &str, prompt: &str, user: &str) -> Response {
     let mut decision = state.decide(model, prompt);
     let profile = &decision.profile;
     let normal: f64 = standard_normal(&mut decision.rng);
@@ -176,17 +186,17 @@ async fn respond(state: &SimState, api: Api, model: &str, prompt: &str) -> Respo
         }
         Behaviour::Malformed => success(api, model, MALFORMED_ANSWER, input_tokens, false),
         Behaviour::Truncated => {
-            let full = answer::review(&state.dataset(), prompt, profile.accuracy, &mut decision.rng);
+            let full = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
             let cut: String = full.chars().take(full.len() / 2).collect();
             success(api, model, &cut, input_tokens, true)
         }
         Behaviour::Hang => {
             tokio::time::sleep(Duration::from_millis(profile.hang_ms)).await;
-            let text = answer::review(&state.dataset(), prompt, profile.accuracy, &mut decision.rng);
+            let text = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
             success(api, model, &text, input_tokens, false)
         }
         Behaviour::Answer => {
-            let text = answer::review(&state.dataset(), prompt, profile.accuracy, &mut decision.rng);
+            let text = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
             success(api, model, &text, input_tokens, false)
         }
     }

@@ -8,12 +8,16 @@ pub mod audit;
 pub mod datasets;
 pub mod error;
 pub mod experiments;
+pub mod latency;
 pub mod pool;
 pub mod production;
 pub mod quarantine;
+pub mod reviews;
 pub mod runs;
+pub mod slo;
 
 pub use error::StoreError;
+pub use latency::LatencyHistogram;
 pub use pool::{DbRole, connect, connect_as};
 
 /// Every migration under the top-level `migrations/`, embedded in the binary.

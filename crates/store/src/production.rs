@@ -155,3 +155,16 @@ pub async fn activate(conn: &mut PgConnection, id: Uuid) -> Result<Deployment, S
     .await?;
     get(&mut *conn, id).await
 }
+
+/// The channel V2 replicas `LISTEN` on; the payload is the new active
+/// deployment's id. Replicas also poll, so a lost notification only delays.
+pub const ACTIVE_CHANNEL: &str = "trizone_active_deployment";
+
+/// Tells V2 replicas the active deployment changed. Inside a transaction
+/// the notification goes out at commit, never for a rolled-back change.
+pub async fn notify_active(executor: impl PgExecutor<'_>, id: Uuid) -> Result<(), StoreError> {
+    sqlx::query!("SELECT pg_notify($1, $2)", ACTIVE_CHANNEL, id.to_string())
+        .execute(executor)
+        .await?;
+    Ok(())
+}

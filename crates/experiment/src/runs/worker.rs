@@ -4,8 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use hdrhistogram::Histogram;
-use hdrhistogram::serialization::{Serializer, V2Serializer};
 use sqlx::PgPool;
 use tokio::sync::watch;
 use trizone_core::{Configuration, ExperimentStatus, MatchPolicy, Mover, score_case};
@@ -13,7 +11,7 @@ use trizone_router::{ModelRouter, ReviewInput};
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::datasets::Case;
 use trizone_store::runs::{self, Analysis, FinalMetrics, Run};
-use trizone_store::{StoreError, experiments};
+use trizone_store::{LatencyHistogram, StoreError, experiments};
 
 use crate::metrics::V1Metrics;
 
@@ -278,13 +276,11 @@ impl Worker {
     async fn finish(&self, run: &Run) -> Result<(), StoreError> {
         let progress = runs::progress(&self.db, run.id).await?;
         let latencies = runs::latencies_ms(&self.db, run.id).await?;
-        let histogram = latency_histogram(&latencies);
-        let percentile = |q: f64| {
-            histogram
-                .as_ref()
-                .filter(|h| !h.is_empty())
-                .map(|h| h.value_at_quantile(q) as f64 / 1000.0)
-        };
+        let mut histogram = LatencyHistogram::new();
+        for latency in &latencies {
+            histogram.record_ms(*latency);
+        }
+        let percentile = |q: f64| histogram.quantile_ms(q);
         let started = run.started_at.unwrap_or(run.created_at);
         let seconds = (chrono::Utc::now() - started).num_milliseconds() as f64 / 1000.0;
         let metrics = FinalMetrics {
@@ -292,7 +288,7 @@ impl Worker {
             latency_p50_ms: percentile(0.5),
             latency_p95_ms: percentile(0.95),
             latency_p99_ms: percentile(0.99),
-            latency_histogram: histogram.as_ref().and_then(serialize),
+            latency_histogram: (!histogram.is_empty()).then(|| histogram.to_bytes()),
             progress,
         };
         let mut tx = self.db.begin().await?;
@@ -335,20 +331,4 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// Latencies in µs, from 1 µs to 1 hour at 3 significant digits.
-fn latency_histogram(latencies_ms: &[f64]) -> Option<Histogram<u64>> {
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok()?;
-    for latency in latencies_ms {
-        let micros = (latency * 1000.0).round().clamp(1.0, 3_600_000_000.0) as u64;
-        histogram.record(micros).ok()?;
-    }
-    Some(histogram)
-}
-
-fn serialize(histogram: &Histogram<u64>) -> Option<Vec<u8>> {
-    let mut bytes = Vec::new();
-    V2Serializer::new().serialize(histogram, &mut bytes).ok()?;
-    Some(bytes)
 }

@@ -1,0 +1,74 @@
+//! The languages V2 reviews. A closed list, so a typo is a clear 422 that
+//! names the accepted values rather than a prompt about "pyhton".
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    C,
+    Cpp,
+    Csharp,
+    Go,
+    Java,
+    Javascript,
+    Kotlin,
+    Php,
+    Python,
+    Ruby,
+    Rust,
+    Scala,
+    Shell,
+    Sql,
+    Swift,
+    Typescript,
+}
+
+impl Language {
+    /// The name prompts and records use (the serialized form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::C => "c",
+            Self::Cpp => "cpp",
+            Self::Csharp => "csharp",
+            Self::Go => "go",
+            Self::Java => "java",
+            Self::Javascript => "javascript",
+            Self::Kotlin => "kotlin",
+            Self::Php => "php",
+            Self::Python => "python",
+            Self::Ruby => "ruby",
+            Self::Rust => "rust",
+            Self::Scala => "scala",
+            Self::Shell => "shell",
+            Self::Sql => "sql",
+            Self::Swift => "swift",
+            Self::Typescript => "typescript",
+        }
+    }
+}
+
+impl std::fmt::Display for Language {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_list_the_accepted_ones() {
+        let python: Language = serde_json::from_str("\"python\"").unwrap();
+        assert_eq!(python, Language::Python);
+        assert_eq!(serde_json::to_string(&Language::Cpp).unwrap(), "\"cpp\"");
+        let error = serde_json::from_str::<Language>("\"cobol\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("cobol") && error.contains("typescript"),
+            "{error}"
+        );
+    }
+}

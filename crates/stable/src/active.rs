@@ -1,0 +1,179 @@
+//! The deployment this replica serves. Requests take a snapshot (`load`)
+//! and finish on it; the follower swaps in a new one atomically when the
+//! gate enables another, so a swap never fails or changes a request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use chrono::{DateTime, Utc};
+use futures::future::BoxFuture;
+use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use tokio::sync::watch;
+use trizone_core::Configuration;
+use trizone_store::production::{self, Deployment};
+use uuid::Uuid;
+
+/// What a request needs of the active deployment.
+#[derive(Debug)]
+pub struct Active {
+    pub id: Uuid,
+    pub version: i64,
+    pub fingerprint: String,
+    pub configuration: Configuration,
+    pub since: DateTime<Utc>,
+}
+
+impl From<Deployment> for Active {
+    fn from(deployment: Deployment) -> Self {
+        Self {
+            id: deployment.id,
+            version: deployment.version,
+            fingerprint: deployment.fingerprint,
+            since: deployment.activated_at.unwrap_or(deployment.created_at),
+            configuration: deployment.configuration,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ActiveDeployment {
+    current: Arc<ArcSwapOption<Active>>,
+    info: IntGaugeVec,
+    swaps: IntCounter,
+}
+
+impl ActiveDeployment {
+    /// Registers `v2_active_deployment_info` and `v2_deployment_swaps_total`.
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let info = IntGaugeVec::new(
+            Opts::new(
+                "v2_active_deployment_info",
+                "The deployment this replica serves (value 1)",
+            ),
+            &["version", "fingerprint"],
+        )?;
+        let swaps = IntCounter::new(
+            "v2_deployment_swaps_total",
+            "Times this replica switched to another deployment",
+        )?;
+        registry.register(Box::new(info.clone()))?;
+        registry.register(Box::new(swaps.clone()))?;
+        Ok(Self {
+            current: Arc::new(ArcSwapOption::empty()),
+            info,
+            swaps,
+        })
+    }
+
+    /// The deployment to serve a request with, held for the whole request.
+    pub fn load(&self) -> Option<Arc<Active>> {
+        self.current.load_full()
+    }
+
+    /// Serves `deployment` from now on; true when it is a change.
+    pub fn store(&self, deployment: Deployment) -> bool {
+        if self.current.load().as_ref().map(|a| a.id) == Some(deployment.id) {
+            return false;
+        }
+        let next = Arc::new(Active::from(deployment));
+        self.info.reset();
+        self.info
+            .with_label_values(&[&next.version.to_string(), &next.fingerprint])
+            .set(1);
+        let previous = self.current.swap(Some(Arc::clone(&next)));
+        self.swaps.inc();
+        tracing::info!(
+            version = next.version,
+            fingerprint = %next.fingerprint,
+            previous = ?previous.map(|p| p.version),
+            "serving another deployment"
+        );
+        true
+    }
+
+    /// Reads the active pointer and swaps if it moved. With no active
+    /// deployment in the database, whatever is held stays (the pointer is
+    /// never cleared, so that only happens before the first promotion).
+    pub async fn refresh(&self, db: &PgPool) -> Result<(), trizone_store::StoreError> {
+        if let Some(deployment) = production::active(db).await? {
+            self.store(deployment);
+        }
+        Ok(())
+    }
+
+    /// Follows the gate's changes until `stop`: `LISTEN`s on
+    /// [`production::ACTIVE_CHANNEL`] and re-reads the pointer on every
+    /// notification, after every reconnection (notifications sent while
+    /// disconnected are lost) and every `poll` in any case.
+    pub async fn follow(self, db: PgPool, poll: Duration, mut stop: watch::Receiver<bool>) {
+        let mut listener: Option<PgListener> = None;
+        let mut outage = false;
+        loop {
+            if listener.is_none() {
+                listener = listen(&db).await;
+            }
+            let refreshed = self.refresh(&db).await;
+            match (&refreshed, outage) {
+                (Err(error), false) => {
+                    tracing::warn!(%error, "cannot read the active deployment; serving the one held");
+                    outage = true;
+                }
+                (Ok(()), true) => {
+                    tracing::info!("reading the active deployment again");
+                    outage = false;
+                }
+                _ => {}
+            }
+            let wait = tokio::time::sleep(poll);
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = wait => {}
+                notified = next_notification(listener.as_mut()) => {
+                    if !notified {
+                        // The connection broke: reconnect and re-read.
+                        listener = None;
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn listen(db: &PgPool) -> Option<PgListener> {
+    let mut listener = PgListener::connect_with(db).await.ok()?;
+    listener.listen(production::ACTIVE_CHANNEL).await.ok()?;
+    Some(listener)
+}
+
+/// Waits for a notification: true when one came, false when the connection
+/// was lost. Without a listener it waits forever (the poll wakes us).
+async fn next_notification(listener: Option<&mut PgListener>) -> bool {
+    match listener {
+        Some(listener) => matches!(listener.try_recv().await, Ok(Some(_))),
+        None => std::future::pending().await,
+    }
+}
+
+/// `/readyz` says why reviews cannot be served yet.
+#[derive(Debug, Clone)]
+pub struct ActiveProbe(pub ActiveDeployment);
+
+impl trizone_http::Probe for ActiveProbe {
+    fn name(&self) -> &'static str {
+        "active_deployment"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            match self.0.load() {
+                Some(_) => Ok(()),
+                None => Err(
+                    "no configuration is active in V2 yet: the gate has not promoted one".into(),
+                ),
+            }
+        })
+    }
+}

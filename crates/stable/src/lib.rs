@@ -1,0 +1,176 @@
+//! `trizone-stable`, the V2 zone: the only one end users reach. Reviews
+//! are served by the deployment the gate enabled, held in memory and
+//! swapped atomically when the gate enables another; records and SLO
+//! windows are written off the request path, and buffered while the
+//! database is away (fail-static). Nothing here changes what is active.
+
+pub mod active;
+pub mod config;
+pub mod metrics;
+pub mod openapi;
+pub mod rate_limit;
+pub mod records;
+pub mod reviews;
+pub mod slo;
+pub mod smoke;
+pub mod state;
+pub mod status;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use tokio::sync::watch;
+use trizone_http::layers::{self, Limits};
+use trizone_http::{HttpMetrics, KeyStore, Readiness};
+use trizone_router::ModelRouter;
+use trizone_store::DbRole;
+use utoipa::OpenApi;
+
+pub use config::Config;
+use config::{RecordSettings, ServiceLimits};
+pub use state::AppState;
+
+/// Every V2 route, with the shared layers.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let http_metrics = state.http_metrics.clone();
+    let routes = Router::new()
+        .route("/api/v2/reviews", post(reviews::create))
+        .route("/api/v2/reviews/{id}", get(reviews::get))
+        .route("/api/v2/reviews/{id}/feedback", post(reviews::feedback))
+        .route("/api/v2/status", get(status::get))
+        .route("/internal/smoke/{deployment_id}", post(smoke::run))
+        .route("/metrics", get(trizone_http::metrics::handler))
+        .merge(trizone_http::health::routes())
+        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
+        .with_state(state);
+    layers::apply(routes, http_metrics, limits)
+}
+
+/// What V2 is built from; tests fill it in directly.
+#[derive(Debug)]
+pub struct Parts {
+    pub db: sqlx::PgPool,
+    pub keys: KeyStore,
+    pub limits: ServiceLimits,
+    pub records: RecordSettings,
+    pub replica: String,
+}
+
+/// The state and its background tasks, not yet started.
+#[derive(Debug)]
+pub struct Service {
+    pub state: AppState,
+    writer: records::Writer,
+}
+
+impl Service {
+    /// Builds the state; `make_router` builds the model router in the
+    /// service's registry (tests point its credentials at the simulator).
+    pub fn new(
+        parts: Parts,
+        make_router: impl FnOnce(&prometheus::Registry) -> anyhow::Result<ModelRouter>,
+    ) -> anyhow::Result<Self> {
+        let http_metrics = HttpMetrics::new("v2")?;
+        let registry = http_metrics.registry();
+        let metrics = metrics::V2Metrics::new(registry)?;
+        let active = active::ActiveDeployment::new(registry)?;
+        let models = Arc::new(make_router(registry)?);
+        let recorder = Arc::new(records::Recorder::new(
+            parts.records.buffer_records,
+            parts.records.batch_records,
+            metrics.clone(),
+        ));
+        let slo = Arc::new(slo::SloBook::new(
+            parts.replica,
+            parts.records.window_seconds,
+            &metrics,
+        ));
+        let readiness = Readiness::new(parts.db.clone())
+            .database_optional()
+            .with_probe(active::ActiveProbe(active.clone()));
+        let writer = records::Writer {
+            db: parts.db.clone(),
+            recorder: Arc::clone(&recorder),
+            slo: Arc::clone(&slo),
+            metrics: metrics.clone(),
+            interval: parts.records.flush_interval(),
+        };
+        let state = AppState {
+            db: parts.db,
+            keys: parts.keys,
+            http_metrics,
+            readiness,
+            metrics,
+            active,
+            models,
+            recorder,
+            slo,
+            rate_limit: rate_limit::RateLimit::new(
+                parts.limits.rate_per_minute,
+                parts.limits.rate_burst,
+            ),
+            limits: parts.limits,
+        };
+        Ok(Self { state, writer })
+    }
+
+    /// Loads the active deployment (if the database answers), then starts
+    /// following it and writing records until `stop` turns true. The
+    /// returned handle finishes once the last records are written.
+    pub async fn start(
+        self,
+        poll: std::time::Duration,
+        stop: watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let Self { state, writer } = self;
+        if let Err(error) = state.active.refresh(&state.db).await {
+            tracing::warn!(%error, "cannot read the active deployment yet; following it");
+        }
+        let follower = tokio::spawn(state.active.clone().follow(
+            state.db.clone(),
+            poll,
+            stop.clone(),
+        ));
+        let writer = tokio::spawn(writer.run(stop));
+        tokio::spawn(async move {
+            let _ = follower.await;
+            let _ = writer.await;
+        })
+    }
+}
+
+/// Serves V2 on `listener` until `shutdown` completes, then writes what is
+/// still buffered.
+pub async fn run(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keys = config.auth.load()?;
+    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let db = trizone_store::connect(options, DbRole::Stable, 8).await?;
+    let parts = Parts {
+        db,
+        keys,
+        limits: config.limits,
+        records: config.records.clone(),
+        replica: config.replica_name(),
+    };
+    let service = Service::new(parts, |registry| {
+        Ok(ModelRouter::new(
+            trizone_router::Credentials::from_env()?,
+            trizone_router::ResilienceSettings::default(),
+            registry,
+        )?)
+    })?;
+    let state = service.state.clone();
+    let (stop, stopped) = watch::channel(false);
+    let tasks = service.start(config.poll_interval(), stopped).await;
+    tracing::info!(address = %listener.local_addr()?, "V2 stable serving");
+    let served =
+        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
+    let _ = stop.send(true);
+    tasks.await?;
+    Ok(served?)
+}

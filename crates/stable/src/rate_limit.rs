@@ -1,0 +1,60 @@
+//! The per-key rate limit on reviews (GCRA, from `governor`). Limits are
+//! per replica: the platform's budget divided by the replica count.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
+use trizone_http::ApiError;
+
+#[derive(Clone)]
+pub struct RateLimit {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    clock: DefaultClock,
+}
+
+impl std::fmt::Debug for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimit").finish_non_exhaustive()
+    }
+}
+
+impl RateLimit {
+    pub fn new(per_minute: NonZeroU32, burst: NonZeroU32) -> Self {
+        let quota = Quota::per_minute(per_minute).allow_burst(burst);
+        Self {
+            limiter: Arc::new(DefaultKeyedRateLimiter::dashmap(quota)),
+            clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes one request from `key`'s budget, or says when to come back.
+    pub fn check(&self, key: &str) -> Result<(), ApiError> {
+        self.limiter
+            .check_key(&key.to_owned())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(self.clock.now());
+                ApiError::RateLimited {
+                    retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_beyond_its_burst_is_told_when_to_retry_and_others_are_not_affected() {
+        let limit = RateLimit::new(NonZeroU32::new(60).unwrap(), NonZeroU32::new(2).unwrap());
+        assert!(limit.check("a").is_ok());
+        assert!(limit.check("a").is_ok());
+        match limit.check("a") {
+            Err(ApiError::RateLimited { retry_after_s }) => assert_eq!(retry_after_s, 1),
+            other => panic!("expected a rate limit, got {other:?}"),
+        }
+        assert!(limit.check("b").is_ok());
+    }
+}

@@ -1,0 +1,157 @@
+//! `POST /internal/smoke/{deployment_id}`: the gate's last check before it
+//! enables a deployment. The bundled cases go through the deployment's
+//! configuration here, with V2's credentials and network, and nothing of
+//! it reaches users or V2's records.
+//!
+//! A smoke test asks "does this configuration work in production?", not
+//! "is it accurate?" (V1 measured that): it passes when every case gets a
+//! well-formed review. How many expected findings were matched is
+//! reported per case, for the gate's record.
+
+use std::sync::LazyLock;
+
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use trizone_core::{ExpectedFinding, Finding, Language, MatchPolicy, score_case};
+use trizone_http::auth::Services;
+use trizone_http::{ApiError, Authorized, Json, Path};
+use trizone_router::ReviewInput;
+use uuid::Uuid;
+
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+struct SmokeCase {
+    id: String,
+    language: Language,
+    path: String,
+    code: String,
+    expected_findings: Vec<ExpectedFinding>,
+}
+
+const CASES_JSONL: &str = include_str!("../smoke/cases.jsonl");
+
+static CASES: LazyLock<Result<Vec<SmokeCase>, String>> = LazyLock::new(|| {
+    CASES_JSONL
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line).map_err(|e| format!("smoke case {}: {e}", i + 1))
+        })
+        .collect()
+});
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SmokeReport {
+    pub deployment_id: Uuid,
+    pub version: i64,
+    pub fingerprint: String,
+    /// True when every case got a well-formed review.
+    pub passed: bool,
+    pub cases: Vec<SmokeCaseReport>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SmokeCaseReport {
+    pub id: String,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+    /// The kind of failure, for `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<&'static str>,
+    /// What the provider said, for `error`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub answered_by: Vec<String>,
+    pub latency_ms: f64,
+    pub findings: usize,
+    pub expected_findings: usize,
+    /// Expected findings the review found.
+    pub matched: u32,
+    pub false_positives: u32,
+}
+
+/// Runs the smoke cases through a deployment (service token only).
+#[utoipa::path(
+    post, path = "/internal/smoke/{deployment_id}", tag = "internal",
+    params(("deployment_id" = Uuid, Path, description = "Deployment to smoke-test")),
+    responses(
+        (status = 200, description = "Pass or fail, with each case's outcome", body = SmokeReport),
+        (status = 403, description = "Not a service token", body = trizone_http::error::ErrorBody),
+        (status = 404, description = "No such deployment", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn run(
+    _: Authorized<Services>,
+    State(state): State<AppState>,
+    Path(deployment_id): Path<Uuid>,
+) -> Result<Json<SmokeReport>, ApiError> {
+    let deployment = trizone_store::production::get(&state.db, deployment_id).await?;
+    let cases = CASES.as_ref().map_err(|e| ApiError::internal(e.clone()))?;
+    let config = &deployment.configuration;
+    let models = &state.models;
+    let reports = futures::future::join_all(cases.iter().map(|case| async move {
+        let input = ReviewInput {
+            code: &case.code,
+            language: case.language.as_str(),
+            path: &case.path,
+        };
+        let expected_findings = case.expected_findings.len();
+        match models.review(config, input).await {
+            Ok(review) => {
+                let found: Vec<Finding> =
+                    review.findings.iter().map(|f| f.finding.clone()).collect();
+                let score = score_case(&case.expected_findings, &found, MatchPolicy::default());
+                SmokeCaseReport {
+                    id: case.id.clone(),
+                    outcome: "ok",
+                    error_kind: None,
+                    message: None,
+                    answered_by: review.answered_by,
+                    latency_ms: review.latency_ms,
+                    findings: found.len(),
+                    expected_findings,
+                    matched: score.true_positives,
+                    false_positives: score.false_positives,
+                }
+            }
+            Err(error) => SmokeCaseReport {
+                id: case.id.clone(),
+                outcome: "error",
+                error_kind: Some(error.kind.as_str()),
+                message: Some(error.message),
+                answered_by: Vec::new(),
+                latency_ms: error.calls.iter().map(|c| c.latency_ms).sum(),
+                findings: 0,
+                expected_findings,
+                matched: 0,
+                false_positives: 0,
+            },
+        }
+    }))
+    .await;
+    let passed = reports.iter().all(|r| r.outcome == "ok");
+    tracing::info!(deployment = %deployment.id, version = deployment.version, passed, "smoke test");
+    Ok(Json(SmokeReport {
+        deployment_id: deployment.id,
+        version: deployment.version,
+        fingerprint: deployment.fingerprint,
+        passed,
+        cases: reports,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_cases_parse_and_cover_clean_and_faulty_code() {
+        let cases = CASES.as_ref().unwrap();
+        assert!(cases.len() >= 4);
+        assert!(cases.iter().any(|c| c.expected_findings.is_empty()));
+        assert!(cases.iter().any(|c| !c.expected_findings.is_empty()));
+    }
+}

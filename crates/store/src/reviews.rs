@@ -1,0 +1,200 @@
+//! Repository for what V2 served: `production.code_reviews` and
+//! `production.review_feedback`. V2 writes them in batches off the request
+//! path; every row carries a key V2 chose, so a retried batch is a no-op.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// One review as V2 answered it, ok or failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewRecord {
+    pub id: Uuid,
+    pub deployment_id: Uuid,
+    pub fingerprint: String,
+    pub language: String,
+    pub path: Option<String>,
+    pub code_bytes: i32,
+    pub code_sha256: String,
+    /// `ok` or `error`.
+    pub outcome: &'static str,
+    pub error_kind: Option<String>,
+    pub findings: serde_json::Value,
+    pub summary: String,
+    pub answered_by: Vec<String>,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A review as stored, with the version of the deployment that wrote it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StoredReview {
+    pub id: Uuid,
+    pub deployment_id: Uuid,
+    pub deployment_version: i64,
+    pub fingerprint: String,
+    pub language: String,
+    pub path: Option<String>,
+    pub outcome: String,
+    pub error_kind: Option<String>,
+    pub findings: serde_json::Value,
+    pub summary: String,
+    pub answered_by: Vec<String>,
+    pub latency_ms: f64,
+    pub cost_usd: f64,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedbackRecord {
+    pub feedback_id: Uuid,
+    pub review_id: Uuid,
+    pub score: i16,
+    pub comment: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Writes `reviews`, then `feedback` (which may refer to them), skipping
+/// rows already written. Run it in a transaction so a batch lands whole.
+pub async fn write_batch(
+    conn: &mut PgConnection,
+    reviews: &[&ReviewRecord],
+    feedback: &[&FeedbackRecord],
+) -> Result<u64, StoreError> {
+    let mut written = 0;
+    if !reviews.is_empty() {
+        let ids: Vec<Uuid> = reviews.iter().map(|r| r.id).collect();
+        let deployments: Vec<Uuid> = reviews.iter().map(|r| r.deployment_id).collect();
+        let fingerprints: Vec<&str> = reviews.iter().map(|r| r.fingerprint.as_str()).collect();
+        let languages: Vec<&str> = reviews.iter().map(|r| r.language.as_str()).collect();
+        let paths: Vec<Option<&str>> = reviews.iter().map(|r| r.path.as_deref()).collect();
+        let code_bytes: Vec<i32> = reviews.iter().map(|r| r.code_bytes).collect();
+        let hashes: Vec<&str> = reviews.iter().map(|r| r.code_sha256.as_str()).collect();
+        let outcomes: Vec<&str> = reviews.iter().map(|r| r.outcome).collect();
+        let error_kinds: Vec<Option<&str>> =
+            reviews.iter().map(|r| r.error_kind.as_deref()).collect();
+        let findings: Vec<Json<&serde_json::Value>> =
+            reviews.iter().map(|r| Json(&r.findings)).collect();
+        let summaries: Vec<&str> = reviews.iter().map(|r| r.summary.as_str()).collect();
+        let answered_by: Vec<Json<&Vec<String>>> =
+            reviews.iter().map(|r| Json(&r.answered_by)).collect();
+        let latencies: Vec<f64> = reviews.iter().map(|r| r.latency_ms).collect();
+        let costs: Vec<f64> = reviews.iter().map(|r| r.cost_usd).collect();
+        let requesters: Vec<&str> = reviews.iter().map(|r| r.requested_by.as_str()).collect();
+        let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.created_at).collect();
+        written += sqlx::query!(
+            r#"INSERT INTO production.code_reviews
+                   (id, deployment_id, fingerprint, language, path, code_bytes, code_sha256,
+                    outcome, error_kind, findings, summary, answered_by, latency_ms, cost_usd,
+                    requested_by, created_at)
+               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                                    $6::int4[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
+                                    $11::text[], $12::jsonb[], $13::float8[], $14::float8[],
+                                    $15::text[], $16::timestamptz[])
+               ON CONFLICT (id) DO NOTHING"#,
+            &ids,
+            &deployments,
+            &fingerprints as &[&str],
+            &languages as &[&str],
+            &paths as &[Option<&str>],
+            &code_bytes,
+            &hashes as &[&str],
+            &outcomes as &[&str],
+            &error_kinds as &[Option<&str>],
+            &findings as _,
+            &summaries as &[&str],
+            &answered_by as _,
+            &latencies,
+            &costs,
+            &requesters as &[&str],
+            &created,
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    if !feedback.is_empty() {
+        let ids: Vec<Uuid> = feedback.iter().map(|f| f.feedback_id).collect();
+        let reviews: Vec<Uuid> = feedback.iter().map(|f| f.review_id).collect();
+        let scores: Vec<i16> = feedback.iter().map(|f| f.score).collect();
+        let comments: Vec<&str> = feedback.iter().map(|f| f.comment.as_str()).collect();
+        let authors: Vec<&str> = feedback.iter().map(|f| f.author.as_str()).collect();
+        let created: Vec<DateTime<Utc>> = feedback.iter().map(|f| f.created_at).collect();
+        written += sqlx::query!(
+            r#"INSERT INTO production.review_feedback
+                   (feedback_id, review_id, score, comment, author, created_at)
+               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[],
+                                    $6::timestamptz[])
+               ON CONFLICT (feedback_id) DO NOTHING"#,
+            &ids,
+            &reviews,
+            &scores,
+            &comments as &[&str],
+            &authors as &[&str],
+            &created,
+        )
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    }
+    Ok(written)
+}
+
+pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview, StoreError> {
+    sqlx::query!(
+        r#"SELECT r.id, r.deployment_id, d.version AS deployment_version, r.fingerprint,
+                  r.language, r.path, r.outcome, r.error_kind, r.findings, r.summary,
+                  r.answered_by AS "answered_by: Json<Vec<String>>", r.latency_ms, r.cost_usd,
+                  r.requested_by, r.created_at
+           FROM production.code_reviews r
+           JOIN production.deployments d ON d.id = r.deployment_id
+           WHERE r.id = $1"#,
+        id
+    )
+    .fetch_optional(executor)
+    .await?
+    .map(|row| StoredReview {
+        id: row.id,
+        deployment_id: row.deployment_id,
+        deployment_version: row.deployment_version,
+        fingerprint: row.fingerprint,
+        language: row.language,
+        path: row.path,
+        outcome: row.outcome,
+        error_kind: row.error_kind,
+        findings: row.findings,
+        summary: row.summary,
+        answered_by: row.answered_by.0,
+        latency_ms: row.latency_ms,
+        cost_usd: row.cost_usd,
+        requested_by: row.requested_by,
+        created_at: row.created_at,
+    })
+    .ok_or_else(|| StoreError::NotFound {
+        entity: "review",
+        id: id.to_string(),
+    })
+}
+
+/// Feedback left on `review_id`, oldest first.
+pub async fn feedback_for(
+    executor: impl PgExecutor<'_>,
+    review_id: Uuid,
+) -> Result<Vec<FeedbackRecord>, StoreError> {
+    Ok(sqlx::query_as!(
+        FeedbackRecord,
+        r#"SELECT feedback_id, review_id, score, comment, author, created_at
+           FROM production.review_feedback WHERE review_id = $1 ORDER BY created_at, id"#,
+        review_id
+    )
+    .fetch_all(executor)
+    .await?)
+}

@@ -96,7 +96,7 @@ impl Service {
             metrics: metrics.clone(),
             interval: parts.records.flush_interval(),
         };
-        let state = AppState {
+        let state = AppState::new(state::Shared {
             db: parts.db,
             keys: parts.keys,
             http_metrics,
@@ -111,7 +111,7 @@ impl Service {
                 parts.limits.rate_burst,
             ),
             limits: parts.limits,
-        };
+        });
         Ok(Self { state, writer })
     }
 

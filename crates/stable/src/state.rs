@@ -1,4 +1,5 @@
-//! What every handler can reach.
+//! What every handler can reach, behind one `Arc`: axum clones the state
+//! for every request, and one reference count is cheaper than two dozen.
 
 use std::sync::Arc;
 
@@ -14,8 +15,11 @@ use crate::rate_limit::RateLimit;
 use crate::records::Recorder;
 use crate::slo::SloBook;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+#[derive(Clone, Debug)]
+pub struct AppState(Arc<Shared>);
+
+#[derive(Debug)]
+pub struct Shared {
     pub db: PgPool,
     pub keys: KeyStore,
     pub http_metrics: HttpMetrics,
@@ -29,8 +33,36 @@ pub struct AppState {
     pub limits: ServiceLimits,
 }
 
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState").finish_non_exhaustive()
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+// The shared extractors and handlers (auth, health, metrics) find their
+// part of the state through these.
+impl FromRef<AppState> for KeyStore {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+impl FromRef<AppState> for HttpMetrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
     }
 }

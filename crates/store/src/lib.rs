@@ -8,6 +8,7 @@ pub mod audit;
 pub mod datasets;
 pub mod error;
 pub mod experiments;
+pub mod gate;
 pub mod latency;
 pub mod pool;
 pub mod production;

@@ -168,3 +168,98 @@ pub async fn notify_active(executor: impl PgExecutor<'_>, id: Uuid) -> Result<()
         .await?;
     Ok(())
 }
+
+/// Promotions under way (pending, smoke testing, smoke passed), oldest first.
+pub async fn in_flight(executor: impl PgExecutor<'_>) -> Result<Vec<Deployment>, StoreError> {
+    let rows = sqlx::query_as!(
+        Row,
+        r#"SELECT id, version, experiment_id, fingerprint,
+                  configuration AS "configuration: Json<Configuration>", status,
+                  previous_deployment_id, created_at, activated_at
+           FROM production.deployments
+           WHERE status IN ('pending', 'smoke_testing', 'smoke_passed')
+           ORDER BY created_at, version"#
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().map(Deployment::from).collect())
+}
+
+/// Moves a deployment from `from` to `to` (a saga step), recording the
+/// smoke result or failure reason when given; false if it was not in `from`.
+pub async fn advance(
+    executor: impl PgExecutor<'_>,
+    id: Uuid,
+    from: &str,
+    to: &str,
+    smoke_result: Option<&serde_json::Value>,
+    failure_reason: Option<&str>,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query!(
+        r#"UPDATE production.deployments
+           SET status = $3, smoke_result = coalesce($4, smoke_result),
+               failure_reason = coalesce($5, failure_reason), updated_at = now()
+           WHERE id = $1 AND status = $2"#,
+        id,
+        from,
+        to,
+        smoke_result,
+        failure_reason,
+    )
+    .execute(executor)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// What a rollback did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RolledBack {
+    pub from: Deployment,
+    pub to: Deployment,
+}
+
+/// Puts the rollback target back in service: the active deployment becomes
+/// `rolled_back`, its predecessor `active`, and the pointer's rollback
+/// target moves one further back. `None` when there is nothing to roll
+/// back to. Run it in a transaction, with the audit row and `NOTIFY`.
+pub async fn roll_back(conn: &mut PgConnection) -> Result<Option<RolledBack>, StoreError> {
+    let pointer = sqlx::query!(
+        r#"SELECT deployment_id, previous_deployment_id FROM production.active_deployment FOR UPDATE"#
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(pointer) = pointer else {
+        return Ok(None);
+    };
+    let Some(target) = pointer.previous_deployment_id else {
+        return Ok(None);
+    };
+    sqlx::query!(
+        r#"UPDATE production.deployments SET status = 'rolled_back', deactivated_at = now(), updated_at = now()
+           WHERE id = $1"#,
+        pointer.deployment_id
+    )
+    .execute(&mut *conn)
+    .await?;
+    let further_back = sqlx::query_scalar!(
+        r#"UPDATE production.deployments
+           SET status = 'active', activated_at = now(), deactivated_at = NULL, updated_at = now()
+           WHERE id = $1
+           RETURNING previous_deployment_id"#,
+        target
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query!(
+        r#"UPDATE production.active_deployment
+           SET deployment_id = $1, previous_deployment_id = $2, changed_at = now()"#,
+        target,
+        further_back
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(RolledBack {
+        from: get(&mut *conn, pointer.deployment_id).await?,
+        to: get(&mut *conn, target).await?,
+    }))
+}

@@ -1,0 +1,97 @@
+//! Blacklisting: permanent, by fingerprint, allowed before the fingerprint
+//! was ever seen. If V2 serves that configuration it is rolled back first.
+
+use serde_json::json;
+use trizone_core::{ExperimentStatus, Fingerprint};
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::quarantine::{self, BlacklistEntry, Reason};
+use trizone_store::{StoreError, production};
+
+use crate::Gate;
+use crate::error::GateError;
+use crate::quarantine::Evidence;
+use crate::rollback::RollbackReason;
+
+impl Gate {
+    /// Blacklists `fingerprint`; returns the entry and whether it is new.
+    pub async fn blacklist(
+        &self,
+        fingerprint: &Fingerprint,
+        reason: &str,
+        actor: &str,
+    ) -> Result<(BlacklistEntry, bool), GateError> {
+        if let Some(entry) = quarantine::blacklist_entry(&self.db, fingerprint).await? {
+            return Ok((entry, false));
+        }
+        if let Some(active) = production::active(&self.db).await?
+            && active.fingerprint == fingerprint.as_str()
+        {
+            let evidence = Evidence {
+                reason: Reason::Blacklist,
+                failed_checks: json!([{"name": "blacklist", "reason": reason}]),
+                metrics: None,
+                deployment_id: Some(active.id),
+            };
+            match self
+                .roll_back(RollbackReason::Blacklist, reason, Some(evidence), actor)
+                .await
+            {
+                Ok(_) => {}
+                Err(GateError::Refused { .. }) => {
+                    return Err(GateError::Refused {
+                        code: "only_deployment",
+                        message: "this configuration is the only one V2 has ever served: promote \
+                                  another before blacklisting it"
+                            .into(),
+                    });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        let mut tx = self.db.begin().await?;
+        quarantine::add_to_blacklist(&mut *tx, fingerprint, reason, None, actor).await?;
+        // Every experiment of this configuration that may still move goes
+        // with it; one mid-run is blacklisted when its run is judged.
+        let movable = [
+            ExperimentStatus::Registered,
+            ExperimentStatus::Evaluated,
+            ExperimentStatus::Quarantined,
+        ];
+        let mut moved = Vec::new();
+        for status in movable {
+            while let Some(experiment) =
+                trizone_store::experiments::find_with_status(&mut *tx, fingerprint, status).await?
+            {
+                trizone_store::experiments::transition(
+                    &mut tx,
+                    experiment.id,
+                    status,
+                    ExperimentStatus::Blacklisted,
+                    trizone_core::Mover::Gate,
+                )
+                .await?;
+                moved.push(experiment.id);
+            }
+        }
+        audit::append(
+            &mut *tx,
+            NewEvent {
+                actor,
+                action: "gate.blacklisted",
+                subject: fingerprint.as_str(),
+                details: &json!({"reason": reason, "experiments": moved}),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        self.refresh_blacklist_size_soon();
+        let entry = quarantine::blacklist_entry(&self.db, fingerprint)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                entity: "blacklist entry",
+                id: fingerprint.to_string(),
+            })?;
+        tracing::warn!(%fingerprint, experiments = moved.len(), "blacklisted");
+        Ok((entry, true))
+    }
+}

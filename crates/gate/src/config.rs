@@ -1,0 +1,157 @@
+//! The gate's settings, read once by clap from flags or `TRIZONE_GATE_*`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use trizone_core::{Slo, Thresholds};
+use trizone_http::AuthArgs;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to serve on.
+    #[arg(long, env = "TRIZONE_GATE_LISTEN", default_value = "127.0.0.1:8084")]
+    pub listen: SocketAddr,
+    /// PostgreSQL URL logging in as the `trizone_gate` role.
+    #[arg(
+        long = "database-url",
+        env = "TRIZONE_GATE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    pub database_url: String,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    /// V2's URL (its Service in a cluster), for health and smoke tests.
+    #[arg(
+        long,
+        env = "TRIZONE_GATE_V2_URL",
+        default_value = "http://127.0.0.1:8082"
+    )]
+    pub v2_url: String,
+    /// A `service` token V2 accepts.
+    #[arg(long, env = "TRIZONE_GATE_V2_TOKEN", hide_env_values = true)]
+    pub v2_token: Option<String>,
+    /// A file holding that token (a mounted secret).
+    #[arg(long, env = "TRIZONE_GATE_V2_TOKEN_FILE")]
+    pub v2_token_file: Option<PathBuf>,
+    /// When to judge, as a cron expression with seconds (`sec min hour
+    /// day-of-month month day-of-week`).
+    #[arg(long, env = "TRIZONE_GATE_SCHEDULE", default_value = "0 * * * * *")]
+    pub schedule: String,
+    #[command(flatten)]
+    pub thresholds: ThresholdArgs,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// This replica's name in decisions and audit rows (default: host name
+    /// and process id).
+    #[arg(long, env = "TRIZONE_GATE_REPLICA")]
+    pub replica: Option<String>,
+}
+
+/// The bar a configuration must clear (defaults: the platform's SLOs).
+#[derive(Debug, Clone, clap::Args)]
+pub struct ThresholdArgs {
+    #[arg(long, env = "TRIZONE_GATE_MIN_ACCURACY", default_value_t = 0.95)]
+    pub min_accuracy: f64,
+    #[arg(long, env = "TRIZONE_GATE_MAX_P95_MS", default_value_t = 3000.0)]
+    pub max_p95_latency_ms: f64,
+    #[arg(long, env = "TRIZONE_GATE_MAX_ERROR_RATE", default_value_t = 0.02)]
+    pub max_error_rate: f64,
+    #[arg(long, env = "TRIZONE_GATE_MIN_SAMPLE", default_value_t = 100)]
+    pub min_sample_size: u64,
+    /// Confidence of the one-sided Wilson bounds.
+    #[arg(long, env = "TRIZONE_GATE_CONFIDENCE", default_value_t = 0.95)]
+    pub confidence: f64,
+    /// Optional ceiling on the mean cost of a case, in USD.
+    #[arg(long, env = "TRIZONE_GATE_MAX_COST_PER_CASE")]
+    pub max_cost_per_case_usd: Option<f64>,
+    /// Optional: accuracy must be at least the stable configuration's minus this.
+    #[arg(long, env = "TRIZONE_GATE_NON_INFERIORITY_MARGIN")]
+    pub non_inferiority_margin: Option<f64>,
+}
+
+impl ThresholdArgs {
+    pub fn thresholds(&self) -> Result<Thresholds, trizone_core::Error> {
+        let thresholds = Thresholds {
+            min_accuracy: self.min_accuracy,
+            max_p95_latency_ms: self.max_p95_latency_ms,
+            max_error_rate: self.max_error_rate,
+            min_sample_size: self.min_sample_size,
+            confidence: self.confidence,
+            max_cost_per_case_usd: self.max_cost_per_case_usd,
+            non_inferiority_margin: self.non_inferiority_margin,
+        };
+        thresholds.validate()?;
+        Ok(thresholds)
+    }
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// Quarantines after which a configuration is blacklisted for good.
+    #[arg(long, env = "TRIZONE_GATE_MAX_QUARANTINES", default_value_t = 3)]
+    pub max_quarantines: i64,
+    /// Consecutive breaching SLO windows that trigger a rollback.
+    #[arg(long, env = "TRIZONE_GATE_SLO_WINDOWS", default_value_t = 3)]
+    pub slo_windows: usize,
+    /// Requests a window needs to count towards a rollback.
+    #[arg(long, env = "TRIZONE_GATE_SLO_MIN_REQUESTS", default_value_t = 20)]
+    pub slo_min_requests: i64,
+    /// Seconds between SLO checks.
+    #[arg(long, env = "TRIZONE_GATE_SLO_CHECK_SECONDS", default_value_t = 15)]
+    pub slo_check_seconds: u64,
+}
+
+/// What the gate does with decisions and production windows.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_quarantines: i64,
+    pub slo: Slo,
+    pub slo_windows: usize,
+    pub slo_min_requests: i64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_quarantines: 3,
+            slo: Slo::default(),
+            slo_windows: 3,
+            slo_min_requests: 20,
+        }
+    }
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> Policy {
+        Policy {
+            max_quarantines: self.max_quarantines.max(1),
+            slo: Slo::default(),
+            slo_windows: self.slo_windows.max(1),
+            slo_min_requests: self.slo_min_requests.max(1),
+        }
+    }
+}
+
+impl Config {
+    pub fn replica_name(&self) -> String {
+        self.replica.clone().unwrap_or_else(|| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "gate".to_owned());
+            format!("{host}-{}", std::process::id())
+        })
+    }
+
+    /// The service token for V2, from the flag or the file.
+    pub fn v2_token(&self) -> anyhow::Result<String> {
+        if let Some(token) = &self.v2_token {
+            return Ok(token.trim().to_owned());
+        }
+        if let Some(path) = &self.v2_token_file {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            return Ok(token.trim().to_owned());
+        }
+        anyhow::bail!(
+            "set TRIZONE_GATE_V2_TOKEN or TRIZONE_GATE_V2_TOKEN_FILE: the gate needs a service token for V2"
+        )
+    }
+}

@@ -1,0 +1,267 @@
+//! Judging: each finished, unjudged run gets one verdict from the core
+//! judge, stored with every check; PASS records a pending deployment (the
+//! saga's first step), FAIL quarantines, INCONCLUSIVE keeps the experiment
+//! in V1 and says how many more cases would decide. The decision, the run's
+//! `judged_at`, the consequence and the audit row commit together.
+
+use serde_json::json;
+use sqlx::PgConnection;
+use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, Verdict, judge};
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, UnjudgedRun};
+use trizone_store::quarantine::{self, Reason};
+use trizone_store::{StoreError, experiments, production, runs};
+use uuid::Uuid;
+
+use crate::Gate;
+use crate::error::GateError;
+use crate::quarantine::Evidence;
+
+/// What set a judgement off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Request,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Schedule => "schedule",
+            Self::Request => "request",
+        }
+    }
+}
+
+impl Gate {
+    /// Judges every finished, unjudged run, one transaction each; returns
+    /// how many were decided. Runs another gate holds are skipped.
+    pub async fn judge_pending(&self) -> Result<usize, GateError> {
+        let mut decided = 0;
+        loop {
+            let mut tx = self.db.begin().await?;
+            let Some(run) = gate::take_unjudged(&mut tx).await? else {
+                return Ok(decided);
+            };
+            let actor = format!("gate:{}", self.replica);
+            let record = self
+                .decide(&mut tx, &run, Trigger::Schedule, &actor)
+                .await?;
+            tx.commit().await?;
+            self.count(&record);
+            decided += 1;
+        }
+    }
+
+    /// Judges `experiment_id`'s latest finished run now (`POST
+    /// /api/gate/experiments/{id}/judge`).
+    pub async fn judge_now(
+        &self,
+        experiment_id: Uuid,
+        actor: &str,
+    ) -> Result<DecisionRecord, GateError> {
+        let mut tx = self.db.begin().await?;
+        experiments::get(&mut *tx, experiment_id).await?;
+        let latest = match gate::lock_latest_finished(&mut tx, experiment_id).await {
+            Err(StoreError::Database(e))
+                if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03") =>
+            {
+                return Err(GateError::Refused {
+                    code: "being_judged",
+                    message: "another gate is judging this experiment right now".into(),
+                });
+            }
+            other => other?,
+        };
+        let Some((run, judged)) = latest else {
+            return Err(GateError::Refused {
+                code: "not_judgeable",
+                message: "the experiment has no finished evaluation run to judge".into(),
+            });
+        };
+        if judged {
+            let previous = gate::for_run(&mut *tx, run.run_id).await?;
+            let message = match previous {
+                Some(d) => format!(
+                    "its latest run was already decided: {} ({}), decision {}",
+                    d.decision, d.outcome, d.id
+                ),
+                None => "its latest run was already judged".into(),
+            };
+            return Err(GateError::Refused {
+                code: "already_decided",
+                message,
+            });
+        }
+        let record = self.decide(&mut tx, &run, Trigger::Request, actor).await?;
+        tx.commit().await?;
+        self.count(&record);
+        Ok(record)
+    }
+
+    fn count(&self, record: &DecisionRecord) {
+        self.metrics
+            .decisions
+            .with_label_values(&[record.decision.as_str()])
+            .inc();
+        match record.outcome.as_str() {
+            "quarantined" | "blacklisted" => self.metrics.quarantines.inc(),
+            "promoting" => self.wake_saga(),
+            _ => {}
+        }
+        if record.outcome == "blacklisted" {
+            self.refresh_blacklist_size_soon();
+        }
+    }
+
+    async fn decide(
+        &self,
+        tx: &mut PgConnection,
+        run: &UnjudgedRun,
+        trigger: Trigger,
+        actor: &str,
+    ) -> Result<DecisionRecord, GateError> {
+        let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
+        let metrics =
+            runs::metrics(&mut *tx, run.run_id)
+                .await?
+                .ok_or_else(|| StoreError::Corrupt {
+                    column: "experiment_metrics",
+                    value: format!("finished run {} has no metrics", run.run_id),
+                })?;
+        let baseline = self.baseline(&mut *tx).await?;
+        let verdict = judge(&metrics, &self.thresholds, baseline);
+        let metrics_json = serde_json::to_value(&metrics).unwrap_or_default();
+        let blacklisted = quarantine::blacklist_entry(&mut *tx, &experiment.fingerprint).await?;
+        let evaluated = experiment.status == ExperimentStatus::Evaluated;
+
+        let (outcome, deployment_id, record_id) = match (&blacklisted, verdict.decision) {
+            // A run that finished after its configuration was blacklisted.
+            (Some(entry), _) if evaluated => {
+                let reason = entry.reason.clone();
+                self.blacklist_in(
+                    tx,
+                    &experiment,
+                    ExperimentStatus::Evaluated,
+                    &reason,
+                    None,
+                    actor,
+                )
+                .await?;
+                (Outcome::Blacklisted, None, None)
+            }
+            (_, Decision::Pass) if evaluated => {
+                let deployment = production::insert_pending(
+                    &mut *tx,
+                    experiment.id,
+                    &experiment.fingerprint,
+                    &experiment.configuration,
+                )
+                .await?;
+                (Outcome::Promoting, Some(deployment.id), None)
+            }
+            (_, Decision::Fail) if evaluated => {
+                let evidence = Evidence {
+                    reason: reason_of(&verdict),
+                    failed_checks: serde_json::to_value(
+                        verdict.failed_checks().collect::<Vec<_>>(),
+                    )
+                    .unwrap_or_default(),
+                    metrics: Some(metrics_json.clone()),
+                    deployment_id: None,
+                };
+                let done = self
+                    .quarantine(
+                        tx,
+                        &experiment,
+                        ExperimentStatus::Evaluated,
+                        evidence,
+                        actor,
+                    )
+                    .await?;
+                let outcome = if done.blacklisted {
+                    Outcome::Blacklisted
+                } else {
+                    Outcome::Quarantined
+                };
+                (outcome, None, Some(done.record_id))
+            }
+            // Inconclusive, or the experiment moved on (a new run started):
+            // it stays in V1.
+            _ => (Outcome::KeptInV1, None, None),
+        };
+        let record = gate::insert(
+            &mut *tx,
+            NewDecision {
+                run_id: run.run_id,
+                experiment_id: experiment.id,
+                fingerprint: experiment.fingerprint.as_str(),
+                verdict: &verdict,
+                thresholds: &self.thresholds,
+                metrics: &metrics,
+                outcome,
+                deployment_id,
+                quarantine_record_id: record_id,
+                decided_by: actor,
+                trigger: trigger.as_str(),
+            },
+        )
+        .await?;
+        gate::mark_judged(&mut *tx, run.run_id).await?;
+        audit::append(
+            &mut *tx,
+            NewEvent {
+                actor,
+                action: "gate.decided",
+                subject: experiment.fingerprint.as_str(),
+                details: &json!({
+                    "decision_id": record.id,
+                    "experiment_id": experiment.id,
+                    "run_id": run.run_id,
+                    "decision": record.decision,
+                    "outcome": record.outcome,
+                    "additional_cases_needed": verdict.additional_cases_needed,
+                }),
+            },
+        )
+        .await?;
+        tracing::info!(
+            experiment = %experiment.id,
+            decision = %record.decision,
+            outcome = %record.outcome,
+            "judged"
+        );
+        Ok(record)
+    }
+
+    /// The stable configuration's accuracy, when non-inferiority is judged.
+    async fn baseline(&self, conn: &mut PgConnection) -> Result<Option<Baseline>, GateError> {
+        if self.thresholds.non_inferiority_margin.is_none() {
+            return Ok(None);
+        }
+        let Some(active) = production::active(&mut *conn).await? else {
+            return Ok(None);
+        };
+        let accuracy = sqlx::query_scalar!(
+            r#"SELECT correct::float8 / NULLIF(cases, 0) AS accuracy
+               FROM experiments_v1.experiment_metrics
+               WHERE experiment_id = $1 ORDER BY computed_at DESC LIMIT 1"#,
+            active.experiment_id
+        )
+        .fetch_optional(&mut *conn)
+        .await?
+        .flatten();
+        Ok(accuracy.map(|accuracy| Baseline { accuracy }))
+    }
+}
+
+/// The quarantine reason: the first failed check, in the judge's order.
+fn reason_of(verdict: &Verdict) -> Reason {
+    match verdict.failed_checks().next().map(|c| c.name) {
+        Some(CheckName::ErrorRate) => Reason::ErrorRate,
+        Some(CheckName::LatencyP95) => Reason::Latency,
+        Some(CheckName::CostPerCase) => Reason::Cost,
+        Some(CheckName::NonInferiority) => Reason::NonInferiority,
+        Some(CheckName::Accuracy | CheckName::SampleSize) | None => Reason::Accuracy,
+    }
+}

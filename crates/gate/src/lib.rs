@@ -1,0 +1,279 @@
+//! `trizone-gate`: the only component that moves a configuration between
+//! zones. It judges finished runs (on a cron schedule and on demand),
+//! promotes a PASS to V2 through a crash-safe saga, quarantines a FAIL to
+//! V3, blacklists, and rolls V2 back by hand or when production SLOs break.
+//! Several gates may run against one database: runs are taken with `SKIP
+//! LOCKED`, decisions are unique per run, and sagas and rollbacks hold an
+//! advisory lock.
+
+pub mod api;
+pub mod blacklist;
+pub mod config;
+pub mod error;
+pub mod judging;
+pub mod metrics;
+pub mod openapi;
+pub mod quarantine;
+pub mod rollback;
+pub mod saga;
+pub mod v2;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::{get, post};
+use sqlx::PgPool;
+use tokio::sync::{Notify, watch};
+use trizone_core::Thresholds;
+use trizone_http::layers::{self, Limits};
+use trizone_http::{HttpMetrics, KeyStore, Readiness};
+use trizone_store::DbRole;
+use utoipa::OpenApi;
+
+pub use config::{Config, Policy};
+pub use error::GateError;
+use metrics::GateMetrics;
+pub use saga::{Faults, Step};
+use v2::V2Client;
+
+/// The gate's engine: what judging, sagas, quarantine and rollbacks need.
+#[derive(Debug, Clone)]
+pub struct Gate(Arc<Inner>);
+
+#[derive(Debug)]
+pub struct Inner {
+    pub db: PgPool,
+    pub v2: V2Client,
+    pub thresholds: Thresholds,
+    pub policy: Policy,
+    pub replica: String,
+    pub metrics: GateMetrics,
+    pub faults: Faults,
+    saga_wake: Notify,
+    blacklist_wake: Notify,
+}
+
+impl std::ops::Deref for Gate {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// What a gate is built from; tests fill it in directly.
+#[derive(Debug)]
+pub struct Parts {
+    pub db: PgPool,
+    pub v2: V2Client,
+    pub thresholds: Thresholds,
+    pub policy: Policy,
+    pub replica: String,
+}
+
+impl Gate {
+    pub fn new(parts: Parts, registry: &prometheus::Registry) -> Result<Self, prometheus::Error> {
+        Ok(Self(Arc::new(Inner {
+            db: parts.db,
+            v2: parts.v2,
+            thresholds: parts.thresholds,
+            policy: parts.policy,
+            replica: parts.replica,
+            metrics: GateMetrics::new(registry)?,
+            faults: Faults::default(),
+            saga_wake: Notify::new(),
+            blacklist_wake: Notify::new(),
+        })))
+    }
+
+    /// Asks the saga task to run now (a PASS was just recorded).
+    pub fn wake_saga(&self) {
+        self.saga_wake.notify_one();
+    }
+
+    fn refresh_blacklist_size_soon(&self) {
+        self.blacklist_wake.notify_one();
+    }
+
+    async fn refresh_blacklist_size(&self) {
+        match trizone_store::quarantine::blacklist_size(&self.db).await {
+            Ok(size) => self.metrics.blacklist_size.set(size),
+            Err(error) => tracing::warn!(%error, "cannot count the blacklist"),
+        }
+    }
+
+    /// After V2's active deployment changed.
+    async fn after_transition(&self) {
+        self.refresh_blacklist_size().await;
+    }
+
+    /// Runs the gate's tasks until `stop`: judging on `schedule`, sagas
+    /// (at once, to finish what a previous gate left, then when woken and
+    /// every few seconds), the SLO watcher every `slo_check`.
+    pub async fn run_tasks(
+        self,
+        schedule: cron::Schedule,
+        slo_check: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        if let Err(error) =
+            trizone_store::gate::publish_thresholds(&self.db, &self.thresholds).await
+        {
+            tracing::warn!(%error, "cannot publish the thresholds to V1");
+        }
+        self.refresh_blacklist_size().await;
+        let judge = {
+            let gate = self.clone();
+            let mut stop = stop.clone();
+            async move {
+                for next in schedule.upcoming(chrono::Utc) {
+                    let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(wait) => {}
+                    }
+                    match gate.judge_pending().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(decided = n, "scheduled judging"),
+                        Err(error) => tracing::error!(%error, "scheduled judging failed"),
+                    }
+                }
+            }
+        };
+        let sagas = {
+            let gate = self.clone();
+            let mut stop = stop.clone();
+            async move {
+                loop {
+                    if let Err(error) = gate.drive_sagas().await {
+                        tracing::error!(%error, "promotion saga stopped; it resumes on the next pass");
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = gate.saga_wake.notified() => {}
+                        () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    }
+                }
+            }
+        };
+        let slo = {
+            let gate = self.clone();
+            let mut stop = stop.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = tokio::time::sleep(slo_check) => {}
+                    }
+                    if let Err(error) = gate.watch_slo().await {
+                        tracing::error!(%error, "SLO check failed");
+                    }
+                }
+            }
+        };
+        let blacklist = {
+            let gate = self.clone();
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = stop.changed() => return,
+                        () = gate.blacklist_wake.notified() => gate.refresh_blacklist_size().await,
+                    }
+                }
+            }
+        };
+        tokio::join!(judge, sagas, slo, blacklist);
+    }
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub gate: Gate,
+    pub keys: KeyStore,
+    pub http_metrics: HttpMetrics,
+    pub readiness: Readiness,
+}
+
+impl FromRef<AppState> for KeyStore {
+    fn from_ref(state: &AppState) -> Self {
+        state.keys.clone()
+    }
+}
+
+impl FromRef<AppState> for HttpMetrics {
+    fn from_ref(state: &AppState) -> Self {
+        state.http_metrics.clone()
+    }
+}
+
+impl FromRef<AppState> for Readiness {
+    fn from_ref(state: &AppState) -> Self {
+        state.readiness.clone()
+    }
+}
+
+/// Every gate route, with the shared layers.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let http_metrics = state.http_metrics.clone();
+    let routes = Router::new()
+        .route("/api/gate/experiments/{id}/judge", post(api::judge))
+        .route("/api/gate/decisions", get(api::decisions))
+        .route("/api/gate/decisions/{id}", get(api::decision))
+        .route("/api/gate/blacklist", post(api::blacklist))
+        .route("/api/gate/rollback", post(api::rollback))
+        .route("/metrics", get(trizone_http::metrics::handler))
+        .merge(trizone_http::health::routes())
+        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
+        .with_state(state);
+    layers::apply(routes, http_metrics, limits)
+}
+
+/// The state for a gate over `db` (tests build it this way).
+pub fn state(parts: Parts, keys: KeyStore) -> anyhow::Result<AppState> {
+    let http_metrics = HttpMetrics::new("gate")?;
+    let readiness = Readiness::new(parts.db.clone());
+    let gate = Gate::new(parts, http_metrics.registry())?;
+    Ok(AppState {
+        gate,
+        keys,
+        http_metrics,
+        readiness,
+    })
+}
+
+/// Serves the gate on `listener` and runs its tasks until `shutdown`.
+pub async fn run(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keys = config.auth.load()?;
+    let schedule = cron::Schedule::from_str(&config.schedule)
+        .map_err(|e| anyhow::anyhow!("TRIZONE_GATE_SCHEDULE `{}`: {e}", config.schedule))?;
+    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let db = trizone_store::connect(options, DbRole::Gate, 8).await?;
+    let parts = Parts {
+        db,
+        v2: V2Client::new(&config.v2_url, config.v2_token()?)?,
+        thresholds: config.thresholds.thresholds()?,
+        policy: config.policy.policy(),
+        replica: config.replica_name(),
+    };
+    let state = state(parts, keys)?;
+    let (stop, stopped) = watch::channel(false);
+    let tasks = tokio::spawn(state.gate.clone().run_tasks(
+        schedule,
+        Duration::from_secs(config.policy.slo_check_seconds.max(1)),
+        stopped,
+    ));
+    tracing::info!(address = %listener.local_addr()?, "gate serving");
+    let served =
+        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
+    let _ = stop.send(true);
+    tasks.await?;
+    Ok(served?)
+}

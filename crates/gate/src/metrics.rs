@@ -1,0 +1,63 @@
+//! The gate's metrics. `v1_promotions_total` and `v1_quarantines_total`
+//! keep the names the platform's dashboards use.
+
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
+
+#[derive(Clone, Debug)]
+pub struct GateMetrics {
+    pub promotions: IntCounter,
+    pub quarantines: IntCounter,
+    /// By `verdict`: pass, fail, inconclusive.
+    pub decisions: IntCounterVec,
+    /// By `reason`: slo_breach, blacklist, manual.
+    pub rollbacks: IntCounterVec,
+    /// By `step`: health, smoke, enable.
+    pub saga_step: HistogramVec,
+    pub blacklist_size: IntGauge,
+}
+
+impl GateMetrics {
+    pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let metrics = Self {
+            promotions: IntCounter::new("v1_promotions_total", "Configurations promoted to V2")?,
+            quarantines: IntCounter::new(
+                "v1_quarantines_total",
+                "Configurations quarantined to V3",
+            )?,
+            decisions: IntCounterVec::new(
+                Opts::new("gate_decisions_total", "Gate decisions by verdict"),
+                &["verdict"],
+            )?,
+            rollbacks: IntCounterVec::new(
+                Opts::new("gate_rollbacks_total", "V2 rollbacks by reason"),
+                &["reason"],
+            )?,
+            saga_step: HistogramVec::new(
+                HistogramOpts::new(
+                    "gate_saga_step_seconds",
+                    "Duration of each promotion saga step",
+                )
+                .buckets(vec![
+                    0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0,
+                ]),
+                &["step"],
+            )?,
+            blacklist_size: IntGauge::new("gate_blacklist_size", "Blacklisted fingerprints")?,
+        };
+        registry.register(Box::new(metrics.promotions.clone()))?;
+        registry.register(Box::new(metrics.quarantines.clone()))?;
+        registry.register(Box::new(metrics.decisions.clone()))?;
+        registry.register(Box::new(metrics.rollbacks.clone()))?;
+        registry.register(Box::new(metrics.saga_step.clone()))?;
+        registry.register(Box::new(metrics.blacklist_size.clone()))?;
+        for verdict in ["pass", "fail", "inconclusive"] {
+            metrics.decisions.with_label_values(&[verdict]);
+        }
+        for reason in ["slo_breach", "blacklist", "manual"] {
+            metrics.rollbacks.with_label_values(&[reason]);
+        }
+        Ok(metrics)
+    }
+}

@@ -1,0 +1,17 @@
+//! The gate's OpenAPI document.
+
+use trizone_http::openapi::BearerAuth;
+use utoipa::OpenApi;
+
+use crate::api;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "trizone gate", description = "Judges configurations, promotes them to V2, quarantines them to V3, blacklists, rolls V2 back."),
+    paths(api::judge, api::decisions, api::decision, api::blacklist, api::rollback),
+    components(schemas(trizone_http::error::ErrorBody)),
+    modifiers(&BearerAuth),
+    tags((name = "gate", description = "Decisions and moves between zones"))
+)]
+#[derive(Debug)]
+pub struct ApiDoc;

@@ -1,0 +1,265 @@
+//! The promotion saga, persisted in `production.deployments.status`:
+//!
+//! pending → (V2 healthy) → smoke_testing → (smoke passed) → smoke_passed
+//! → enabled (`active`, in one transaction with the active pointer, the
+//! experiment's promotion, the audit row and the `NOTIFY`).
+//!
+//! Every step is idempotent and starts from the stored status, so a gate
+//! that dies anywhere finishes the promotion when it (or another replica)
+//! starts again; a failed smoke test ends it as `failed` and quarantines
+//! the configuration. One saga runs at a time across all gates, under a
+//! session advisory lock, so two never interleave on V2.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use serde_json::json;
+use sqlx::Connection;
+use sqlx::Postgres;
+use sqlx::pool::PoolConnection;
+use trizone_core::ExperimentStatus;
+use trizone_store::audit::{self, NewEvent};
+use trizone_store::experiments;
+use trizone_store::production::{self, Deployment};
+use trizone_store::quarantine::Reason;
+
+use crate::Gate;
+use crate::error::GateError;
+use crate::quarantine::Evidence;
+
+/// The advisory lock key every gate takes to run sagas and rollbacks
+/// ("trizone" in ASCII, as a number).
+pub const V2_LOCK: i64 = 0x0074_7269_7a6f_6e65;
+
+/// The point after which a test can make the gate "die".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// V2 answered ready; nothing written yet.
+    HealthChecked,
+    /// `smoke_testing` is stored; the smoke test has not been sent.
+    SmokeStarted,
+    /// `smoke_passed` is stored.
+    SmokePassed,
+    /// The enabling transaction committed.
+    Enabled,
+}
+
+/// Crash injection for tests: the saga fails right after the step, as if
+/// the process died there.
+#[derive(Debug, Clone, Default)]
+pub struct Faults(Arc<Mutex<Option<Step>>>);
+
+impl Faults {
+    pub fn crash_after(&self, step: Step) {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(step);
+    }
+
+    fn check(&self, step: Step) -> Result<(), GateError> {
+        let armed = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if armed == Some(step) {
+            return Err(GateError::InjectedCrash(step));
+        }
+        Ok(())
+    }
+}
+
+impl Gate {
+    /// Drives every promotion under way to its end, unless another gate is
+    /// driving them now.
+    pub async fn drive_sagas(&self) -> Result<(), GateError> {
+        let mut conn = self.db.acquire().await?;
+        let locked: bool =
+            sqlx::query_scalar!("SELECT pg_try_advisory_lock($1) AS \"locked!\"", V2_LOCK)
+                .fetch_one(&mut *conn)
+                .await?;
+        if !locked {
+            return Ok(());
+        }
+        let result = self.drive_locked().await;
+        release(conn).await;
+        result
+    }
+
+    async fn drive_locked(&self) -> Result<(), GateError> {
+        for deployment in production::in_flight(&self.db).await? {
+            self.advance(deployment).await?;
+        }
+        Ok(())
+    }
+
+    async fn advance(&self, deployment: Deployment) -> Result<(), GateError> {
+        let id = deployment.id;
+        let mut status = deployment.status.clone();
+        if status == "pending" {
+            let started = Instant::now();
+            if let Err(error) = self.v2.check_ready().await {
+                tracing::warn!(%error, deployment = %id, "V2 is not ready; the promotion waits");
+                return Ok(());
+            }
+            self.faults.check(Step::HealthChecked)?;
+            production::advance(&self.db, id, "pending", "smoke_testing", None, None).await?;
+            self.observe("health", started);
+            self.faults.check(Step::SmokeStarted)?;
+            status = "smoke_testing".into();
+        }
+        if status == "smoke_testing" {
+            let started = Instant::now();
+            let report = self.v2.smoke(id).await?;
+            self.observe("smoke", started);
+            let result = report.to_json();
+            if !report.passed {
+                return self.smoke_failed(&deployment, result).await;
+            }
+            production::advance(
+                &self.db,
+                id,
+                "smoke_testing",
+                "smoke_passed",
+                Some(&result),
+                None,
+            )
+            .await?;
+            self.faults.check(Step::SmokePassed)?;
+            status = "smoke_passed".into();
+        }
+        if status == "smoke_passed" {
+            let started = Instant::now();
+            self.enable(&deployment).await?;
+            self.observe("enable", started);
+            self.faults.check(Step::Enabled)?;
+        }
+        Ok(())
+    }
+
+    fn observe(&self, step: &str, started: Instant) {
+        self.metrics
+            .saga_step
+            .with_label_values(&[step])
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// One transaction: the active pointer moves (the previous deployment
+    /// becomes the rollback target), the experiment is promoted, the audit
+    /// row is written and V2 replicas are notified at commit.
+    async fn enable(&self, deployment: &Deployment) -> Result<(), GateError> {
+        let actor = format!("gate:{}", self.replica);
+        let mut tx = self.db.begin().await?;
+        let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
+        if experiment.status != ExperimentStatus::Evaluated {
+            // V1 started another run while the promotion was under way: the
+            // verdict no longer describes what the experiment is.
+            let reason = format!(
+                "the experiment became {} during the promotion",
+                experiment.status
+            );
+            production::advance(
+                &mut *tx,
+                deployment.id,
+                "smoke_passed",
+                "failed",
+                None,
+                Some(&reason),
+            )
+            .await?;
+            tx.commit().await?;
+            tracing::warn!(deployment = %deployment.id, %reason, "promotion abandoned");
+            return Ok(());
+        }
+        let previous = production::active(&mut *tx).await?;
+        let enabled = production::activate(&mut tx, deployment.id).await?;
+        experiments::transition(
+            &mut tx,
+            experiment.id,
+            ExperimentStatus::Evaluated,
+            ExperimentStatus::Promoted,
+            trizone_core::Mover::Gate,
+        )
+        .await?;
+        audit::append(
+            &mut *tx,
+            NewEvent {
+                actor: &actor,
+                action: "gate.promoted",
+                subject: experiment.fingerprint.as_str(),
+                details: &json!({
+                    "experiment_id": experiment.id,
+                    "deployment_id": enabled.id,
+                    "version": enabled.version,
+                    "previous_deployment_id": previous.as_ref().map(|d| d.id),
+                }),
+            },
+        )
+        .await?;
+        production::notify_active(&mut *tx, enabled.id).await?;
+        tx.commit().await?;
+        self.metrics.promotions.inc();
+        tracing::info!(deployment = %enabled.id, version = enabled.version, "promoted to V2");
+        self.after_transition().await;
+        Ok(())
+    }
+
+    async fn smoke_failed(
+        &self,
+        deployment: &Deployment,
+        result: serde_json::Value,
+    ) -> Result<(), GateError> {
+        let actor = format!("gate:{}", self.replica);
+        let mut tx = self.db.begin().await?;
+        let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
+        let failed_cases: Vec<serde_json::Value> = result["cases"]
+            .as_array()
+            .map(|cases| {
+                cases
+                    .iter()
+                    .filter(|c| c["outcome"] != "ok")
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        production::advance(
+            &mut *tx,
+            deployment.id,
+            "smoke_testing",
+            "failed",
+            Some(&result),
+            Some("the smoke test failed on V2"),
+        )
+        .await?;
+        let mut quarantined = false;
+        if experiment.status == ExperimentStatus::Evaluated {
+            let evidence = Evidence {
+                reason: Reason::SmokeTest,
+                failed_checks: serde_json::Value::Array(failed_cases),
+                metrics: None,
+                deployment_id: Some(deployment.id),
+            };
+            self.quarantine(
+                &mut tx,
+                &experiment,
+                ExperimentStatus::Evaluated,
+                evidence,
+                &actor,
+            )
+            .await?;
+            quarantined = true;
+        }
+        tx.commit().await?;
+        if quarantined {
+            self.metrics.quarantines.inc();
+        }
+        tracing::warn!(deployment = %deployment.id, "smoke test failed; configuration quarantined");
+        Ok(())
+    }
+}
+
+/// Gives the saga lock back; a connection that cannot is closed instead,
+/// which releases it too.
+async fn release(mut conn: PoolConnection<Postgres>) {
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(V2_LOCK)
+        .execute(&mut *conn)
+        .await;
+    if unlocked.is_err() {
+        let _ = conn.detach().close().await;
+    }
+}

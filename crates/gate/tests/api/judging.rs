@@ -1,0 +1,311 @@
+//! Verdicts and what the gate does with each.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use trizone_core::ExperimentStatus;
+
+use crate::{ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, TestApp, error_of};
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_pass_is_promoted_and_served_by_v2_and_cannot_be_decided_twice(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let (evaluated, version) = app.promote(0.0).await;
+    assert_eq!(
+        app.status(evaluated.experiment).await,
+        ExperimentStatus::Promoted
+    );
+
+    // V2 answers with the promoted configuration.
+    let review: Value = app
+        .client
+        .post(format!("{}/api/v2/reviews", app.v2_url()))
+        .bearer_auth(END_USER)
+        .json(&json!({"language": "python", "code": "x = eval(y)\n"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(review["deployment"]["version"], version);
+
+    let again = app
+        .post(
+            &format!("/api/gate/experiments/{}/judge", evaluated.experiment),
+            ADMIN,
+            &json!({}),
+        )
+        .await;
+    let error = error_of(again, 409).await;
+    assert_eq!(error["code"], "already_decided");
+    assert!(
+        error["message"].as_str().unwrap().contains("pass"),
+        "{error}"
+    );
+
+    let page: Value = app
+        .get(
+            &format!("/api/gate/decisions?experiment_id={}", evaluated.experiment),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let decision = &page["decisions"][0];
+    assert_eq!(
+        (decision["decision"].as_str(), decision["outcome"].as_str()),
+        (Some("pass"), Some("promoting"))
+    );
+    let checks = decision["verdict"]["checks"].as_array().unwrap();
+    let accuracy = checks.iter().find(|c| c["name"] == "accuracy").unwrap();
+    assert_eq!(accuracy["value"], 1.0);
+    assert_eq!(accuracy["threshold"], 0.95);
+    assert!(accuracy["bound"].as_f64().unwrap() >= 0.95);
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_fail_is_quarantined_with_each_failed_check_and_its_impact(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let sibling = app
+        .evaluated(&app.configuration(MODEL, 0.5), Measured::undecided())
+        .await;
+    let failing = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::inaccurate())
+        .await;
+    let decision = app.judge(failing.experiment).await;
+    assert_eq!(
+        (decision["decision"].as_str(), decision["outcome"].as_str()),
+        (Some("fail"), Some("quarantined"))
+    );
+    assert_eq!(
+        app.status(failing.experiment).await,
+        ExperimentStatus::Quarantined
+    );
+
+    let record = sqlx::query!(
+        r#"SELECT reason, failed_checks, metrics, impact, reevaluation_eligible
+           FROM quarantine.quarantine_records WHERE experiment_id = $1"#,
+        failing.experiment
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(record.reason, "accuracy");
+    let failed = record.failed_checks.as_array().unwrap();
+    assert_eq!(failed[0]["name"], "accuracy");
+    assert_eq!(failed[0]["value"], 0.8);
+    assert_eq!(failed[0]["threshold"], 0.95);
+    assert_eq!(record.metrics.unwrap()["cases"], 300);
+    assert!(record.reevaluation_eligible);
+    // The sibling shares the model and the prompt.
+    let related = record.impact["related"].as_array().unwrap();
+    let entry = related
+        .iter()
+        .find(|r| r["experiment_id"] == sibling.experiment.to_string())
+        .unwrap();
+    assert_eq!(entry["shares"], json!(["prompt", "model"]));
+    assert_eq!(entry["status"], "evaluated");
+    assert_eq!(record.impact["active_in_v2"], false);
+    assert_eq!(app.v2_version().await, None);
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn an_inconclusive_run_stays_in_v1_and_says_how_many_cases_would_decide(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let evaluated = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::undecided())
+        .await;
+    let decision = app.judge(evaluated.experiment).await;
+    assert_eq!(
+        (decision["decision"].as_str(), decision["outcome"].as_str()),
+        (Some("inconclusive"), Some("kept_in_v1"))
+    );
+    let more = decision["verdict"]["additional_cases_needed"]
+        .as_u64()
+        .unwrap();
+    assert!(more > 0 && more < 1000, "{decision}");
+    assert_eq!(
+        app.status(evaluated.experiment).await,
+        ExperimentStatus::Evaluated
+    );
+    let deployments: i64 = sqlx::query_scalar("SELECT count(*) FROM production.deployments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(deployments, 0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_third_quarantine_of_a_configuration_blacklists_it(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let configuration = app.configuration(MODEL, 0.0);
+    let mut outcomes = Vec::new();
+    for _ in 0..3 {
+        // Re-registered after each quarantine, as a re-evaluation would.
+        let evaluated = app.evaluated(&configuration, Measured::slow()).await;
+        let decision = app.judge(evaluated.experiment).await;
+        outcomes.push((
+            decision["outcome"].as_str().unwrap().to_owned(),
+            app.status(evaluated.experiment).await,
+        ));
+    }
+    assert_eq!(
+        outcomes,
+        vec![
+            ("quarantined".to_owned(), ExperimentStatus::Quarantined),
+            ("quarantined".to_owned(), ExperimentStatus::Quarantined),
+            ("blacklisted".to_owned(), ExperimentStatus::Blacklisted),
+        ]
+    );
+    let reasons: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT reason, reevaluation_eligible FROM quarantine.quarantine_records ORDER BY created_at",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        reasons,
+        vec![
+            ("latency".into(), true),
+            ("latency".into(), true),
+            ("latency".into(), false)
+        ]
+    );
+    let entry: String = sqlx::query_scalar("SELECT reason FROM quarantine.blacklist")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert!(entry.contains("quarantined 3 times"), "{entry}");
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn judging_requests_are_checked(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let unknown = uuid::Uuid::new_v4();
+    let judge = |id: String, token: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                &format!("/api/gate/experiments/{id}/judge"),
+                token,
+                &json!({}),
+            )
+            .await
+        }
+    };
+    assert_eq!(
+        error_of(judge(unknown.to_string(), ADMIN).await, 404).await["code"],
+        "not_found"
+    );
+    assert_eq!(
+        error_of(judge("nope".into(), ADMIN).await, 400).await["code"],
+        "bad_request"
+    );
+    let evaluated = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::passing())
+        .await;
+    assert_eq!(
+        error_of(
+            judge(evaluated.experiment.to_string(), EXPERIMENTER).await,
+            403
+        )
+        .await["code"],
+        "forbidden"
+    );
+    // Its only run is still going: nothing to judge yet.
+    sqlx::query("UPDATE experiments_v1.evaluation_runs SET status = 'running', finished_at = NULL WHERE id = $1")
+        .bind(evaluated.run)
+        .execute(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(
+        error_of(judge(evaluated.experiment.to_string(), ADMIN).await, 409).await["code"],
+        "not_judgeable"
+    );
+
+    let bad_filters = [
+        "decision=maybe",
+        "limit=0",
+        "limit=501",
+        "offset=-1",
+        "experiment_id=x",
+        "colour=red",
+    ];
+    for query in bad_filters {
+        let response = app
+            .get(&format!("/api/gate/decisions?{query}"), EXPERIMENTER)
+            .await;
+        assert!(
+            [400, 422].contains(&response.status().as_u16()),
+            "{query}: {}",
+            response.status()
+        );
+    }
+    assert_eq!(
+        error_of(app.get("/api/gate/decisions", END_USER).await, 403).await["code"],
+        "forbidden"
+    );
+    assert_eq!(
+        error_of(
+            app.get(&format!("/api/gate/decisions/{unknown}"), ADMIN)
+                .await,
+            404
+        )
+        .await["code"],
+        "not_found"
+    );
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_schedule_judges_without_being_asked(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let evaluated = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::inaccurate())
+        .await;
+    let (stop, stopped) = watch::channel(false);
+    let every_second = cron::Schedule::from_str("* * * * * *").unwrap();
+    let tasks = tokio::spawn(app.gate.clone().run_tasks(
+        every_second,
+        Duration::from_secs(3600),
+        stopped,
+    ));
+    let mut status = ExperimentStatus::Evaluated;
+    for _ in 0..100 {
+        status = app.status(evaluated.experiment).await;
+        if status != ExperimentStatus::Evaluated {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    tasks.await.unwrap();
+    assert_eq!(status, ExperimentStatus::Quarantined);
+    let trigger: String =
+        sqlx::query_scalar("SELECT trigger FROM gate.decisions WHERE run_id = $1")
+            .bind(evaluated.run)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(trigger, "schedule");
+    // V1 sees the gate's thresholds.
+    let published: f64 =
+        sqlx::query_scalar("SELECT min_accuracy FROM experiments_v1.gate_thresholds")
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    assert_eq!(published, 0.95);
+    app.finish().await;
+}

@@ -41,6 +41,10 @@ pub struct Config {
     pub thresholds: ThresholdArgs,
     #[command(flatten)]
     pub policy: PolicyArgs,
+    /// Talk to Kubernetes: `auto` (when in a cluster or given KUBECONFIG),
+    /// `on` or `off`.
+    #[arg(long, env = "TRIZONE_GATE_KUBERNETES", default_value = "auto")]
+    pub kubernetes: KubernetesMode,
     /// This replica's name in decisions and audit rows (default: host name
     /// and process id).
     #[arg(long, env = "TRIZONE_GATE_REPLICA")]
@@ -132,7 +136,29 @@ impl PolicyArgs {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KubernetesMode {
+    Auto,
+    On,
+    Off,
+}
+
 impl Config {
+    /// V2's Deployment in the cluster, if the gate is to use one.
+    pub async fn cluster(&self) -> anyhow::Result<Option<crate::kubernetes::Cluster>> {
+        let in_cluster = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some()
+            || std::env::var_os("KUBECONFIG").is_some();
+        let wanted = match self.kubernetes {
+            KubernetesMode::Off => false,
+            KubernetesMode::On => true,
+            KubernetesMode::Auto => in_cluster,
+        };
+        if !wanted {
+            return Ok(None);
+        }
+        Ok(Some(crate::kubernetes::Cluster::from_environment().await?))
+    }
+
     pub fn replica_name(&self) -> String {
         self.replica.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "gate".to_owned());

@@ -11,6 +11,7 @@ pub mod blacklist;
 pub mod config;
 pub mod error;
 pub mod judging;
+pub mod kubernetes;
 pub mod metrics;
 pub mod openapi;
 pub mod quarantine;
@@ -52,6 +53,7 @@ pub struct Inner {
     pub replica: String,
     pub metrics: GateMetrics,
     pub faults: Faults,
+    pub cluster: Option<kubernetes::Cluster>,
     saga_wake: Notify,
     blacklist_wake: Notify,
 }
@@ -72,6 +74,8 @@ pub struct Parts {
     pub thresholds: Thresholds,
     pub policy: Policy,
     pub replica: String,
+    /// V2's Deployment, when the gate runs with a cluster.
+    pub cluster: Option<kubernetes::Cluster>,
 }
 
 impl Gate {
@@ -84,6 +88,7 @@ impl Gate {
             replica: parts.replica,
             metrics: GateMetrics::new(registry)?,
             faults: Faults::default(),
+            cluster: parts.cluster,
             saga_wake: Notify::new(),
             blacklist_wake: Notify::new(),
         })))
@@ -105,9 +110,20 @@ impl Gate {
         }
     }
 
-    /// After V2's active deployment changed.
-    async fn after_transition(&self) {
+    /// After V2's active deployment changed: the cluster hears of it.
+    async fn after_transition(&self, transition: kubernetes::Transition<'_>) {
         self.refresh_blacklist_size().await;
+        let Some(cluster) = &self.cluster else {
+            return;
+        };
+        let published = match trizone_store::production::active(&self.db).await {
+            Ok(Some(active)) => cluster.publish(&active, transition).await,
+            Ok(None) => Ok(()),
+            Err(error) => Err(error.into()),
+        };
+        if let Err(error) = published {
+            tracing::warn!(%error, "the cluster was not told of the transition");
+        }
     }
 
     /// Runs the gate's tasks until `stop`: judging on `schedule`, sagas
@@ -124,7 +140,13 @@ impl Gate {
         {
             tracing::warn!(%error, "cannot publish the thresholds to V1");
         }
-        self.refresh_blacklist_size().await;
+        // What a previous gate may not have published.
+        self.after_transition(kubernetes::Transition {
+            reason: "Resynced",
+            message: "the gate started and republished the active deployment",
+            warning: false,
+        })
+        .await;
         let judge = {
             let gate = self.clone();
             let mut stop = stop.clone();
@@ -262,6 +284,7 @@ pub async fn run(
         thresholds: config.thresholds.thresholds()?,
         policy: config.policy.policy(),
         replica: config.replica_name(),
+        cluster: config.cluster().await?,
     };
     let state = state(parts, keys)?;
     let (stop, stopped) = watch::channel(false);

@@ -105,7 +105,18 @@ impl Gate {
             reason = reason.as_str(),
             "V2 rolled back"
         );
-        self.after_transition().await;
+        let message = format!(
+            "rolled back from version {} to {} ({}): {note}",
+            rolled.from.version,
+            rolled.to.version,
+            reason.as_str()
+        );
+        self.after_transition(crate::kubernetes::Transition {
+            reason: "RolledBack",
+            message: &message,
+            warning: true,
+        })
+        .await;
         Ok(rolled)
     }
 

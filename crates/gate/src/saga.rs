@@ -123,6 +123,12 @@ impl Gate {
             status = "smoke_passed".into();
         }
         if status == "smoke_passed" {
+            if let Some(cluster) = &self.cluster
+                && let Err(error) = cluster.check_available().await
+            {
+                tracing::warn!(%error, deployment = %id, "V2 is short of replicas; enabling waits");
+                return Ok(());
+            }
             let started = Instant::now();
             self.enable(&deployment).await?;
             self.observe("enable", started);
@@ -194,7 +200,16 @@ impl Gate {
         tx.commit().await?;
         self.metrics.promotions.inc();
         tracing::info!(deployment = %enabled.id, version = enabled.version, "promoted to V2");
-        self.after_transition().await;
+        let message = format!(
+            "version {} ({}) of experiment {} now serves V2",
+            enabled.version, enabled.fingerprint, experiment.id
+        );
+        self.after_transition(crate::kubernetes::Transition {
+            reason: "Promoted",
+            message: &message,
+            warning: false,
+        })
+        .await;
         Ok(())
     }
 

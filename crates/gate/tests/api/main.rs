@@ -8,6 +8,7 @@
 
 mod failures;
 mod judging;
+mod kubernetes;
 mod production;
 mod race;
 
@@ -128,6 +129,15 @@ impl V2 {
 
 /// A gate engine on its own pool, without its HTTP server or tasks.
 pub async fn engine(owner: &PgPool, v2_url: &str, policy: Policy) -> (Gate, PgPool) {
+    engine_with(owner, v2_url, policy, None).await
+}
+
+pub async fn engine_with(
+    owner: &PgPool,
+    v2_url: &str,
+    policy: Policy,
+    cluster: Option<trizone_gate::kubernetes::Cluster>,
+) -> (Gate, PgPool) {
     let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
         .await
         .unwrap();
@@ -137,6 +147,7 @@ pub async fn engine(owner: &PgPool, v2_url: &str, policy: Policy) -> (Gate, PgPo
         thresholds: Thresholds::default(),
         policy,
         replica: format!("gate-{}", Uuid::new_v4()),
+        cluster,
     };
     let gate = Gate::new(parts, &prometheus::Registry::new()).unwrap();
     (gate, db)
@@ -183,6 +194,7 @@ impl TestApp {
             thresholds: Thresholds::default(),
             policy,
             replica: "gate-test".into(),
+            cluster: None,
         };
         let state = trizone_gate::state(parts, keys()).unwrap();
         let served = serve(trizone_gate::router(state.clone(), Limits::default())).await;

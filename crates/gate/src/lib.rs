@@ -56,6 +56,14 @@ pub struct Inner {
     pub cluster: Option<kubernetes::Cluster>,
     saga_wake: Notify,
     blacklist_wake: Notify,
+    enabled: watch::Sender<Option<Enabled>>,
+}
+
+/// A deployment the gate just enabled, and when its transaction committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enabled {
+    pub version: i64,
+    pub committed_at: std::time::Instant,
 }
 
 impl std::ops::Deref for Gate {
@@ -91,7 +99,14 @@ impl Gate {
             cluster: parts.cluster,
             saga_wake: Notify::new(),
             blacklist_wake: Notify::new(),
+            enabled: watch::channel(None).0,
         })))
+    }
+
+    /// Follows the deployments this gate enables (in-process: `trizone up`,
+    /// benchmarks).
+    pub fn subscribe_enabled(&self) -> watch::Receiver<Option<Enabled>> {
+        self.enabled.subscribe()
     }
 
     /// Asks the saga task to run now (a PASS was just recorded).

@@ -198,6 +198,10 @@ impl Gate {
         .await?;
         production::notify_active(&mut *tx, enabled.id).await?;
         tx.commit().await?;
+        self.enabled.send_replace(Some(crate::Enabled {
+            version: enabled.version,
+            committed_at: Instant::now(),
+        }));
         self.metrics.promotions.inc();
         tracing::info!(deployment = %enabled.id, version = enabled.version, "promoted to V2");
         let message = format!(

@@ -90,7 +90,13 @@ async fn the_quarantine_role_cannot_write_anything(owner: PgPool) {
     let v3 = pool_as(&owner, DbRole::Quarantine).await;
     let all = tables(
         &owner,
-        &["experiments_v1", "production", "quarantine", "audit"],
+        &[
+            "experiments_v1",
+            "production",
+            "quarantine",
+            "audit",
+            "gate",
+        ],
     )
     .await;
     // Its sessions are read-only by default...
@@ -126,7 +132,7 @@ async fn the_stable_role_cannot_write_deployments(owner: PgPool) {
     assert_cannot_write(
         &owner,
         &v2,
-        &tables(&owner, &["experiments_v1", "quarantine"]).await,
+        &tables(&owner, &["experiments_v1", "quarantine", "gate"]).await,
     )
     .await;
     // It can read what the gate enabled.
@@ -139,7 +145,7 @@ async fn the_experiment_role_cannot_write_production_or_quarantine(owner: PgPool
     assert_cannot_write(
         &owner,
         &v1,
-        &tables(&owner, &["production", "quarantine"]).await,
+        &tables(&owner, &["production", "quarantine", "gate"]).await,
     )
     .await;
     // It reads the blacklist to refuse blacklisted registrations.
@@ -162,9 +168,19 @@ async fn the_gate_cannot_write_what_v2_records(owner: PgPool) {
     ]
     .map(String::from);
     assert_cannot_write(&owner, &gate, &v2_records).await;
-    // Blacklisting is permanent: the gate inserts, never removes.
-    let code = sqlstate(&gate, "DELETE FROM quarantine.blacklist").await;
-    assert_eq!(code, INSUFFICIENT_PRIVILEGE);
+    // Blacklisting is permanent: the gate inserts, never removes; and a
+    // decision, once made, stays as it was.
+    for statement in [
+        "DELETE FROM quarantine.blacklist",
+        "UPDATE gate.decisions SET outcome = outcome",
+        "DELETE FROM gate.decisions",
+    ] {
+        assert_eq!(
+            sqlstate(&gate, statement).await,
+            INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]

@@ -30,12 +30,41 @@ pub struct Config {
     /// Seconds a run's lease lasts without renewal before another replica may take it.
     #[arg(long, env = "TRIZONE_V1_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u64,
+    /// V3's URL, for re-evaluations.
+    #[arg(
+        long,
+        env = "TRIZONE_V1_V3_URL",
+        default_value = "http://127.0.0.1:8083"
+    )]
+    pub v3_url: String,
+    /// A `service` token V3 accepts.
+    #[arg(long, env = "TRIZONE_V1_V3_TOKEN", hide_env_values = true)]
+    pub v3_token: Option<String>,
+    /// A file holding that token (a mounted secret).
+    #[arg(long, env = "TRIZONE_V1_V3_TOKEN_FILE")]
+    pub v3_token_file: Option<std::path::PathBuf>,
     /// This replica's name in run leases (default: host name and process id).
     #[arg(long, env = "TRIZONE_V1_REPLICA")]
     pub replica: Option<String>,
 }
 
 impl Config {
+    /// The client for V3, when a token for it is configured.
+    pub fn v3_client(&self) -> anyhow::Result<Option<crate::reevaluations::V3Client>> {
+        let token = match (&self.v3_token, &self.v3_token_file) {
+            (Some(token), _) => token.trim().to_owned(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(crate::reevaluations::V3Client::new(
+            &self.v3_url,
+            token,
+        )?))
+    }
+
     pub fn replica_name(&self) -> String {
         self.replica.clone().unwrap_or_else(|| {
             let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "v1".to_owned());

@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod experiments;
 pub mod metrics;
 pub mod openapi;
+pub mod reevaluations;
 pub mod register;
 pub mod runs;
 pub mod state;
@@ -39,6 +40,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             post(experiments::feedback),
         )
         .route("/api/v1/readiness", get(experiments::readiness))
+        .route("/api/v1/reevaluations", post(reevaluations::create))
         .route(
             "/api/v1/datasets",
             post(datasets::upload).get(datasets::list),
@@ -64,6 +66,7 @@ pub async fn state(config: &Config) -> anyhow::Result<AppState> {
     let mut state = state_with(db, keys)?;
     state.upload_limits.max_bytes = config.dataset_limit;
     state.max_concurrency = config.max_concurrency;
+    state.v3 = config.v3_client()?;
     Ok(state)
 }
 
@@ -79,6 +82,7 @@ pub fn state_with(db: sqlx::PgPool, keys: trizone_http::KeyStore) -> anyhow::Res
         metrics,
         upload_limits: datasets::UploadLimits::default(),
         max_concurrency: 64,
+        v3: None,
     })
 }
 

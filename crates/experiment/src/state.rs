@@ -17,6 +17,8 @@ pub struct AppState {
     pub upload_limits: UploadLimits,
     /// Most cases a run may have in flight.
     pub max_concurrency: i32,
+    /// V3, for re-evaluations; `None` refuses them with a 503.
+    pub v3: Option<crate::reevaluations::V3Client>,
 }
 
 impl std::fmt::Debug for AppState {

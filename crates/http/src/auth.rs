@@ -273,6 +273,11 @@ policy!(
     Admins, [Admin], "admin"
 );
 policy!(
+    /// V3's archive: people who decide about configurations, and V1
+    /// fetching a record for re-evaluation.
+    ArchiveReaders, [Experimenter, Admin, Service], "experimenter, admin, service"
+);
+policy!(
     /// Zone-to-zone endpoints.
     Services, [Service], "service"
 );

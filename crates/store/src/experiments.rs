@@ -302,3 +302,19 @@ pub async fn add_feedback(
     .await?;
     Ok(id)
 }
+
+/// The re-evaluation of `record_id` still in V1 (registered, evaluating or
+/// evaluated), if any.
+pub async fn open_reevaluation(
+    executor: impl PgExecutor<'_>,
+    record_id: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT id FROM experiments_v1.experiments
+           WHERE reevaluation_of = $1 AND status IN ('registered', 'evaluating', 'evaluated')
+           LIMIT 1"#,
+        record_id
+    )
+    .fetch_optional(executor)
+    .await?)
+}

@@ -4,6 +4,7 @@
 //! Query functions take an executor (`impl PgExecutor` or `&mut
 //! PgConnection`); the service layer decides where a transaction begins.
 
+pub mod archive;
 pub mod audit;
 pub mod datasets;
 pub mod error;

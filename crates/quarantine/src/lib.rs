@@ -1,0 +1,99 @@
+//! `trizone-quarantine`, the V3 zone: the read-only archive of
+//! configurations that failed. It connects as `trizone_quarantine`, whose
+//! sessions are read-only and which holds no write grant: nothing here
+//! writes. V1 reads records from it to re-evaluate them.
+
+pub mod api;
+pub mod config;
+pub mod metrics;
+pub mod openapi;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use sqlx::PgPool;
+use tokio::sync::watch;
+use trizone_http::layers::{self, Limits};
+use trizone_http::{HttpMetrics, KeyStore, Readiness};
+use trizone_store::DbRole;
+use utoipa::OpenApi;
+
+pub use config::Config;
+use metrics::V3Metrics;
+
+#[derive(Clone, Debug, FromRef)]
+pub struct AppState {
+    pub db: PgPool,
+    pub keys: KeyStore,
+    pub http_metrics: HttpMetrics,
+    pub readiness: Readiness,
+    pub metrics: V3Metrics,
+}
+
+/// Every V3 route, with the shared layers.
+pub fn router(state: AppState, limits: Limits) -> Router {
+    let http_metrics = state.http_metrics.clone();
+    let routes = Router::new()
+        .route("/api/v3/records", get(api::records))
+        .route("/api/v3/records/{id}", get(api::record))
+        .route("/api/v3/summary", get(api::summary))
+        .route("/api/v3/blacklist", get(api::blacklist))
+        .route("/api/v3/blacklist/{fingerprint}", get(api::blacklist_entry))
+        .route("/metrics", get(trizone_http::metrics::handler))
+        .merge(trizone_http::health::routes())
+        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
+        .with_state(state);
+    layers::apply(routes, http_metrics, limits)
+}
+
+/// The state for a pool of the quarantine role (tests build it this way).
+pub fn state_with(db: PgPool, keys: KeyStore) -> anyhow::Result<AppState> {
+    let http_metrics = HttpMetrics::new("v3")?;
+    let metrics = V3Metrics::new(http_metrics.registry())?;
+    Ok(AppState {
+        readiness: Readiness::new(db.clone()),
+        db,
+        keys,
+        http_metrics,
+        metrics,
+    })
+}
+
+/// Keeps `v3_records` and `v3_blacklist_size` current until `stop`.
+pub async fn refresh_metrics(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        if let Err(error) = state.metrics.refresh(&state.db).await {
+            tracing::warn!(%error, "cannot count the archive");
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Serves V3 on `listener` until `shutdown` completes.
+pub async fn run(
+    config: &Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let keys = config.auth.load()?;
+    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let db = trizone_store::connect(options, DbRole::Quarantine, 8).await?;
+    let state = state_with(db, keys)?;
+    let (stop, stopped) = watch::channel(false);
+    let refresher = tokio::spawn(refresh_metrics(
+        state.clone(),
+        Duration::from_secs(15),
+        stopped,
+    ));
+    tracing::info!(address = %listener.local_addr()?, "V3 quarantine serving");
+    let served =
+        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
+    let _ = stop.send(true);
+    refresher.await?;
+    Ok(served?)
+}

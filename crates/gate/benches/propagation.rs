@@ -17,133 +17,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::{PgPool, Postgres};
-use tokio::sync::watch;
-use trizone_core::{Configuration, ExperimentStatus, Format, Mover, Thresholds};
+use trizone_core::Thresholds;
 use trizone_gate::v2::V2Client;
 use trizone_gate::{Gate, Parts, Policy};
-use trizone_http::layers::Limits;
-use trizone_http::{KeyStore, Role};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
 use trizone_stable::active::ActiveDeployment;
-use trizone_store::{DbRole, datasets, experiments, runs};
+use trizone_store::DbRole;
+use trizone_testkit::{Measured, SERVICE, V2Replica, configuration, evaluated};
 
 const REPLICAS: usize = 3;
 const PROMOTIONS: usize = 100;
-const SERVICE: &str = "bench-service-token";
-
-struct Replica {
-    address: std::net::SocketAddr,
-    active: ActiveDeployment,
-    stop: watch::Sender<bool>,
-    tasks: tokio::task::JoinHandle<()>,
-    db: PgPool,
-}
-
-async fn replica(owner: &PgPool, n: usize) -> Replica {
-    let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Stable, 4)
-        .await
-        .unwrap();
-    let parts = trizone_stable::Parts {
-        db: db.clone(),
-        keys: KeyStore::from_tokens([(Role::Service, SERVICE)]),
-        limits: trizone_stable::config::ServiceLimits::default(),
-        records: trizone_stable::config::RecordSettings::default(),
-        replica: format!("v2-{n}"),
-    };
-    let service = trizone_stable::Service::new(parts, |registry| {
-        Ok(ModelRouter::new(
-            Credentials::new(Some("sk-bench"), None),
-            ResilienceSettings::default(),
-            registry,
-        )?)
-    })
-    .unwrap();
-    let state = service.state.clone();
-    let (stop, stopped) = watch::channel(false);
-    let tasks = service.start(Duration::from_secs(5), stopped).await;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = trizone_stable::router(state.clone(), Limits::default());
-    tokio::spawn(trizone_http::serve::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    Replica {
-        address,
-        active: state.active.clone(),
-        stop,
-        tasks,
-        db,
-    }
-}
-
-/// An experiment V1 has evaluated with a passing run.
-async fn evaluated(owner: &PgPool, sim: &RunningSim, i: usize) -> uuid::Uuid {
-    let document = json!({
-        "name": format!("bench-{i}"),
-        "models": {"primary": {"provider": "openai", "model": "gpt-sim", "base_url": sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},
-        "strategy": {"kind": "primary"},
-        "prompt": {"system": "Review.", "template": "Review {{path}}:\n{{code}}"},
-        "parameters": {"temperature": i as f64 / 1000.0, "max_retries": 0}
-    });
-    let configuration = Configuration::parse(&document.to_string(), Format::Json).unwrap();
-    let experiment = experiments::insert(
-        owner,
-        experiments::NewExperiment {
-            owner: "bench",
-            description: "",
-            configuration: &configuration,
-            reevaluation_of: None,
-        },
-    )
-    .await
-    .unwrap();
-    let dataset = datasets::create(owner, "bench", "", "bench").await.unwrap();
-    let run = runs::create(owner, experiment.id, dataset, 8, 300, "bench")
-        .await
-        .unwrap();
-    let mut tx = owner.begin().await.unwrap();
-    experiments::transition(
-        &mut tx,
-        experiment.id,
-        ExperimentStatus::Registered,
-        ExperimentStatus::Evaluating,
-        Mover::Experiment,
-    )
-    .await
-    .unwrap();
-    experiments::transition(
-        &mut tx,
-        experiment.id,
-        ExperimentStatus::Evaluating,
-        ExperimentStatus::Evaluated,
-        Mover::Experiment,
-    )
-    .await
-    .unwrap();
-    sqlx::query("UPDATE experiments_v1.evaluation_runs SET status = 'finished', finished_at = now() WHERE id = $1")
-        .bind(run.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO experiments_v1.experiment_metrics
-             (run_id, experiment_id, cases, correct, errors, true_positives, false_positives, false_negatives, latency_p95_ms)
-         VALUES ($1, $2, 300, 300, 0, 300, 0, 0, 500)",
-    )
-    .bind(run.id)
-    .bind(experiment.id)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    experiment.id
-}
 
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
@@ -166,7 +51,7 @@ async fn main() {
     let sim = RunningSim::start(1, Dataset::default(), 0).await.unwrap();
     let mut replicas = Vec::new();
     for n in 0..REPLICAS {
-        replicas.push(replica(&owner, n).await);
+        replicas.push(V2Replica::start(&owner, &format!("v2-{n}"), Duration::from_secs(5)).await);
     }
     let gate_db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
         .await
@@ -174,7 +59,7 @@ async fn main() {
     let gate = Gate::new(
         Parts {
             db: gate_db.clone(),
-            v2: V2Client::new(&format!("http://{}", replicas[0].address), SERVICE.into()).unwrap(),
+            v2: V2Client::new(&replicas[0].url(), SERVICE.into()).unwrap(),
             thresholds: Thresholds::default(),
             policy: Policy::default(),
             replica: "bench-gate".into(),
@@ -188,7 +73,8 @@ async fn main() {
     let seen: Arc<Mutex<HashMap<(usize, i64), Instant>>> = Arc::default();
     let running = Arc::new(AtomicBool::new(true));
     let watcher = {
-        let actives: Vec<ActiveDeployment> = replicas.iter().map(|r| r.active.clone()).collect();
+        let actives: Vec<ActiveDeployment> =
+            replicas.iter().map(|r| r.state.active.clone()).collect();
         let seen = Arc::clone(&seen);
         let running = Arc::clone(&running);
         std::thread::spawn(move || {
@@ -213,7 +99,10 @@ async fn main() {
     let mut each = Vec::with_capacity(PROMOTIONS * REPLICAS);
     let started = Instant::now();
     for i in 0..PROMOTIONS {
-        let experiment = evaluated(&owner, &sim, i).await;
+        let configuration = configuration(&sim.openai_base_url(), "gpt-sim", i as f64 / 1000.0);
+        let experiment = evaluated(&owner, &configuration, Measured::passing())
+            .await
+            .experiment;
         gate.judge_now(experiment, "bench").await.unwrap();
         gate.drive_sagas().await.unwrap();
         enabled.changed().await.unwrap();
@@ -272,9 +161,7 @@ async fn main() {
     drop(gate);
     gate_db.close().await;
     for replica in replicas {
-        let _ = replica.stop.send(true);
-        replica.tasks.await.unwrap();
-        replica.db.close().await;
+        replica.finish().await;
     }
     owner.close().await;
     Postgres::drop_database(&scratch).await.unwrap();

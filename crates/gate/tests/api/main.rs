@@ -12,120 +12,23 @@ mod kubernetes;
 mod production;
 mod race;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tokio::sync::watch;
-use trizone_core::{Configuration, ExperimentStatus, Format, Mover, Thresholds};
+use trizone_core::{ExperimentStatus, Thresholds};
 use trizone_gate::v2::V2Client;
 use trizone_gate::{Gate, Policy};
 use trizone_http::layers::Limits;
-use trizone_http::{KeyStore, Role};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
-use trizone_store::experiments::{self, NewExperiment};
-use trizone_store::{DbRole, datasets, runs};
+use trizone_store::{DbRole, experiments};
 use uuid::Uuid;
 
-pub const ADMIN: &str = "admin-token";
-pub const EXPERIMENTER: &str = "experimenter-token";
-pub const END_USER: &str = "end-user-token";
-pub const SERVICE: &str = "service-token";
+pub use trizone_testkit::{
+    ADMIN, END_USER, EXPERIMENTER, Evaluated, Measured, SERVICE, V2Replica, error_of,
+};
+
 pub const MODEL: &str = "gpt-sim";
-
-fn keys() -> KeyStore {
-    KeyStore::from_tokens([
-        (Role::Admin, ADMIN),
-        (Role::Experimenter, EXPERIMENTER),
-        (Role::EndUser, END_USER),
-        (Role::Service, SERVICE),
-    ])
-}
-
-/// A served router, stopped by `stop`.
-#[derive(Debug)]
-struct Served {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
-}
-
-async fn serve(app: axum::Router) -> Served {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(trizone_http::serve::serve(
-        listener,
-        app,
-        std::future::pending(),
-    ));
-    Served { address, task }
-}
-
-impl Served {
-    async fn stop(self) {
-        self.task.abort();
-        let _ = self.task.await;
-    }
-}
-
-/// A V2 replica over HTTP, following the gate's notifications.
-#[derive(Debug)]
-pub struct V2 {
-    pub address: SocketAddr,
-    db: PgPool,
-    served: Served,
-    stop: watch::Sender<bool>,
-    tasks: tokio::task::JoinHandle<()>,
-}
-
-impl V2 {
-    pub async fn start(owner: &PgPool) -> Self {
-        let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Stable, 4)
-            .await
-            .unwrap();
-        let parts = trizone_stable::Parts {
-            db: db.clone(),
-            keys: keys(),
-            limits: trizone_stable::config::ServiceLimits::default(),
-            records: trizone_stable::config::RecordSettings {
-                flush_ms: 50,
-                ..Default::default()
-            },
-            replica: format!("v2-{}", Uuid::new_v4()),
-        };
-        let service = trizone_stable::Service::new(parts, |registry| {
-            Ok(ModelRouter::new(
-                Credentials::new(Some("sk-test"), Some("sk-ant-test")),
-                ResilienceSettings::default(),
-                registry,
-            )?)
-        })
-        .unwrap();
-        let state = service.state.clone();
-        let (stop, stopped) = watch::channel(false);
-        let tasks = service.start(Duration::from_secs(3600), stopped).await;
-        let served = serve(trizone_stable::router(state, Limits::default())).await;
-        Self {
-            address: served.address,
-            db,
-            served,
-            stop,
-            tasks,
-        }
-    }
-
-    pub fn url(&self) -> String {
-        format!("http://{}", self.address)
-    }
-
-    async fn finish(self) {
-        self.served.stop().await;
-        let _ = self.stop.send(true);
-        self.tasks.await.unwrap();
-        self.db.close().await;
-    }
-}
 
 /// A gate engine on its own pool, without its HTTP server or tasks.
 pub async fn engine(owner: &PgPool, v2_url: &str, policy: Policy) -> (Gate, PgPool) {
@@ -158,11 +61,11 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub owner: PgPool,
     pub sim: RunningSim,
-    v2: Option<V2>,
+    v2: Option<V2Replica>,
     pub gate: Gate,
     pub state: trizone_gate::AppState,
     gate_db: PgPool,
-    served: Option<Served>,
+    served: Option<trizone_testkit::Served>,
 }
 
 impl Drop for TestApp {
@@ -184,7 +87,7 @@ impl TestApp {
         let sim = RunningSim::start(9, Dataset::parse("").unwrap(), 0)
             .await
             .unwrap();
-        let v2 = V2::start(&owner).await;
+        let v2 = V2Replica::start(&owner, "v2-test", Duration::from_secs(3600)).await;
         let gate_db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
             .await
             .unwrap();
@@ -196,8 +99,9 @@ impl TestApp {
             replica: "gate-test".into(),
             cluster: None,
         };
-        let state = trizone_gate::state(parts, keys()).unwrap();
-        let served = serve(trizone_gate::router(state.clone(), Limits::default())).await;
+        let state = trizone_gate::state(parts, trizone_testkit::keys()).unwrap();
+        let served =
+            trizone_testkit::serve(trizone_gate::router(state.clone(), Limits::default())).await;
         Self {
             client: reqwest::Client::new(),
             owner,
@@ -249,19 +153,13 @@ impl TestApp {
 
     /// A configuration for the simulator; `temperature` varies the fingerprint.
     pub fn configuration(&self, model: &str, temperature: f64) -> Value {
-        json!({
-            "name": format!("reviewer-{model}-{temperature}"),
-            "models": {"primary": {"provider": "openai", "model": model, "base_url": self.sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},
-            "strategy": {"kind": "primary"},
-            "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
-            "parameters": {"temperature": temperature, "timeout_ms": 2000, "max_retries": 0}
-        })
+        trizone_testkit::configuration(&self.sim.openai_base_url(), model, temperature)
     }
 
     /// An experiment V1 has evaluated, with a finished run of these
     /// measurements (written as V1 writes them).
     pub async fn evaluated(&self, configuration: &Value, run: Measured) -> Evaluated {
-        evaluated(&self.owner, configuration, run).await
+        trizone_testkit::evaluated(&self.owner, configuration, run).await
     }
 
     /// What V2 serves now, by version.
@@ -340,123 +238,4 @@ pub async fn deployment_version(owner: &PgPool, decision: &Value) -> i64 {
         .await
         .unwrap()
         .version
-}
-
-/// A run's measurements.
-#[derive(Debug, Clone, Copy)]
-pub struct Measured {
-    pub cases: i64,
-    pub correct: i64,
-    pub errors: i64,
-    pub p95_ms: f64,
-}
-
-impl Measured {
-    pub fn passing() -> Self {
-        Self {
-            cases: 300,
-            correct: 300,
-            errors: 0,
-            p95_ms: 800.0,
-        }
-    }
-    pub fn inaccurate() -> Self {
-        Self {
-            cases: 300,
-            correct: 240,
-            errors: 0,
-            p95_ms: 800.0,
-        }
-    }
-    pub fn slow() -> Self {
-        Self {
-            cases: 300,
-            correct: 300,
-            errors: 0,
-            p95_ms: 4500.0,
-        }
-    }
-    /// Too few cases to show the error rate is under 2 %.
-    pub fn undecided() -> Self {
-        Self {
-            cases: 110,
-            correct: 110,
-            errors: 0,
-            p95_ms: 800.0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Evaluated {
-    pub experiment: Uuid,
-    pub run: Uuid,
-}
-
-pub async fn evaluated(owner: &PgPool, configuration: &Value, measured: Measured) -> Evaluated {
-    let configuration = Configuration::parse(&configuration.to_string(), Format::Json).unwrap();
-    let experiment = experiments::insert(
-        owner,
-        NewExperiment {
-            owner: "alice",
-            description: "",
-            configuration: &configuration,
-            reevaluation_of: None,
-        },
-    )
-    .await
-    .unwrap();
-    let dataset = datasets::create(owner, "cases", "", "alice").await.unwrap();
-    let run = runs::create(
-        owner,
-        experiment.id,
-        dataset,
-        8,
-        measured.cases as i32,
-        "alice",
-    )
-    .await
-    .unwrap();
-    let mut tx = owner.begin().await.unwrap();
-    for (from, to) in [
-        (ExperimentStatus::Registered, ExperimentStatus::Evaluating),
-        (ExperimentStatus::Evaluating, ExperimentStatus::Evaluated),
-    ] {
-        experiments::transition(&mut tx, experiment.id, from, to, Mover::Experiment)
-            .await
-            .unwrap();
-    }
-    sqlx::query("UPDATE experiments_v1.evaluation_runs SET status = 'finished', started_at = now(), finished_at = now() WHERE id = $1")
-        .bind(run.id)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
-        "INSERT INTO experiments_v1.experiment_metrics
-             (run_id, experiment_id, cases, correct, errors, true_positives, false_positives, false_negatives,
-              latency_p50_ms, latency_p95_ms, latency_p99_ms, cost_usd)
-         VALUES ($1, $2, $3, $4, $5, $4, 0, $3 - $4, $6 / 2, $6, $6 * 1.2, 0.5)",
-    )
-    .bind(run.id)
-    .bind(experiment.id)
-    .bind(measured.cases)
-    .bind(measured.correct)
-    .bind(measured.errors)
-    .bind(measured.p95_ms)
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
-    Evaluated {
-        experiment: experiment.id,
-        run: run.id,
-    }
-}
-
-/// Reads an error response, checking the shared envelope.
-pub async fn error_of(response: reqwest::Response, status: u16) -> Value {
-    assert_eq!(response.status().as_u16(), status);
-    let body: Value = response.json().await.unwrap();
-    assert!(body["error"]["code"].is_string(), "{body}");
-    body["error"].clone()
 }

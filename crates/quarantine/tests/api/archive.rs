@@ -58,7 +58,7 @@ async fn a_quarantined_configuration_is_archived_with_its_reasons_impact_and_aud
         .unwrap();
     assert_eq!(view["experiment_id"], experiment.to_string());
     assert_eq!(view["reason"], "accuracy");
-    assert_eq!(view["configuration"]["name"], "reviewer-0");
+    assert_eq!(view["configuration"]["name"], "reviewer-gpt-sim-0");
     let check = &view["failed_checks"][0];
     assert_eq!(
         (

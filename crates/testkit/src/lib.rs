@@ -1,0 +1,266 @@
+//! What the zones' tests and benchmarks share: tokens, serving a router on
+//! loopback, a V2 replica that follows the gate, and experiments as V1
+//! leaves them after an evaluation. Test support only: never a dependency
+//! of a binary.
+
+#![expect(
+    clippy::unwrap_used,
+    reason = "test support fails the test loudly when set-up breaks"
+)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::sync::watch;
+use trizone_core::{Configuration, ExperimentStatus, Format, Mover};
+use trizone_http::layers::Limits;
+use trizone_http::{KeyStore, Role};
+use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_store::experiments::{self, NewExperiment};
+use trizone_store::{DbRole, datasets, runs};
+use uuid::Uuid;
+
+pub const ADMIN: &str = "admin-token";
+pub const EXPERIMENTER: &str = "experimenter-token";
+pub const END_USER: &str = "end-user-token";
+pub const SERVICE: &str = "service-token";
+
+/// One key per role, with the tokens above.
+pub fn keys() -> KeyStore {
+    KeyStore::from_tokens([
+        (Role::Admin, ADMIN),
+        (Role::Experimenter, EXPERIMENTER),
+        (Role::EndUser, END_USER),
+        (Role::Service, SERVICE),
+    ])
+}
+
+/// A router served on a loopback port.
+#[derive(Debug)]
+pub struct Served {
+    pub address: SocketAddr,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+pub async fn serve(app: axum::Router) -> Served {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(trizone_http::serve::serve(
+        listener,
+        app,
+        std::future::pending(),
+    ));
+    Served { address, task }
+}
+
+impl Served {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A V2 replica over HTTP, on its own pool, following the gate.
+#[derive(Debug)]
+pub struct V2Replica {
+    pub state: trizone_stable::AppState,
+    served: Served,
+    db: PgPool,
+    stop: watch::Sender<bool>,
+    tasks: tokio::task::JoinHandle<()>,
+}
+
+impl V2Replica {
+    /// A replica named `name` polling every `poll` besides listening.
+    pub async fn start(owner: &PgPool, name: &str, poll: Duration) -> Self {
+        let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Stable, 4)
+            .await
+            .unwrap();
+        let parts = trizone_stable::Parts {
+            db: db.clone(),
+            keys: keys(),
+            limits: trizone_stable::config::ServiceLimits::default(),
+            records: trizone_stable::config::RecordSettings {
+                flush_ms: 50,
+                ..Default::default()
+            },
+            replica: name.to_owned(),
+        };
+        let service = trizone_stable::Service::new(parts, |registry| {
+            Ok(ModelRouter::new(
+                Credentials::new(Some("sk-test"), Some("sk-ant-test")),
+                ResilienceSettings::default(),
+                registry,
+            )?)
+        })
+        .unwrap();
+        let state = service.state.clone();
+        let (stop, stopped) = watch::channel(false);
+        let tasks = service.start(poll, stopped).await;
+        let served = serve(trizone_stable::router(state.clone(), Limits::default())).await;
+        Self {
+            state,
+            served,
+            db,
+            stop,
+            tasks,
+        }
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.served.address
+    }
+
+    pub fn url(&self) -> String {
+        self.served.url()
+    }
+
+    /// Stops serving, writes what is buffered and closes the pool.
+    pub async fn finish(self) {
+        self.served.stop().await;
+        let _ = self.stop.send(true);
+        self.tasks.await.unwrap();
+        self.db.close().await;
+    }
+}
+
+/// A configuration for the simulator's `model` at `base_url`;
+/// `temperature` varies the fingerprint.
+pub fn configuration(base_url: &str, model: &str, temperature: f64) -> Value {
+    json!({
+        "name": format!("reviewer-{model}-{temperature}"),
+        "models": {"primary": {"provider": "openai", "model": model, "base_url": base_url, "input_per_mtok": 1, "output_per_mtok": 2}},
+        "strategy": {"kind": "primary"},
+        "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
+        "parameters": {"temperature": temperature, "timeout_ms": 2000, "max_retries": 0}
+    })
+}
+
+/// A run's measurements.
+#[derive(Debug, Clone, Copy)]
+pub struct Measured {
+    pub cases: i64,
+    pub correct: i64,
+    pub errors: i64,
+    pub p95_ms: f64,
+}
+
+impl Measured {
+    pub fn passing() -> Self {
+        Self {
+            cases: 300,
+            correct: 300,
+            errors: 0,
+            p95_ms: 800.0,
+        }
+    }
+
+    pub fn inaccurate() -> Self {
+        Self {
+            correct: 240,
+            ..Self::passing()
+        }
+    }
+
+    pub fn slow() -> Self {
+        Self {
+            p95_ms: 4500.0,
+            ..Self::passing()
+        }
+    }
+
+    /// Too few cases to show the error rate is under 2 %.
+    pub fn undecided() -> Self {
+        Self {
+            cases: 110,
+            correct: 110,
+            ..Self::passing()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Evaluated {
+    pub experiment: Uuid,
+    pub run: Uuid,
+}
+
+/// Registers `configuration` (as the owner, bypassing V1's checks) and
+/// evaluates it.
+pub async fn evaluated(owner: &PgPool, configuration: &Value, measured: Measured) -> Evaluated {
+    let configuration = Configuration::parse(&configuration.to_string(), Format::Json).unwrap();
+    let experiment = experiments::insert(
+        owner,
+        NewExperiment {
+            owner: "alice",
+            description: "",
+            configuration: &configuration,
+            reevaluation_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = evaluate(owner, experiment.id, measured).await;
+    Evaluated {
+        experiment: experiment.id,
+        run,
+    }
+}
+
+/// Records a finished run of a registered experiment as V1's worker
+/// leaves it: the run, its metrics, the experiment evaluated.
+pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> Uuid {
+    let dataset = datasets::create(owner, "cases", "", "alice").await.unwrap();
+    let cases = i32::try_from(measured.cases).unwrap();
+    let run = runs::create(owner, experiment, dataset, 8, cases, "alice")
+        .await
+        .unwrap();
+    let mut tx = owner.begin().await.unwrap();
+    for (from, to) in [
+        (ExperimentStatus::Registered, ExperimentStatus::Evaluating),
+        (ExperimentStatus::Evaluating, ExperimentStatus::Evaluated),
+    ] {
+        experiments::transition(&mut tx, experiment, from, to, Mover::Experiment)
+            .await
+            .unwrap();
+    }
+    sqlx::query(
+        "UPDATE experiments_v1.evaluation_runs
+         SET status = 'finished', started_at = now(), finished_at = now() WHERE id = $1",
+    )
+    .bind(run.id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO experiments_v1.experiment_metrics
+             (run_id, experiment_id, cases, correct, errors, true_positives, false_positives,
+              false_negatives, latency_p50_ms, latency_p95_ms, latency_p99_ms, cost_usd)
+         VALUES ($1, $2, $3, $4, $5, $4, 0, $3 - $4, $6 / 2, $6, $6 * 1.2, 0.5)",
+    )
+    .bind(run.id)
+    .bind(experiment)
+    .bind(measured.cases)
+    .bind(measured.correct)
+    .bind(measured.errors)
+    .bind(measured.p95_ms)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    run.id
+}
+
+/// Reads an error response, checking the shared envelope.
+pub async fn error_of(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status().as_u16(), status);
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "{body}");
+    body["error"].clone()
+}

@@ -41,6 +41,13 @@ enum Command {
         #[arg(long)]
         create: bool,
     },
+    /// Run every zone and the provider simulator in this process (migrating first).
+    Up {
+        #[command(flatten)]
+        database: Database,
+        #[command(flatten)]
+        ports: crate::up::Ports,
+    },
     /// Inspect the audit trail.
     Audit {
         #[command(subcommand)]
@@ -60,7 +67,7 @@ enum AuditCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 struct Database {
     /// PostgreSQL URL of the database owner (migrations need it).
     #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = parse_url)]
@@ -106,6 +113,11 @@ impl Database {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate { database, create } => migrate(database, create).await,
+        Command::Up { database, ports } => {
+            migrate(database.clone(), true).await?;
+            crate::up::up(&database.url.raw, ports).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Audit {
             command: AuditCommand::Verify { database, json },
         } => verify(database, json).await,

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
+mod up;
 
 #[tokio::main]
 async fn main() -> ExitCode {

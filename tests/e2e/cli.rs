@@ -7,7 +7,7 @@ use trizone_store::audit::{self, NewEvent};
 
 /// The URL of this test's database: the server of `DATABASE_URL`, the
 /// database `#[sqlx::test]` created.
-async fn database_url(pool: &PgPool) -> String {
+pub async fn database_url(pool: &PgPool) -> String {
     let name: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(pool)
         .await

@@ -95,15 +95,16 @@ pub fn worker(
     runs::worker::Worker::new(state.db.clone(), router, settings, state.metrics.clone())
 }
 
-/// Serves V1 on `listener` and works evaluation runs until `shutdown`
-/// completes; a run in hand is then released for another replica.
+/// Serves V1 on `listener` and works evaluation runs, asking providers
+/// with `credentials`, until `shutdown` completes; a run in hand is then
+/// released for another replica.
 pub async fn run(
     config: &Config,
+    credentials: trizone_router::Credentials,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = state(config).await?;
-    let credentials = trizone_router::Credentials::from_env()?;
     let models = trizone_router::ModelRouter::new(
         credentials,
         trizone_router::ResilienceSettings::default(),

@@ -140,10 +140,11 @@ impl Service {
     }
 }
 
-/// Serves V2 on `listener` until `shutdown` completes, then writes what is
-/// still buffered.
+/// Serves V2 on `listener`, asking providers with `credentials`, until
+/// `shutdown` completes, then writes what is still buffered.
 pub async fn run(
     config: &Config,
+    credentials: trizone_router::Credentials,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -159,7 +160,7 @@ pub async fn run(
     };
     let service = Service::new(parts, |registry| {
         Ok(ModelRouter::new(
-            trizone_router::Credentials::from_env()?,
+            credentials,
             trizone_router::ResilienceSettings::default(),
             registry,
         )?)

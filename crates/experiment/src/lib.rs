@@ -25,7 +25,6 @@ pub use state::AppState;
 
 /// Every V1 route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route(
             "/api/v1/experiments",
@@ -49,12 +48,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/experiments/{id}/runs", post(runs::start))
         .route("/api/v1/runs/{id}", get(runs::get))
         .route("/api/v1/runs/{id}/events", get(runs::events))
-        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
-        .route("/metrics", get(trizone_http::metrics::handler))
-        .merge(trizone_http::health::routes())
-        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
-        .with_state(state);
-    layers::apply(routes, http_metrics, limits)
+        .route("/api/v1/runs/{id}/cancel", post(runs::cancel));
+    layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }
 
 /// Builds the state from `config`: keys, the database pool (as the

@@ -255,18 +255,13 @@ impl FromRef<AppState> for Readiness {
 
 /// Every gate route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route("/api/gate/experiments/{id}/judge", post(api::judge))
         .route("/api/gate/decisions", get(api::decisions))
         .route("/api/gate/decisions/{id}", get(api::decision))
         .route("/api/gate/blacklist", post(api::blacklist))
-        .route("/api/gate/rollback", post(api::rollback))
-        .route("/metrics", get(trizone_http::metrics::handler))
-        .merge(trizone_http::health::routes())
-        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
-        .with_state(state);
-    layers::apply(routes, http_metrics, limits)
+        .route("/api/gate/rollback", post(api::rollback));
+    layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }
 
 /// The state for a gate over `db` (tests build it this way).

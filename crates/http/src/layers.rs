@@ -98,3 +98,27 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
     // The panic message may hold request data; it is already on stderr.
     ApiError::internal(std::io::Error::other("handler panicked")).into_response()
 }
+
+/// A zone's whole service: its `routes`, plus `/metrics`, `/healthz`,
+/// `/readyz` and `/openapi.json` (serving `doc`), on `state`, behind the
+/// shared layers.
+pub fn service<S>(
+    routes: Router<S>,
+    doc: utoipa::openapi::OpenApi,
+    state: S,
+    limits: Limits,
+) -> Router
+where
+    S: Clone + Send + Sync + 'static,
+    crate::KeyStore: axum::extract::FromRef<S>,
+    HttpMetrics: axum::extract::FromRef<S>,
+    crate::Readiness: axum::extract::FromRef<S>,
+{
+    let metrics = <HttpMetrics as axum::extract::FromRef<S>>::from_ref(&state);
+    let routes = routes
+        .route("/metrics", axum::routing::get(metrics::handler))
+        .merge(crate::health::routes())
+        .merge(crate::openapi::routes(doc))
+        .with_state(state);
+    apply(routes, metrics, limits)
+}

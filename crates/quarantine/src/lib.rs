@@ -34,18 +34,13 @@ pub struct AppState {
 
 /// Every V3 route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route("/api/v3/records", get(api::records))
         .route("/api/v3/records/{id}", get(api::record))
         .route("/api/v3/summary", get(api::summary))
         .route("/api/v3/blacklist", get(api::blacklist))
-        .route("/api/v3/blacklist/{fingerprint}", get(api::blacklist_entry))
-        .route("/metrics", get(trizone_http::metrics::handler))
-        .merge(trizone_http::health::routes())
-        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
-        .with_state(state);
-    layers::apply(routes, http_metrics, limits)
+        .route("/api/v3/blacklist/{fingerprint}", get(api::blacklist_entry));
+    layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }
 
 /// The state for a pool of the quarantine role (tests build it this way).

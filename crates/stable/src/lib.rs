@@ -33,18 +33,13 @@ pub use state::AppState;
 
 /// Every V2 route, with the shared layers.
 pub fn router(state: AppState, limits: Limits) -> Router {
-    let http_metrics = state.http_metrics.clone();
     let routes = Router::new()
         .route("/api/v2/reviews", post(reviews::create))
         .route("/api/v2/reviews/{id}", get(reviews::get))
         .route("/api/v2/reviews/{id}/feedback", post(reviews::feedback))
         .route("/api/v2/status", get(status::get))
-        .route("/internal/smoke/{deployment_id}", post(smoke::run))
-        .route("/metrics", get(trizone_http::metrics::handler))
-        .merge(trizone_http::health::routes())
-        .merge(trizone_http::openapi::routes(openapi::ApiDoc::openapi()))
-        .with_state(state);
-    layers::apply(routes, http_metrics, limits)
+        .route("/internal/smoke/{deployment_id}", post(smoke::run));
+    layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }
 
 /// What V2 is built from; tests fill it in directly.

@@ -48,6 +48,52 @@ enum Command {
         #[command(flatten)]
         ports: crate::up::Ports,
     },
+    /// Experiments in V1 (experimenters).
+    Experiment {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::ExperimentCommand,
+    },
+    /// Labelled datasets in V1 (experimenters).
+    Dataset {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::DatasetCommand,
+    },
+    /// Evaluation runs in V1 (experimenters).
+    Run {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::RunCommand,
+    },
+    /// The gate's decisions and moves (admins).
+    Gate {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::GateCommand,
+    },
+    /// The V3 archive.
+    Quarantine {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::QuarantineCommand,
+    },
+    /// Send a source file to V2 and print the findings against its lines (end users).
+    Review {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        file: std::path::PathBuf,
+        /// Default: from the file's extension.
+        #[arg(long)]
+        language: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect the audit trail.
     Audit {
         #[command(subcommand)]
@@ -121,7 +167,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit {
             command: AuditCommand::Verify { database, json },
         } => verify(database, json).await,
+        Command::Experiment { servers, command } => {
+            done(crate::client::experiment(&servers, command).await)
+        }
+        Command::Dataset { servers, command } => {
+            done(crate::client::dataset(&servers, command).await)
+        }
+        Command::Run { servers, command } => done(crate::client::run(&servers, command).await),
+        Command::Gate { servers, command } => done(crate::client::gate(&servers, command).await),
+        Command::Quarantine { servers, command } => {
+            done(crate::client::quarantine(&servers, command).await)
+        }
+        Command::Review {
+            servers,
+            file,
+            language,
+            json,
+        } => done(crate::client::review(&servers, &file, language, json).await),
     }
+}
+
+fn done(result: anyhow::Result<()>) -> anyhow::Result<ExitCode> {
+    result.map(|()| ExitCode::SUCCESS)
 }
 
 /// One connection: a command does one thing and should fail at once when

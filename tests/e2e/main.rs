@@ -6,4 +6,5 @@
 )]
 
 mod cli;
+mod roles;
 mod up;

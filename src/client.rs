@@ -1,0 +1,674 @@
+//! The role commands: thin HTTP clients of the zone services, with errors a
+//! person can act on (which server, what status, what it said) and `--json`
+//! on every read.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+/// Where the services are and who is asking.
+#[derive(Debug, Clone, Args)]
+pub struct Servers {
+    #[arg(
+        long,
+        global = true,
+        env = "TRIZONE_V1_URL",
+        default_value = "http://127.0.0.1:8081"
+    )]
+    pub v1_url: String,
+    #[arg(
+        long,
+        global = true,
+        env = "TRIZONE_V2_URL",
+        default_value = "http://127.0.0.1:8082"
+    )]
+    pub v2_url: String,
+    #[arg(
+        long,
+        global = true,
+        env = "TRIZONE_V3_URL",
+        default_value = "http://127.0.0.1:8083"
+    )]
+    pub v3_url: String,
+    #[arg(
+        long,
+        global = true,
+        env = "TRIZONE_GATE_URL",
+        default_value = "http://127.0.0.1:8084"
+    )]
+    pub gate_url: String,
+    /// Bearer token (default: TRIZONE_TOKEN_<ROLE> for the role the command needs).
+    #[arg(long, global = true, env = "TRIZONE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExperimentCommand {
+    /// Register a configuration file (YAML or JSON).
+    Register {
+        file: std::path::PathBuf,
+        #[arg(long, default_value = "me")]
+        owner: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Withdraw {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetCommand {
+    /// Upload cases as JSON lines.
+    Upload {
+        file: std::path::PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Evaluate an experiment on a dataset.
+    Start {
+        experiment: String,
+        #[arg(long)]
+        dataset: String,
+        #[arg(long)]
+        concurrency: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Follow a run until it ends, with a progress bar.
+    Watch {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GateCommand {
+    /// Judge an experiment's latest finished run now.
+    Judge {
+        experiment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Decisions {
+        #[arg(long)]
+        experiment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Blacklist a configuration for good.
+    Blacklist {
+        fingerprint: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Roll V2 back to the previous deployment.
+    Rollback {
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    List {
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Summary {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// One zone, as a command talks to it.
+struct Zone {
+    name: &'static str,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Zone {
+    fn new(name: &'static str, base: &str, servers: &Servers, role: &str) -> anyhow::Result<Self> {
+        let variable = format!("TRIZONE_TOKEN_{}", role.to_uppercase());
+        let token = servers
+            .token
+            .clone()
+            .or_else(|| std::env::var(&variable).ok())
+            .with_context(|| {
+                format!("no token: pass --token or set {variable} (`trizone up` prints one)")
+            })?;
+        Ok(Self {
+            name,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach {} at {} (is it running? `scripts/run` starts it)",
+                    self.name, self.base
+                )
+            })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let error = &body["error"];
+            bail!(
+                "{} at {} answered {} to {path}: {} ({})",
+                self.name,
+                self.base,
+                status.as_u16(),
+                error["message"].as_str().unwrap_or("no message"),
+                error["code"].as_str().unwrap_or("no code"),
+            );
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)), path)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(
+            self.http.post(format!("{}{path}", self.base)).json(body),
+            path,
+        )
+        .await
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        self.send(request, path).await
+    }
+}
+
+fn print(
+    json: bool,
+    value: &Value,
+    human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    } else {
+        human(&mut out)?;
+    }
+    Ok(())
+}
+
+fn short(fingerprint: &Value) -> String {
+    fingerprint
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow::Result<()> {
+    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    match command {
+        ExperimentCommand::Register {
+            file,
+            owner,
+            description,
+            json,
+        } => {
+            let raw = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let yaml = file.extension().is_none_or(|e| e != "json");
+            let configuration: Value = if yaml {
+                yaml_serde::from_str(&raw)
+                    .with_context(|| format!("{} is not YAML", file.display()))?
+            } else {
+                serde_json::from_str(&raw)
+                    .with_context(|| format!("{} is not JSON", file.display()))?
+            };
+            let body =
+                json!({"owner": owner, "description": description, "configuration": configuration});
+            let e = v1.post("/api/v1/experiments", &body).await?;
+            print(json, &e, |out| {
+                writeln!(
+                    out,
+                    "experiment {} ({}) {}: fingerprint {}",
+                    text(&e["id"]),
+                    text(&e["name"]),
+                    text(&e["status"]),
+                    text(&e["fingerprint"])
+                )
+            })
+        }
+        ExperimentCommand::List { status, json } => {
+            let path = match status {
+                Some(s) => format!("/api/v1/experiments?status={s}"),
+                None => "/api/v1/experiments".into(),
+            };
+            let page = v1.get(&path).await?;
+            print(json, &page, |out| {
+                for e in page["items"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}  {:<12} {:<30} {}",
+                        text(&e["id"]),
+                        text(&e["status"]),
+                        text(&e["name"]),
+                        short(&e["fingerprint"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        ExperimentCommand::Show { id, json } => {
+            let e = v1.get(&format!("/api/v1/experiments/{id}")).await?;
+            print(json, &e, |out| {
+                writeln!(
+                    out,
+                    "{}",
+                    serde_json::to_string_pretty(&e).unwrap_or_default()
+                )
+            })
+        }
+        ExperimentCommand::Withdraw { id } => {
+            let e = v1
+                .send(
+                    v1.http
+                        .delete(format!("{}/api/v1/experiments/{id}", v1.base)),
+                    "/api/v1/experiments/{id}",
+                )
+                .await?;
+            print(false, &e, |out| writeln!(out, "experiment {id} withdrawn"))
+        }
+    }
+}
+
+pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Result<()> {
+    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    match command {
+        DatasetCommand::Upload { file, name, json } => {
+            let body =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let path = format!(
+                "/api/v1/datasets?name={}",
+                url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
+            );
+            let d = v1.post_raw(&path, "application/x-ndjson", body).await?;
+            print(json, &d, |out| {
+                writeln!(
+                    out,
+                    "dataset {} ({}): {} cases",
+                    text(&d["id"]),
+                    text(&d["name"]),
+                    text(&d["case_count"])
+                )
+            })
+        }
+        DatasetCommand::List { json } => {
+            let page = v1.get("/api/v1/datasets").await?;
+            print(json, &page, |out| {
+                for d in page.as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}  {:>6} cases  {}",
+                        text(&d["id"]),
+                        text(&d["case_count"]),
+                        text(&d["name"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
+    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    match command {
+        RunCommand::Start {
+            experiment,
+            dataset,
+            concurrency,
+            json,
+        } => {
+            let mut body = json!({"dataset_id": dataset});
+            if let Some(c) = concurrency {
+                body["concurrency"] = json!(c);
+            }
+            let r = v1
+                .post(&format!("/api/v1/experiments/{experiment}/runs"), &body)
+                .await?;
+            print(json, &r, |out| {
+                writeln!(
+                    out,
+                    "run {} {} ({} cases)",
+                    text(&r["id"]),
+                    text(&r["status"]),
+                    text(&r["cases_total"])
+                )
+            })
+        }
+        RunCommand::Watch { run, json } => {
+            let mut err = std::io::stderr().lock();
+            loop {
+                let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
+                let total = view["cases_total"].as_u64().unwrap_or(0).max(1);
+                let done = view["progress"]["cases_done"].as_u64().unwrap_or(0);
+                let filled = usize::try_from(done * 30 / total).unwrap_or(30).min(30);
+                if !json {
+                    write!(
+                        err,
+                        "\r[{}{}] {done}/{total} {}",
+                        "#".repeat(filled),
+                        ".".repeat(30 - filled),
+                        text(&view["status"])
+                    )?;
+                    err.flush()?;
+                }
+                if ["finished", "failed", "cancelled"]
+                    .contains(&view["status"].as_str().unwrap_or(""))
+                {
+                    if !json {
+                        writeln!(err)?;
+                    }
+                    return print(json, &view, |out| {
+                        writeln!(
+                            out,
+                            "run {run} {}: {done} cases, accuracy {}, {} errors, p95 {} ms",
+                            text(&view["status"]),
+                            text(&view["running_accuracy"]),
+                            text(&view["progress"]["errors"]),
+                            text(&view["metrics"]["latency_p95_ms"])
+                        )
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+}
+
+pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()> {
+    let read_role = if matches!(command, GateCommand::Decisions { .. }) {
+        "experimenter"
+    } else {
+        "admin"
+    };
+    let gate = Zone::new("the gate", &servers.gate_url, servers, read_role)?;
+    match command {
+        GateCommand::Judge { experiment, json } => {
+            let d = gate
+                .post(
+                    &format!("/api/gate/experiments/{experiment}/judge"),
+                    &json!({}),
+                )
+                .await?;
+            print(json, &d, |out| {
+                writeln!(out, "{} -> {}", text(&d["decision"]), text(&d["outcome"]))?;
+                for c in d["verdict"]["checks"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "  {:<16} {:<12} {}",
+                        text(&c["name"]),
+                        text(&c["outcome"]),
+                        text(&c["reason"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        GateCommand::Decisions { experiment, json } => {
+            let path = match experiment {
+                Some(e) => format!("/api/gate/decisions?experiment_id={e}"),
+                None => "/api/gate/decisions".into(),
+            };
+            let page = gate.get(&path).await?;
+            print(json, &page, |out| {
+                for d in page["decisions"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}  {:<12} {:<12} experiment {}",
+                        text(&d["created_at"]),
+                        text(&d["decision"]),
+                        text(&d["outcome"]),
+                        text(&d["experiment_id"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        GateCommand::Blacklist {
+            fingerprint,
+            reason,
+        } => {
+            let e = gate
+                .post(
+                    "/api/gate/blacklist",
+                    &json!({"fingerprint": fingerprint, "reason": reason}),
+                )
+                .await?;
+            print(false, &e, |out| {
+                writeln!(
+                    out,
+                    "blacklisted {}: {}",
+                    text(&e["fingerprint"]),
+                    text(&e["reason"])
+                )
+            })
+        }
+        GateCommand::Rollback { reason } => {
+            let r = gate
+                .post("/api/gate/rollback", &json!({"reason": reason}))
+                .await?;
+            print(false, &r, |out| {
+                writeln!(
+                    out,
+                    "V2 rolled back from version {} to {}",
+                    text(&r["from"]["version"]),
+                    text(&r["to"]["version"])
+                )
+            })
+        }
+    }
+}
+
+pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow::Result<()> {
+    let v3 = Zone::new("V3", &servers.v3_url, servers, "experimenter")?;
+    match command {
+        QuarantineCommand::List { reason, json } => {
+            let path = match reason {
+                Some(r) => format!("/api/v3/records?reason={r}"),
+                None => "/api/v3/records".into(),
+            };
+            let page = v3.get(&path).await?;
+            print(json, &page, |out| {
+                for r in page["records"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}  {:<14} {:<30} {}",
+                        text(&r["id"]),
+                        text(&r["reason"]),
+                        text(&r["name"]),
+                        short(&r["fingerprint"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        QuarantineCommand::Show { id, json } => {
+            let r = v3.get(&format!("/api/v3/records/{id}")).await?;
+            print(json, &r, |out| {
+                writeln!(
+                    out,
+                    "{} ({}) quarantined for {}",
+                    text(&r["name"]),
+                    short(&r["fingerprint"]),
+                    text(&r["reason"])
+                )?;
+                for c in r["failed_checks"].as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "  {}: {} (threshold {}) {}",
+                        text(&c["name"]),
+                        text(&c["value"]),
+                        text(&c["threshold"]),
+                        text(&c["reason"])
+                    )?;
+                }
+                writeln!(
+                    out,
+                    "  re-evaluation eligible: {}",
+                    text(&r["reevaluation"]["eligible"])
+                )
+            })
+        }
+        QuarantineCommand::Summary { json } => {
+            let rows = v3.get("/api/v3/summary").await?;
+            print(json, &rows, |out| {
+                for s in rows.as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{}  {:<14} {:<28} {} records",
+                        text(&s["week"]),
+                        text(&s["reason"]),
+                        text(&s["primary_model"]),
+                        text(&s["records"])
+                    )?;
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+/// The language of `path` by its extension.
+fn language_of(path: &std::path::Path) -> Option<&'static str> {
+    Some(match path.extension()?.to_str()? {
+        "c" | "h" => "c",
+        "cc" | "cpp" | "hpp" => "cpp",
+        "cs" => "csharp",
+        "go" => "go",
+        "java" => "java",
+        "js" | "mjs" => "javascript",
+        "kt" => "kotlin",
+        "php" => "php",
+        "py" => "python",
+        "rb" => "ruby",
+        "rs" => "rust",
+        "scala" => "scala",
+        "sh" => "shell",
+        "sql" => "sql",
+        "swift" => "swift",
+        "ts" => "typescript",
+        _ => return None,
+    })
+}
+
+pub async fn review(
+    servers: &Servers,
+    file: &std::path::Path,
+    language: Option<String>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let v2 = Zone::new("V2", &servers.v2_url, servers, "end_user")?;
+    let code =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let language = language
+        .or_else(|| language_of(file).map(str::to_owned))
+        .context("cannot tell the language from the file name: pass --language")?;
+    let body = json!({"language": language, "code": code, "path": file.display().to_string()});
+    let r = v2.post("/api/v2/reviews", &body).await?;
+    let lines: Vec<&str> = code.lines().collect();
+    print(json, &r, |out| {
+        writeln!(
+            out,
+            "reviewed by {} (deployment v{}, {})",
+            text(&r["answered_by"]),
+            text(&r["deployment"]["version"]),
+            short(&r["deployment"]["fingerprint"])
+        )?;
+        for f in r["findings"].as_array().into_iter().flatten() {
+            let start = f["line_start"].as_u64().unwrap_or(1);
+            let end = f["line_end"].as_u64().unwrap_or(start);
+            writeln!(
+                out,
+                "{}:{start}-{end} [{}] {}: {}",
+                file.display(),
+                text(&f["severity"]),
+                text(&f["category"]),
+                text(&f["message"])
+            )?;
+            for n in start..=end.min(start + 5) {
+                if let Some(line) = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| lines.get(n.wrapping_sub(1)))
+                {
+                    writeln!(out, "  {n:>4} | {line}")?;
+                }
+            }
+        }
+        writeln!(out, "{}", text(&r["summary"]))
+    })
+}

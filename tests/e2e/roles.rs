@@ -1,0 +1,163 @@
+//! The role commands against `trizone up`: an experimenter registers,
+//! uploads and evaluates; an admin has the gate judge; an end user gets a
+//! review from V2 — all through the `trizone` binary.
+
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::cli::database_url;
+use crate::up::{TOKENS, Up};
+
+async fn trizone(up: &Up, args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        .args(args)
+        .env("TRIZONE_V1_URL", up.url(0))
+        .env("TRIZONE_V2_URL", up.url(1))
+        .env("TRIZONE_V3_URL", up.url(2))
+        .env("TRIZONE_GATE_URL", up.url(3))
+        .env("RUST_LOG", "warn")
+        .envs(TOKENS)
+        .output()
+        .await
+        .unwrap()
+}
+
+fn json_of(output: &Output) -> Value {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// 140 cases the simulator reviews right: `eval(` flagged, clean code not.
+fn dataset(dir: &Path) -> String {
+    let lines: Vec<String> = (0..140)
+        .map(|i| {
+            if i % 2 == 0 {
+                json!({"id": format!("c{i}"), "language": "python", "path": format!("m{i}.py"),
+                       "code": format!("def f{i}(x):\n    return eval(x)\n"),
+                       "expected_findings": [{"line_start": 2, "line_end": 2, "category": "security"}]})
+            } else {
+                json!({"id": format!("c{i}"), "language": "python", "path": format!("m{i}.py"),
+                       "code": format!("def g{i}(x):\n    return x + {i}\n"), "expected_findings": []})
+            }
+            .to_string()
+        })
+        .collect();
+    let path = dir.join("cases.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+#[sqlx::test(migrations = false)]
+async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, "0 0 0 1 1 *").await;
+    let dir = std::env::temp_dir().join(format!("trizone-e2e-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("reviewer.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "name: e2e-reviewer\nmodels:\n  primary: {{ provider: openai, model: gpt-sim, base_url: \"{}/v1\", input_per_mtok: 1, output_per_mtok: 2 }}\nstrategy: {{ kind: primary }}\nprompt:\n  system: Review carefully.\n  template: \"Review {{{{path}}}} ({{{{language}}}}):\\n{{{{code}}}}\"\nparameters: {{ max_retries: 0 }}\n",
+            up.url(4)
+        ),
+    )
+    .unwrap();
+
+    let experiment = json_of(
+        &trizone(
+            &up,
+            &[
+                "experiment",
+                "register",
+                config.to_str().unwrap(),
+                "--owner",
+                "alice",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let id = experiment["id"].as_str().unwrap().to_owned();
+    let cases = dataset(&dir);
+    let dataset = json_of(
+        &trizone(
+            &up,
+            &["dataset", "upload", &cases, "--name", "e2e", "--json"],
+        )
+        .await,
+    );
+    assert_eq!(dataset["case_count"], 140);
+    let run = json_of(
+        &trizone(
+            &up,
+            &[
+                "run",
+                "start",
+                &id,
+                "--dataset",
+                dataset["id"].as_str().unwrap(),
+                "--concurrency",
+                "16",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let finished = json_of(
+        &trizone(
+            &up,
+            &["run", "watch", run["id"].as_str().unwrap(), "--json"],
+        )
+        .await,
+    );
+    assert_eq!(finished["status"], "finished", "{finished}");
+    assert_eq!(finished["progress"]["correct"], 140);
+
+    let decision = json_of(&trizone(&up, &["gate", "judge", &id, "--json"]).await);
+    assert_eq!(
+        (decision["decision"].as_str(), decision["outcome"].as_str()),
+        (Some("pass"), Some("promoting"))
+    );
+    // Judged again: an error a person can act on, naming the server.
+    let again = trizone(&up, &["gate", "judge", &id]).await;
+    assert_eq!(again.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains(&format!("the gate at {} answered 409", up.url(3)))
+            && said.contains("already_decided"),
+        "{said}"
+    );
+
+    let file = dir.join("calc.py");
+    std::fs::write(&file, "def calc(e):\n    return eval(e)\n").unwrap();
+    let mut review = None;
+    for _ in 0..100 {
+        let output = trizone(&up, &["review", file.to_str().unwrap()]).await;
+        if output.status.success() {
+            review = Some(String::from_utf8_lossy(&output.stdout).into_owned());
+            break;
+        }
+        // The saga is still enabling the configuration.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let review = review.expect("V2 never served the promoted configuration");
+    assert!(
+        review.contains("calc.py:2-2 [") && review.contains("security"),
+        "{review}"
+    );
+    assert!(review.contains("   2 |     return eval(e)"), "{review}");
+
+    let records = json_of(&trizone(&up, &["quarantine", "list", "--json"]).await);
+    assert_eq!(records["records"], json!([]));
+    let listed = trizone(&up, &["experiment", "list"]).await;
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("promoted"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}

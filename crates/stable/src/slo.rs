@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use prometheus::IntCounterVec;
 use trizone_core::Slo;
 use trizone_store::LatencyHistogram;
-use trizone_store::slo::{SloWindow, WindowStats};
+use trizone_store::slo::{self, SloWindow, WindowStats};
 use uuid::Uuid;
 
 use crate::metrics::V2Metrics;
@@ -193,7 +193,7 @@ impl SloBook {
                 window_seconds: w.window_seconds,
                 requests: w.requests,
                 errors: w.errors,
-                error_rate: ratio(w.errors, w.requests),
+                error_rate: slo::error_rate(w.errors, w.requests),
                 latency_p95_ms: w.latency_p95_ms,
             })
             .collect();
@@ -207,14 +207,6 @@ impl SloBook {
             ));
         }
         windows
-    }
-}
-
-fn ratio(errors: i64, requests: i64) -> f64 {
-    if requests == 0 {
-        0.0
-    } else {
-        errors as f64 / requests as f64
     }
 }
 

@@ -150,11 +150,7 @@ impl SloStatus {
             window_seconds,
             requests,
             errors,
-            error_rate: if requests == 0 {
-                0.0
-            } else {
-                errors as f64 / requests as f64
-            },
+            error_rate: trizone_store::slo::error_rate(errors, requests),
             latency_p95_ms,
             latency_compliant: !breaches.latency_p95,
             error_rate_compliant: !breaches.error_rate,

@@ -127,12 +127,13 @@ pub async fn history_since(
         windows,
         requests,
         errors,
-        error_rate: ratio(errors, requests),
+        error_rate: error_rate(errors, requests),
         latency_p95_ms: all.quantile_ms(0.95),
     })
 }
 
-fn ratio(errors: i64, requests: i64) -> f64 {
+/// Errors per request; 0 without requests.
+pub fn error_rate(errors: i64, requests: i64) -> f64 {
     if requests == 0 {
         0.0
     } else {
@@ -153,7 +154,7 @@ impl WindowStats {
             window_seconds,
             requests,
             errors,
-            error_rate: ratio(errors, requests),
+            error_rate: error_rate(errors, requests),
             latency_p95_ms: latency.quantile_ms(0.95),
         }
     }

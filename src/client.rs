@@ -252,6 +252,38 @@ fn print(
     Ok(())
 }
 
+/// Prints `value` as JSON, or one line per item of `items` (a path into
+/// `value`, empty for `value` itself).
+fn list(
+    json: bool,
+    value: &Value,
+    items: &str,
+    line: impl Fn(&Value) -> String,
+) -> anyhow::Result<()> {
+    let items = if items.is_empty() {
+        value
+    } else {
+        &value[items]
+    };
+    print(json, value, |out| {
+        for item in items.as_array().into_iter().flatten() {
+            writeln!(out, "{}", line(item))?;
+        }
+        Ok(())
+    })
+}
+
+/// `path`, with `?key=value` (encoded) when there is a value.
+fn with_query(path: &str, key: &str, value: Option<&str>) -> String {
+    match value {
+        Some(value) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            format!("{path}?{key}={encoded}")
+        }
+        None => path.to_owned(),
+    }
+}
+
 fn short(fingerprint: &Value) -> String {
     fingerprint
         .as_str()
@@ -303,23 +335,16 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
             })
         }
         ExperimentCommand::List { status, json } => {
-            let path = match status {
-                Some(s) => format!("/api/v1/experiments?status={s}"),
-                None => "/api/v1/experiments".into(),
-            };
+            let path = with_query("/api/v1/experiments", "status", status.as_deref());
             let page = v1.get(&path).await?;
-            print(json, &page, |out| {
-                for e in page["items"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{}  {:<12} {:<30} {}",
-                        text(&e["id"]),
-                        text(&e["status"]),
-                        text(&e["name"]),
-                        short(&e["fingerprint"])
-                    )?;
-                }
-                Ok(())
+            list(json, &page, "items", |e| {
+                format!(
+                    "{}  {:<12} {:<30} {}",
+                    text(&e["id"]),
+                    text(&e["status"]),
+                    text(&e["name"]),
+                    short(&e["fingerprint"])
+                )
             })
         }
         ExperimentCommand::Show { id, json } => {
@@ -351,10 +376,7 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
         DatasetCommand::Upload { file, name, json } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let path = format!(
-                "/api/v1/datasets?name={}",
-                url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>()
-            );
+            let path = with_query("/api/v1/datasets", "name", Some(&name));
             let d = v1.post_raw(&path, "application/x-ndjson", body).await?;
             print(json, &d, |out| {
                 writeln!(
@@ -368,17 +390,13 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
         }
         DatasetCommand::List { json } => {
             let page = v1.get("/api/v1/datasets").await?;
-            print(json, &page, |out| {
-                for d in page.as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{}  {:>6} cases  {}",
-                        text(&d["id"]),
-                        text(&d["case_count"]),
-                        text(&d["name"])
-                    )?;
-                }
-                Ok(())
+            list(json, &page, "", |d| {
+                format!(
+                    "{}  {:>6} cases  {}",
+                    text(&d["id"]),
+                    text(&d["case_count"]),
+                    text(&d["name"])
+                )
             })
         }
     }
@@ -480,23 +498,20 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
             })
         }
         GateCommand::Decisions { experiment, json } => {
-            let path = match experiment {
-                Some(e) => format!("/api/gate/decisions?experiment_id={e}"),
-                None => "/api/gate/decisions".into(),
-            };
+            let path = with_query(
+                "/api/gate/decisions",
+                "experiment_id",
+                experiment.as_deref(),
+            );
             let page = gate.get(&path).await?;
-            print(json, &page, |out| {
-                for d in page["decisions"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{}  {:<12} {:<12} experiment {}",
-                        text(&d["created_at"]),
-                        text(&d["decision"]),
-                        text(&d["outcome"]),
-                        text(&d["experiment_id"])
-                    )?;
-                }
-                Ok(())
+            list(json, &page, "decisions", |d| {
+                format!(
+                    "{}  {:<12} {:<12} experiment {}",
+                    text(&d["created_at"]),
+                    text(&d["decision"]),
+                    text(&d["outcome"]),
+                    text(&d["experiment_id"])
+                )
             })
         }
         GateCommand::Blacklist {
@@ -538,23 +553,16 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
     let v3 = Zone::new("V3", &servers.v3_url, servers, "experimenter")?;
     match command {
         QuarantineCommand::List { reason, json } => {
-            let path = match reason {
-                Some(r) => format!("/api/v3/records?reason={r}"),
-                None => "/api/v3/records".into(),
-            };
+            let path = with_query("/api/v3/records", "reason", reason.as_deref());
             let page = v3.get(&path).await?;
-            print(json, &page, |out| {
-                for r in page["records"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{}  {:<14} {:<30} {}",
-                        text(&r["id"]),
-                        text(&r["reason"]),
-                        text(&r["name"]),
-                        short(&r["fingerprint"])
-                    )?;
-                }
-                Ok(())
+            list(json, &page, "records", |r| {
+                format!(
+                    "{}  {:<14} {:<30} {}",
+                    text(&r["id"]),
+                    text(&r["reason"]),
+                    text(&r["name"]),
+                    short(&r["fingerprint"])
+                )
             })
         }
         QuarantineCommand::Show { id, json } => {
@@ -586,18 +594,14 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
         }
         QuarantineCommand::Summary { json } => {
             let rows = v3.get("/api/v3/summary").await?;
-            print(json, &rows, |out| {
-                for s in rows.as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "{}  {:<14} {:<28} {} records",
-                        text(&s["week"]),
-                        text(&s["reason"]),
-                        text(&s["primary_model"]),
-                        text(&s["records"])
-                    )?;
-                }
-                Ok(())
+            list(json, &rows, "", |s| {
+                format!(
+                    "{}  {:<14} {:<28} {} records",
+                    text(&s["week"]),
+                    text(&s["reason"]),
+                    text(&s["primary_model"]),
+                    text(&s["records"])
+                )
             })
         }
     }

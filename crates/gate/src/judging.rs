@@ -8,6 +8,7 @@ use serde_json::json;
 use sqlx::PgConnection;
 use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, Verdict, judge};
 use trizone_store::audit::{self, NewEvent};
+use trizone_store::experiments::Experiment;
 use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, UnjudgedRun};
 use trizone_store::quarantine::{self, Reason};
 use trizone_store::{StoreError, experiments, production, runs};
@@ -44,8 +45,9 @@ impl Gate {
                 return Ok(decided);
             };
             let actor = format!("gate:{}", self.replica);
+            let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
             let record = self
-                .decide(&mut tx, &run, Trigger::Schedule, &actor)
+                .decide(&mut tx, &run, experiment, Trigger::Schedule, &actor)
                 .await?;
             tx.commit().await?;
             self.count(&record);
@@ -61,7 +63,7 @@ impl Gate {
         actor: &str,
     ) -> Result<DecisionRecord, GateError> {
         let mut tx = self.db.begin().await?;
-        experiments::get(&mut *tx, experiment_id).await?;
+        let experiment = experiments::get(&mut *tx, experiment_id).await?;
         let latest = match gate::lock_latest_finished(&mut tx, experiment_id).await {
             Err(StoreError::Database(e))
                 if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("55P03") =>
@@ -93,7 +95,9 @@ impl Gate {
                 message,
             });
         }
-        let record = self.decide(&mut tx, &run, Trigger::Request, actor).await?;
+        let record = self
+            .decide(&mut tx, &run, experiment, Trigger::Request, actor)
+            .await?;
         tx.commit().await?;
         self.count(&record);
         Ok(record)
@@ -118,10 +122,10 @@ impl Gate {
         &self,
         tx: &mut PgConnection,
         run: &UnjudgedRun,
+        experiment: Experiment,
         trigger: Trigger,
         actor: &str,
     ) -> Result<DecisionRecord, GateError> {
-        let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
         let metrics =
             runs::metrics(&mut *tx, run.run_id)
                 .await?

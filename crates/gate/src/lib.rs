@@ -127,7 +127,6 @@ impl Gate {
 
     /// After V2's active deployment changed: the cluster hears of it.
     async fn after_transition(&self, transition: kubernetes::Transition<'_>) {
-        self.refresh_blacklist_size().await;
         let Some(cluster) = &self.cluster else {
             return;
         };
@@ -215,9 +214,13 @@ impl Gate {
             let gate = self.clone();
             async move {
                 loop {
+                    gate.refresh_blacklist_size().await;
+                    // Again after a blacklisting, and every 30 s for the ones
+                    // a quarantine made inside a longer transaction.
                     tokio::select! {
                         _ = stop.changed() => return,
-                        () = gate.blacklist_wake.notified() => gate.refresh_blacklist_size().await,
+                        () = gate.blacklist_wake.notified() => {}
+                        () = tokio::time::sleep(Duration::from_secs(30)) => {}
                     }
                 }
             }

@@ -63,7 +63,6 @@ pub struct TestApp {
     pub sim: RunningSim,
     v2: Option<V2Replica>,
     pub gate: Gate,
-    pub state: trizone_gate::AppState,
     gate_db: PgPool,
     served: Option<trizone_testkit::Served>,
 }
@@ -79,10 +78,6 @@ impl Drop for TestApp {
 
 impl TestApp {
     pub async fn spawn(owner: PgPool) -> Self {
-        Self::spawn_with(owner, Policy::default()).await
-    }
-
-    pub async fn spawn_with(owner: PgPool, policy: Policy) -> Self {
         trizone_http::telemetry::init_for_test();
         let sim = RunningSim::start(9, Dataset::parse("").unwrap(), 0)
             .await
@@ -95,7 +90,7 @@ impl TestApp {
             db: gate_db.clone(),
             v2: V2Client::new(&v2.url(), SERVICE.to_owned()).unwrap(),
             thresholds: Thresholds::default(),
-            policy,
+            policy: Policy::default(),
             replica: "gate-test".into(),
             cluster: None,
         };
@@ -108,7 +103,6 @@ impl TestApp {
             sim,
             v2: Some(v2),
             gate: state.gate.clone(),
-            state,
             gate_db,
             served: Some(served),
         }

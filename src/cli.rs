@@ -48,6 +48,9 @@ enum Command {
         #[command(flatten)]
         ports: crate::up::Ports,
     },
+    /// The whole lifecycle in under a minute, on the simulator: three
+    /// configurations, one promoted, two quarantined, one re-evaluated.
+    Demo(crate::demo::DemoArgs),
     /// Experiments in V1 (experimenters).
     Experiment {
         #[command(flatten)]
@@ -164,6 +167,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::up::up(&database.url.raw, ports).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Demo(args) => done(crate::demo::demo(args).await),
         Command::Audit {
             command: AuditCommand::Verify { database, json },
         } => verify(database, json).await,
@@ -197,6 +201,14 @@ async fn connect(database: &Database) -> anyhow::Result<PgConnection> {
     PgConnection::connect_with(&database.url.options)
         .await
         .with_context(|| format!("cannot connect to {}", database.describe()))
+}
+
+/// Migrates (creating the database if needed) the database at `raw`.
+pub async fn migrate_url(raw: &str) -> anyhow::Result<()> {
+    let database = Database {
+        url: parse_url(raw).map_err(anyhow::Error::msg)?,
+    };
+    migrate(database, true).await.map(drop)
 }
 
 async fn migrate(database: Database, create: bool) -> anyhow::Result<ExitCode> {

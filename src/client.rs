@@ -7,42 +7,79 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
-/// Where the services are and who is asking.
+use crate::session::Session;
+
+/// Where the services are and who is asking. Each URL and token comes from
+/// its flag, else its environment variable, else the session `trizone up`
+/// saved, else the local default.
 #[derive(Debug, Clone, Args)]
 pub struct Servers {
-    #[arg(
-        long,
-        global = true,
-        env = "TRIZONE_V1_URL",
-        default_value = "http://127.0.0.1:8081"
-    )]
-    pub v1_url: String,
-    #[arg(
-        long,
-        global = true,
-        env = "TRIZONE_V2_URL",
-        default_value = "http://127.0.0.1:8082"
-    )]
-    pub v2_url: String,
-    #[arg(
-        long,
-        global = true,
-        env = "TRIZONE_V3_URL",
-        default_value = "http://127.0.0.1:8083"
-    )]
-    pub v3_url: String,
-    #[arg(
-        long,
-        global = true,
-        env = "TRIZONE_GATE_URL",
-        default_value = "http://127.0.0.1:8084"
-    )]
-    pub gate_url: String,
+    /// Default: http://127.0.0.1:8081.
+    #[arg(long, global = true, env = "TRIZONE_V1_URL")]
+    pub v1_url: Option<String>,
+    /// Default: http://127.0.0.1:8082.
+    #[arg(long, global = true, env = "TRIZONE_V2_URL")]
+    pub v2_url: Option<String>,
+    /// Default: http://127.0.0.1:8083.
+    #[arg(long, global = true, env = "TRIZONE_V3_URL")]
+    pub v3_url: Option<String>,
+    /// Default: http://127.0.0.1:8084.
+    #[arg(long, global = true, env = "TRIZONE_GATE_URL")]
+    pub gate_url: Option<String>,
     /// Bearer token (default: TRIZONE_TOKEN_<ROLE> for the role the command needs).
     #[arg(long, global = true, env = "TRIZONE_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+}
+
+/// The zones a command can talk to.
+#[derive(Debug, Clone, Copy)]
+pub enum ZoneName {
+    V1,
+    V2,
+    V3,
+    Gate,
+}
+
+impl ZoneName {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::V1 => "V1",
+            Self::V2 => "V2",
+            Self::V3 => "V3",
+            Self::Gate => "the gate",
+        }
+    }
+}
+
+impl Servers {
+    /// Where `zone` is: flag or environment, session, default.
+    pub fn url(&self, zone: ZoneName, session: Option<&Session>) -> String {
+        let (given, saved, default) = match zone {
+            ZoneName::V1 => (&self.v1_url, session.map(|s| &s.v1_url), 8081),
+            ZoneName::V2 => (&self.v2_url, session.map(|s| &s.v2_url), 8082),
+            ZoneName::V3 => (&self.v3_url, session.map(|s| &s.v3_url), 8083),
+            ZoneName::Gate => (&self.gate_url, session.map(|s| &s.gate_url), 8084),
+        };
+        given
+            .clone()
+            .or_else(|| saved.cloned())
+            .unwrap_or_else(|| format!("http://127.0.0.1:{default}"))
+    }
+
+    /// The token for `role`: `--token`, `TRIZONE_TOKEN_<ROLE>`, session.
+    pub fn token(&self, role: &str, session: Option<&Session>) -> anyhow::Result<String> {
+        let variable = format!("TRIZONE_TOKEN_{}", role.to_uppercase());
+        self.token
+            .clone()
+            .or_else(|| std::env::var(&variable).ok().filter(|t| !t.is_empty()))
+            .or_else(|| session.and_then(|s| s.token(role)).map(str::to_owned))
+            .with_context(|| {
+                format!("no token: pass --token or set {variable} (`trizone up` prints one)")
+            })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -156,7 +193,7 @@ pub enum QuarantineCommand {
 }
 
 /// One zone, as a command talks to it.
-struct Zone {
+pub struct Zone {
     name: &'static str,
     base: String,
     token: String,
@@ -164,19 +201,19 @@ struct Zone {
 }
 
 impl Zone {
-    fn new(name: &'static str, base: &str, servers: &Servers, role: &str) -> anyhow::Result<Self> {
-        let variable = format!("TRIZONE_TOKEN_{}", role.to_uppercase());
-        let token = servers
-            .token
-            .clone()
-            .or_else(|| std::env::var(&variable).ok())
-            .with_context(|| {
-                format!("no token: pass --token or set {variable} (`trizone up` prints one)")
-            })?;
+    /// `zone`, asked with the token of `role`.
+    pub fn new(servers: &Servers, zone: ZoneName, role: &str) -> anyhow::Result<Self> {
+        let session = Session::load();
+        let token = servers.token(role, session.as_ref())?;
+        Self::at(zone, &servers.url(zone, session.as_ref()), &token)
+    }
+
+    /// `zone` at `base`, asked with `token`.
+    pub fn at(zone: ZoneName, base: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            name,
+            name: zone.describe(),
             base: base.trim_end_matches('/').to_owned(),
-            token,
+            token: token.to_owned(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
@@ -210,12 +247,12 @@ impl Zone {
         Ok(body)
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.base)), path)
             .await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(
             self.http.post(format!("{}{path}", self.base)).json(body),
             path,
@@ -223,7 +260,7 @@ impl Zone {
         .await
     }
 
-    async fn post_raw(
+    pub async fn post_raw(
         &self,
         path: &str,
         content_type: &str,
@@ -284,7 +321,7 @@ fn with_query(path: &str, key: &str, value: Option<&str>) -> String {
     }
 }
 
-fn short(fingerprint: &Value) -> String {
+pub fn short(fingerprint: &Value) -> String {
     fingerprint
         .as_str()
         .unwrap_or("")
@@ -293,7 +330,7 @@ fn short(fingerprint: &Value) -> String {
         .collect()
 }
 
-fn text(value: &Value) -> String {
+pub fn text(value: &Value) -> String {
     match value {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
@@ -302,7 +339,7 @@ fn text(value: &Value) -> String {
 }
 
 pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow::Result<()> {
-    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
     match command {
         ExperimentCommand::Register {
             file,
@@ -371,7 +408,7 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
 }
 
 pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Result<()> {
-    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
     match command {
         DatasetCommand::Upload { file, name, json } => {
             let body =
@@ -403,7 +440,7 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
 }
 
 pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
-    let v1 = Zone::new("V1", &servers.v1_url, servers, "experimenter")?;
+    let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
     match command {
         RunCommand::Start {
             experiment,
@@ -429,42 +466,53 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
             })
         }
         RunCommand::Watch { run, json } => {
-            let mut err = std::io::stderr().lock();
-            loop {
-                let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
-                let total = view["cases_total"].as_u64().unwrap_or(0).max(1);
-                let done = view["progress"]["cases_done"].as_u64().unwrap_or(0);
-                let filled = usize::try_from(done * 30 / total).unwrap_or(30).min(30);
-                if !json {
-                    write!(
-                        err,
-                        "\r[{}{}] {done}/{total} {}",
-                        "#".repeat(filled),
-                        ".".repeat(30 - filled),
-                        text(&view["status"])
-                    )?;
-                    err.flush()?;
-                }
-                if ["finished", "failed", "cancelled"]
-                    .contains(&view["status"].as_str().unwrap_or(""))
-                {
-                    if !json {
-                        writeln!(err)?;
-                    }
-                    return print(json, &view, |out| {
-                        writeln!(
-                            out,
-                            "run {run} {}: {done} cases, accuracy {}, {} errors, p95 {} ms",
-                            text(&view["status"]),
-                            text(&view["running_accuracy"]),
-                            text(&view["progress"]["errors"]),
-                            text(&view["metrics"]["latency_p95_ms"])
-                        )
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+            let bar = if json {
+                ProgressBar::hidden()
+            } else {
+                run_bar(&run[..run.len().min(8)])
+            };
+            let view = follow_run(&v1, &run, &bar).await?;
+            bar.finish();
+            print(json, &view, |out| {
+                writeln!(
+                    out,
+                    "run {run} {}: {} cases, accuracy {}, {} errors, p95 {} ms",
+                    text(&view["status"]),
+                    text(&view["progress"]["cases_done"]),
+                    text(&view["running_accuracy"]),
+                    text(&view["progress"]["errors"]),
+                    text(&view["metrics"]["latency_p95_ms"])
+                )
+            })
         }
+    }
+}
+
+/// A progress bar for one run, labelled `label`.
+pub fn run_bar(label: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{prefix:<14} [{bar:30}] {pos:>4}/{len:<4} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>.");
+    ProgressBar::new(0)
+        .with_style(style)
+        .with_prefix(label.to_owned())
+}
+
+/// Follows run `run` on `bar` until it ends; its last view.
+pub async fn follow_run(v1: &Zone, run: &str, bar: &ProgressBar) -> anyhow::Result<Value> {
+    loop {
+        let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
+        bar.set_length(view["cases_total"].as_u64().unwrap_or(0));
+        bar.set_position(view["progress"]["cases_done"].as_u64().unwrap_or(0));
+        let status = view["status"].as_str().unwrap_or("");
+        bar.set_message(match view["running_accuracy"].as_f64() {
+            Some(accuracy) => format!("{status}, accuracy {accuracy:.3}"),
+            None => status.to_owned(),
+        });
+        if ["finished", "failed", "cancelled"].contains(&status) {
+            return Ok(view);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -474,7 +522,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
     } else {
         "admin"
     };
-    let gate = Zone::new("the gate", &servers.gate_url, servers, read_role)?;
+    let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
     match command {
         GateCommand::Judge { experiment, json } => {
             let d = gate
@@ -550,7 +598,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
 }
 
 pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow::Result<()> {
-    let v3 = Zone::new("V3", &servers.v3_url, servers, "experimenter")?;
+    let v3 = Zone::new(servers, ZoneName::V3, "experimenter")?;
     match command {
         QuarantineCommand::List { reason, json } => {
             let path = with_query("/api/v3/records", "reason", reason.as_deref());
@@ -636,7 +684,7 @@ pub async fn review(
     language: Option<String>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let v2 = Zone::new("V2", &servers.v2_url, servers, "end_user")?;
+    let v2 = Zone::new(servers, ZoneName::V2, "end_user")?;
     let code =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let language = language

@@ -6,6 +6,8 @@ use clap::Parser;
 
 mod cli;
 mod client;
+mod demo;
+mod session;
 mod up;
 
 #[tokio::main]

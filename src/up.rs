@@ -9,8 +9,11 @@ use anyhow::Context;
 use clap::{Args, Parser};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use trizone_http::{Role, auth::token_hash_hex};
 use trizone_store::DbRole;
+
+use crate::session::Session;
 
 /// Where everything listens.
 #[derive(Debug, Clone, Args)]
@@ -20,12 +23,14 @@ pub struct Ports {
     pub host: IpAddr,
     #[arg(long, default_value_t = 8081)]
     pub v1_port: u16,
-    #[arg(long, default_value_t = 8082)]
-    pub v2_port: u16,
+    /// One port per V2 replica (`8082,8085` runs two).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "8082")]
+    pub v2_port: Vec<u16>,
     #[arg(long, default_value_t = 8083)]
     pub v3_port: u16,
-    #[arg(long, default_value_t = 8084)]
-    pub gate_port: u16,
+    /// One port per gate replica; replica i asks V2 replica i (modulo their count).
+    #[arg(long, value_delimiter = ',', num_args = 1.., default_value = "8084")]
+    pub gate_port: Vec<u16>,
     #[arg(long, default_value_t = 8090)]
     pub sim_port: u16,
     /// When the gate judges (cron with seconds); locally every 10 s.
@@ -114,112 +119,258 @@ async fn bind(host: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener
         })
 }
 
-/// Runs the platform until Ctrl-C or SIGTERM.
-pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
-    let tokens = Tokens::from_env();
-    let keys = tokens.key_spec();
+/// Every zone and the simulator, running in this process.
+pub struct Platform {
+    pub session: Session,
+    stop: watch::Sender<bool>,
+    zones: JoinSet<anyhow::Result<()>>,
+    sim: trizone_sim::RunningSim,
+}
+
+impl std::fmt::Debug for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Platform")
+            .field("zones", &self.zones.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Each zone's flags, as its own binary would take them.
+struct ZoneArgs {
+    v1: Vec<String>,
+    v2: Vec<Vec<String>>,
+    v3: Vec<String>,
+    gate: Vec<Vec<String>>,
+}
+
+fn zone_args(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<ZoneArgs> {
     let host = ports.host;
+    let keys = tokens.key_spec();
     let service_token = tokens.get(Role::Service).to_owned();
     let url = |port: u16| format!("http://{host}:{port}");
-
-    let sim = trizone_sim::RunningSim::start(42, trizone_sim::Dataset::default(), ports.sim_port)
-        .await
-        .with_context(|| format!("cannot start the simulator on port {}", ports.sim_port))?;
-    // The simulator accepts any key; these only make the router send one.
-    let credentials =
-        || trizone_router::Credentials::new(Some("sk-local-simulator"), Some("sk-local-simulator"));
-
-    let v1: trizone_experiment::Config = config(&[
-        "--listen".into(),
-        format!("{host}:{}", ports.v1_port),
-        "--database-url".into(),
-        role_url(owner_url, DbRole::Experiment)?,
-        "--api-keys".into(),
-        keys.clone(),
+    let common = |port: u16, role: DbRole| -> anyhow::Result<Vec<String>> {
+        Ok(vec![
+            "--listen".into(),
+            format!("{host}:{port}"),
+            "--database-url".into(),
+            role_url(owner_url, role)?,
+            "--api-keys".into(),
+            keys.clone(),
+        ])
+    };
+    let mut v1 = common(ports.v1_port, DbRole::Experiment)?;
+    v1.extend([
         "--v3-url".into(),
         url(ports.v3_port),
         "--v3-token".into(),
         service_token.clone(),
-    ])?;
-    let v2: trizone_stable::Config = config(&[
-        "--listen".into(),
-        format!("{host}:{}", ports.v2_port),
-        "--database-url".into(),
-        role_url(owner_url, DbRole::Stable)?,
-        "--api-keys".into(),
-        keys.clone(),
-    ])?;
-    let v3: trizone_quarantine::Config = config(&[
-        "--listen".into(),
-        format!("{host}:{}", ports.v3_port),
-        "--database-url".into(),
-        role_url(owner_url, DbRole::Quarantine)?,
-        "--api-keys".into(),
-        keys.clone(),
-    ])?;
-    let gate: trizone_gate::Config = config(&[
-        "--listen".into(),
-        format!("{host}:{}", ports.gate_port),
-        "--database-url".into(),
-        role_url(owner_url, DbRole::Gate)?,
-        "--api-keys".into(),
-        keys.clone(),
-        "--v2-url".into(),
-        url(ports.v2_port),
-        "--v2-token".into(),
-        service_token,
-        "--schedule".into(),
-        ports.schedule.clone(),
-        "--kubernetes".into(),
-        "off".into(),
-    ])?;
+    ]);
+    let v2 = ports
+        .v2_port
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| {
+            let mut args = common(port, DbRole::Stable)?;
+            args.extend(["--replica".into(), format!("local-v2-{}", i + 1)]);
+            Ok(args)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let gate = ports
+        .gate_port
+        .iter()
+        .enumerate()
+        .map(|(i, &port)| {
+            let mut args = common(port, DbRole::Gate)?;
+            args.extend([
+                "--v2-url".into(),
+                url(ports.v2_port[i % ports.v2_port.len()]),
+                "--v2-token".into(),
+                service_token.clone(),
+                "--schedule".into(),
+                ports.schedule.clone(),
+                "--kubernetes".into(),
+                "off".into(),
+                "--replica".into(),
+                format!("local-gate-{}", i + 1),
+            ]);
+            Ok(args)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    Ok(ZoneArgs {
+        v1,
+        v2,
+        v3: common(ports.v3_port, DbRole::Quarantine)?,
+        gate,
+    })
+}
 
-    let listeners = (
-        bind(host, ports.v1_port, "V1").await?,
-        bind(host, ports.v2_port, "V2").await?,
-        bind(host, ports.v3_port, "V3").await?,
-        bind(host, ports.gate_port, "the gate").await?,
-    );
-    let (stop, stopped) = watch::channel(false);
-    let signal = |mut stopped: watch::Receiver<bool>| async move {
-        let _ = stopped.wait_for(|stop| *stop).await;
-    };
+impl Platform {
+    /// Binds every port, then starts the zones; an error names what could
+    /// not start.
+    pub async fn start(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<Self> {
+        if ports.v2_port.is_empty() || ports.gate_port.is_empty() {
+            anyhow::bail!("--v2-port and --gate-port need at least one port each");
+        }
+        let host = ports.host;
+        let args = zone_args(owner_url, ports, tokens)?;
+        let v1: trizone_experiment::Config = config(&args.v1)?;
+        let v3: trizone_quarantine::Config = config(&args.v3)?;
+        let v2: Vec<trizone_stable::Config> = args
+            .v2
+            .iter()
+            .map(|a| config(a))
+            .collect::<Result<_, _>>()?;
+        let gate: Vec<trizone_gate::Config> = args
+            .gate
+            .iter()
+            .map(|a| config(a))
+            .collect::<Result<_, _>>()?;
+
+        let sim =
+            trizone_sim::RunningSim::start(42, trizone_sim::Dataset::default(), ports.sim_port)
+                .await
+                .with_context(|| {
+                    format!("cannot start the simulator on port {}", ports.sim_port)
+                })?;
+        // The simulator accepts any key; these only make the router send one.
+        let credentials = || {
+            trizone_router::Credentials::new(Some("sk-local-simulator"), Some("sk-local-simulator"))
+        };
+
+        let (stop, stopped) = watch::channel(false);
+        let signal = || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let mut zones = JoinSet::new();
+        let listener = bind(host, ports.v1_port, "V1").await?;
+        let shutdown = signal();
+        let creds = credentials();
+        zones.spawn(async move { trizone_experiment::run(&v1, creds, listener, shutdown).await });
+        for (config, &port) in v2.into_iter().zip(&ports.v2_port) {
+            let listener = bind(host, port, "V2").await?;
+            let shutdown = signal();
+            let creds = credentials();
+            zones.spawn(
+                async move { trizone_stable::run(&config, creds, listener, shutdown).await },
+            );
+        }
+        let listener = bind(host, ports.v3_port, "V3").await?;
+        let shutdown = signal();
+        zones.spawn(async move { trizone_quarantine::run(&v3, listener, shutdown).await });
+        for (config, &port) in gate.into_iter().zip(&ports.gate_port) {
+            let listener = bind(host, port, "the gate").await?;
+            let shutdown = signal();
+            zones.spawn(async move { trizone_gate::run(&config, listener, shutdown).await });
+        }
+
+        let url = |port: u16| format!("http://{host}:{port}");
+        let session = Session {
+            v1_url: url(ports.v1_port),
+            v2_url: url(ports.v2_port[0]),
+            v3_url: url(ports.v3_port),
+            gate_url: url(ports.gate_port[0]),
+            sim_url: format!("http://{}", sim.address),
+            tokens: tokens
+                .tokens
+                .iter()
+                .map(|(role, token)| (role.as_str().to_owned(), token.clone()))
+                .collect(),
+        };
+        Ok(Self {
+            session,
+            stop,
+            zones,
+            sim,
+        })
+    }
+
+    /// Waits until a zone stops by itself, which only an error makes it do.
+    pub async fn failed(&mut self) -> anyhow::Error {
+        match self.zones.join_next().await {
+            Some(Ok(Err(error))) => error,
+            Some(Ok(Ok(()))) => anyhow::anyhow!("a zone stopped unasked"),
+            Some(Err(error)) => anyhow::Error::new(error).context("a zone panicked"),
+            None => anyhow::anyhow!("no zone is running"),
+        }
+    }
+
+    /// Asks every zone to stop and waits until they have.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        let mut result = Ok(());
+        while let Some(joined) = self.zones.join_next().await {
+            match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => result = Err(error),
+                Err(error) => result = Err(anyhow::Error::new(error).context("a zone panicked")),
+            }
+        }
+        drop(self.sim);
+        result
+    }
+}
+
+/// Runs the platform until Ctrl-C or SIGTERM.
+pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
+    let tokens = Tokens::from_env();
+    let mut platform = Platform::start(owner_url, &ports, &tokens).await?;
+    let session = platform.session.clone();
+    let saved = session.save();
 
     let mut out = std::io::stdout().lock();
     writeln!(out, "trizone is up (Ctrl-C stops it):")?;
-    writeln!(out, "  V1 experimentation  {}", url(ports.v1_port))?;
-    writeln!(out, "  V2 stable           {}", url(ports.v2_port))?;
-    writeln!(out, "  V3 quarantine       {}", url(ports.v3_port))?;
-    writeln!(out, "  gate                {}", url(ports.gate_port))?;
+    writeln!(out, "  V1 experimentation  {}", session.v1_url)?;
     writeln!(
         out,
-        "  provider simulator  {} (OpenAI) and {} (Anthropic)",
-        sim.openai_base_url(),
-        sim.anthropic_base_url()
+        "  V2 stable           {}",
+        list_urls(ports.host, &ports.v2_port)
+    )?;
+    writeln!(out, "  V3 quarantine       {}", session.v3_url)?;
+    writeln!(
+        out,
+        "  gate                {}",
+        list_urls(ports.host, &ports.gate_port)
+    )?;
+    writeln!(
+        out,
+        "  provider simulator  {0}/v1 (OpenAI) and {0} (Anthropic)",
+        session.sim_url
     )?;
     writeln!(out, "tokens (set these variables to choose your own):")?;
     for (role, token) in &tokens.tokens {
         writeln!(out, "  export {}={token}", env_name(*role))?;
     }
+    match &saved {
+        Ok(path) => writeln!(
+            out,
+            "saved to {} (readable by you only): trizone commands in another terminal use it",
+            path.display()
+        )?,
+        Err(error) => writeln!(out, "not saved for other terminals: {error:#}")?,
+    }
     drop(out);
 
-    let zones = async {
-        tokio::try_join!(
-            trizone_experiment::run(&v1, credentials(), listeners.0, signal(stopped.clone())),
-            trizone_stable::run(&v2, credentials(), listeners.1, signal(stopped.clone())),
-            trizone_quarantine::run(&v3, listeners.2, signal(stopped.clone())),
-            trizone_gate::run(&gate, listeners.3, signal(stopped.clone())),
-        )
-    };
-    tokio::pin!(zones);
-    tokio::select! {
-        result = &mut zones => { result?; }
+    let result = tokio::select! {
+        error = platform.failed() => Err(error),
         () = trizone_http::serve::shutdown_signal() => {
             tracing::info!("stopping every zone");
-            let _ = stop.send(true);
-            zones.await?;
+            Ok(())
         }
+    };
+    let stopped = platform.stop().await;
+    if saved.is_ok() {
+        session.remove();
     }
-    drop(sim);
-    Ok(())
+    result.and(stopped)
+}
+
+fn list_urls(host: IpAddr, ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(|port| format!("http://{host}:{port}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -6,5 +6,7 @@
 )]
 
 mod cli;
+mod demo;
+mod lifecycle;
 mod roles;
 mod up;

@@ -10,15 +10,16 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::cli::database_url;
-use crate::up::{TOKENS, Up};
+use crate::up::{Shape, TOKENS, Up};
 
 async fn trizone(up: &Up, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
         .args(args)
-        .env("TRIZONE_V1_URL", up.url(0))
-        .env("TRIZONE_V2_URL", up.url(1))
-        .env("TRIZONE_V3_URL", up.url(2))
-        .env("TRIZONE_GATE_URL", up.url(3))
+        .env("TRIZONE_V1_URL", &up.v1)
+        .env("TRIZONE_V2_URL", &up.v2[0])
+        .env("TRIZONE_V3_URL", &up.v3)
+        .env("TRIZONE_GATE_URL", &up.gate[0])
+        .env("TRIZONE_SESSION_FILE", "/nonexistent/trizone-session.json")
         .env("RUST_LOG", "warn")
         .envs(TOKENS)
         .output()
@@ -58,7 +59,14 @@ fn dataset(dir: &Path) -> String {
 #[sqlx::test(migrations = false)]
 async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool) {
     let url = database_url(&pool).await;
-    let up = Up::start(&url, "0 0 0 1 1 *").await;
+    let up = Up::start(
+        &url,
+        Shape {
+            schedule: "0 0 0 1 1 *",
+            ..Shape::default()
+        },
+    )
+    .await;
     let dir = std::env::temp_dir().join(format!("trizone-e2e-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("reviewer.yaml");
@@ -66,7 +74,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
         &config,
         format!(
             "name: e2e-reviewer\nmodels:\n  primary: {{ provider: openai, model: gpt-sim, base_url: \"{}/v1\", input_per_mtok: 1, output_per_mtok: 2 }}\nstrategy: {{ kind: primary }}\nprompt:\n  system: Review carefully.\n  template: \"Review {{{{path}}}} ({{{{language}}}}):\\n{{{{code}}}}\"\nparameters: {{ max_retries: 0 }}\n",
-            up.url(4)
+            up.sim
         ),
     )
     .unwrap();
@@ -131,7 +139,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     assert_eq!(again.status.code(), Some(2));
     let said = String::from_utf8_lossy(&again.stderr);
     assert!(
-        said.contains(&format!("the gate at {} answered 409", up.url(3)))
+        said.contains(&format!("the gate at {} answered 409", up.gate[0]))
             && said.contains("already_decided"),
         "{said}"
     );

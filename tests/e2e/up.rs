@@ -15,9 +15,9 @@ pub const TOKENS: [(&str, &str); 4] = [
     ("TRIZONE_TOKEN_SERVICE", "e2e-service"),
 ];
 
-/// Five ports free right now.
-fn free_ports() -> Vec<u16> {
-    let listeners: Vec<std::net::TcpListener> = (0..5)
+/// `n` ports free right now.
+fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();
     listeners
@@ -26,46 +26,84 @@ fn free_ports() -> Vec<u16> {
         .collect()
 }
 
-/// `trizone up` on free ports, ready: V1, V2, V3, gate, simulator.
+fn joined(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What to start.
+pub struct Shape<'a> {
+    pub schedule: &'a str,
+    pub v2_replicas: usize,
+    pub gate_replicas: usize,
+    /// Extra environment for the zones (their `TRIZONE_*` settings).
+    pub env: &'a [(&'a str, &'a str)],
+}
+
+impl Default for Shape<'_> {
+    fn default() -> Self {
+        Self {
+            schedule: "*/10 * * * * *",
+            v2_replicas: 1,
+            gate_replicas: 1,
+            env: &[],
+        }
+    }
+}
+
+/// `trizone up` on free ports, every zone ready.
 pub struct Up {
-    pub ports: Vec<u16>,
+    pub v1: String,
+    pub v2: Vec<String>,
+    pub v3: String,
+    pub gate: Vec<String>,
+    pub sim: String,
+    /// The session file it writes, private to this test.
+    pub session: std::path::PathBuf,
     pub process: tokio::process::Child,
 }
 
 impl Up {
-    pub async fn start(url: &str, schedule: &str) -> Self {
-        let ports = free_ports();
-        let flags = [
-            "--v1-port",
-            "--v2-port",
-            "--v3-port",
-            "--gate-port",
-            "--sim-port",
-        ];
-        let args: Vec<String> = flags
-            .iter()
-            .zip(&ports)
-            .flat_map(|(flag, port)| [flag.to_string(), port.to_string()])
-            .collect();
+    pub async fn start(url: &str, shape: Shape<'_>) -> Self {
+        let ports = free_ports(3 + shape.v2_replicas + shape.gate_replicas);
+        let (v1, rest) = (ports[0], &ports[1..]);
+        let (v2, rest) = rest.split_at(shape.v2_replicas);
+        let (gate, rest) = rest.split_at(shape.gate_replicas);
+        let (v3, sim) = (rest[0], rest[1]);
+        let session =
+            std::env::temp_dir().join(format!("trizone-session-{}.json", uuid::Uuid::new_v4()));
         let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
             .arg("up")
-            .args(&args)
-            .args(["--schedule", schedule])
+            .args(["--v1-port", &v1.to_string(), "--v2-port", &joined(v2)])
+            .args(["--v3-port", &v3.to_string(), "--gate-port", &joined(gate)])
+            .args(["--sim-port", &sim.to_string(), "--schedule", shape.schedule])
             .env("DATABASE_URL", url)
             .env("RUST_LOG", "warn")
+            .env("TRIZONE_SESSION_FILE", &session)
             .envs(TOKENS)
+            .envs(shape.env.iter().copied())
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let url = |port: &u16| format!("http://127.0.0.1:{port}");
+        let up = Self {
+            v1: url(&v1),
+            v2: v2.iter().map(url).collect(),
+            v3: url(&v3),
+            gate: gate.iter().map(url).collect(),
+            sim: url(&sim),
+            session,
+            process,
+        };
         let client = reqwest::Client::new();
-        for port in &ports[..4] {
+        for base in up.v2.iter().chain(&up.gate).chain([&up.v1, &up.v3]) {
             let mut ready = false;
             for _ in 0..300 {
-                if let Ok(response) = client
-                    .get(format!("http://127.0.0.1:{port}/healthz"))
-                    .send()
-                    .await
+                if let Ok(response) = client.get(format!("{base}/healthz")).send().await
                     && response.status() == 200
                 {
                     ready = true;
@@ -73,24 +111,21 @@ impl Up {
                 }
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            assert!(ready, "port {port} never answered");
+            assert!(ready, "{base} never answered");
         }
-        Self { ports, process }
-    }
-
-    pub fn url(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", self.ports[i])
+        up
     }
 }
 
 #[sqlx::test(migrations = false)]
 async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: PgPool) {
     let url = database_url(&pool).await;
-    let up = Up::start(&url, "*/10 * * * * *").await;
+    let up = Up::start(&url, Shape::default()).await;
+    let bases = [&up.v1, &up.v2[0], &up.v3, &up.gate[0], &up.sim];
     let client = reqwest::Client::new();
     let get = |i: usize, path: &str, token: &str| {
         client
-            .get(format!("{}{path}", up.url(i)))
+            .get(format!("{}{path}", bases[i]))
             .bearer_auth(token.to_owned())
             .send()
     };
@@ -122,7 +157,11 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         .await
         .unwrap();
     assert!(models["data"].is_array(), "{models}");
-    let v2 = up.url(1);
+    let v2 = up.v2[0].clone();
+    let saved: Value = serde_json::from_slice(&std::fs::read(&up.session).unwrap()).unwrap();
+    assert_eq!(saved["v1_url"], up.v1.as_str());
+    assert_eq!(saved["tokens"]["admin"], "e2e-admin");
+    let session = up.session.clone();
 
     let interrupted = tokio::process::Command::new("kill")
         .args(["-INT", &up.process.id().unwrap().to_string()])
@@ -135,6 +174,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         .expect("trizone up did not stop within 30 s of Ctrl-C")
         .unwrap();
     assert!(output.status.success(), "{:?}", output.status);
+    assert!(!session.exists(), "the session file outlived the platform");
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(
         printed.contains(&format!("V2 stable           {v2}")),

@@ -1,0 +1,528 @@
+//! `trizone demo`: the whole lifecycle in under a minute, against the
+//! running platform (or one it starts): three configurations evaluated on
+//! the bundled dataset, one promoted to V2 and serving a review, two
+//! quarantined in V3 with their reasons, one of those re-evaluated.
+//!
+//! The three configurations differ only in the simulated model they call,
+//! so the simulator is told how each model behaves: that is what makes one
+//! good, one slow and one inaccurate.
+
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Args;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use indicatif::MultiProgress;
+use serde_json::{Value, json};
+
+use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text};
+use crate::session::Session;
+use crate::up::{Platform, Ports, Tokens};
+
+/// The bundled dataset: 150 labelled cases in five languages.
+const DATASET: &str = include_str!("../demo/cases.jsonl");
+
+/// The code an end user sends to V2 at the end.
+const SAMPLE: &str = "import subprocess\n\ndef archive(name):\n    subprocess.call(\"tar czf \" + name + \".tgz data\", shell=True)\n    return eval(\"len('\" + name + \"')\")\n";
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    servers: Servers,
+    /// The provider simulator (default: the session's, else http://127.0.0.1:8090).
+    #[arg(long, env = "TRIZONE_SIM_URL")]
+    sim_url: Option<String>,
+    /// Owner database URL: with it, the demo starts its own platform when
+    /// none answers.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+}
+
+/// One of the three configurations and how its simulated model behaves.
+struct Candidate {
+    label: &'static str,
+    model: &'static str,
+    /// The simulator profile of `model`.
+    profile: Value,
+}
+
+fn candidates() -> [Candidate; 3] {
+    let profile = |median: f64, p95: f64, accuracy: f64| json!({"latency_median_ms": median, "latency_p95_ms": p95, "accuracy": accuracy});
+    [
+        Candidate {
+            label: "good",
+            model: "demo-careful-reviewer",
+            profile: profile(30.0, 90.0, 1.0),
+        },
+        Candidate {
+            label: "too slow",
+            model: "demo-slow-reviewer",
+            profile: profile(3300.0, 4200.0, 1.0),
+        },
+        Candidate {
+            label: "too inaccurate",
+            model: "demo-hasty-reviewer",
+            profile: profile(30.0, 90.0, 0.7),
+        },
+    ]
+}
+
+/// What happened to one configuration, for the summary.
+struct Outcome {
+    name: String,
+    model: &'static str,
+    fingerprint: String,
+    experiment: String,
+    run: Value,
+    decision: Value,
+}
+
+/// The four zones and the simulator, as the demo talks to them.
+struct Zones {
+    v1: Zone,
+    v2: Zone,
+    v3: Zone,
+    gate: Zone,
+    /// Admin token, for the re-evaluation V1 only grants admins.
+    v1_admin: Zone,
+    sim: String,
+    http: reqwest::Client,
+}
+
+impl Zones {
+    fn new(session: &Session) -> anyhow::Result<Self> {
+        let zone = |zone: ZoneName, base: &str, role: &str| {
+            let token = session.token(role).with_context(|| {
+                format!("no {role} token: set TRIZONE_TOKEN_{}", role.to_uppercase())
+            })?;
+            Zone::at(zone, base, token)
+        };
+        Ok(Self {
+            v1: zone(ZoneName::V1, &session.v1_url, "experimenter")?,
+            v2: zone(ZoneName::V2, &session.v2_url, "end_user")?,
+            v3: zone(ZoneName::V3, &session.v3_url, "experimenter")?,
+            gate: zone(ZoneName::Gate, &session.gate_url, "admin")?,
+            v1_admin: zone(ZoneName::V1, &session.v1_url, "admin")?,
+            sim: session.sim_url.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::new(),
+        })
+    }
+}
+
+pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
+    let saved = Session::load();
+    let mut session = Session {
+        v1_url: args.servers.url(ZoneName::V1, saved.as_ref()),
+        v2_url: args.servers.url(ZoneName::V2, saved.as_ref()),
+        v3_url: args.servers.url(ZoneName::V3, saved.as_ref()),
+        gate_url: args.servers.url(ZoneName::Gate, saved.as_ref()),
+        sim_url: args
+            .sim_url
+            .clone()
+            .or_else(|| saved.as_ref().map(|s| s.sim_url.clone()))
+            .unwrap_or_else(|| "http://127.0.0.1:8090".into()),
+        tokens: Default::default(),
+    };
+    let mut platform = None;
+    if !answers(&session.v1_url).await {
+        let Some(url) = &args.database_url else {
+            bail!(
+                "no platform answers at {}: start one with `scripts/run`, or set DATABASE_URL and the demo starts its own",
+                session.v1_url
+            );
+        };
+        say(&format!("no platform at {}: starting one", session.v1_url))?;
+        crate::cli::migrate_url(url).await?;
+        let started = Platform::start(url, &default_ports(), &Tokens::from_env()).await?;
+        session = started.session.clone();
+        platform = Some(started);
+    } else {
+        for role in ["experimenter", "admin", "end_user"] {
+            let token = args.servers.token(role, saved.as_ref())?;
+            session.tokens.insert(role.to_owned(), token);
+        }
+    }
+    let started = Instant::now();
+    let result = match Zones::new(&session) {
+        Ok(zones) => script(&zones).await,
+        Err(error) => Err(error),
+    };
+    if let Some(platform) = platform {
+        platform.stop().await?;
+    }
+    let outcomes = result?;
+    say(&format!(
+        "done in {:.1} s: {} promoted to V2, {} quarantined in V3",
+        started.elapsed().as_secs_f64(),
+        outcomes.0,
+        outcomes.1
+    ))
+}
+
+fn default_ports() -> Ports {
+    Ports {
+        host: [127, 0, 0, 1].into(),
+        v1_port: 8081,
+        v2_port: vec![8082],
+        v3_port: 8083,
+        gate_port: vec![8084],
+        sim_port: 8090,
+        schedule: "*/10 * * * * *".into(),
+    }
+}
+
+async fn answers(base: &str) -> bool {
+    let client = reqwest::Client::new();
+    matches!(
+        client
+            .get(format!("{}/healthz", base.trim_end_matches('/')))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await,
+        Ok(response) if response.status().is_success()
+    )
+}
+
+fn say(line: &str) -> anyhow::Result<()> {
+    writeln!(std::io::stdout().lock(), "{line}")?;
+    Ok(())
+}
+
+/// The lifecycle; how many configurations were promoted and quarantined.
+async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
+    // A tag per demo makes its configurations new ones: the fingerprint of
+    // one already quarantined would be refused at registration.
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let candidates = candidates();
+
+    say("1. The simulator learns the dataset and how each model behaves")?;
+    simulate(zones, &candidates).await?;
+
+    say("2. An experimenter uploads the dataset and registers three configurations")?;
+    let path = format!("/api/v1/datasets?name=demo-{tag}");
+    let dataset = zones
+        .v1
+        .post_raw(&path, "application/x-ndjson", DATASET.as_bytes().to_vec())
+        .await?;
+    let dataset_id = dataset["id"]
+        .as_str()
+        .context("V1 gave the dataset no id")?;
+    say(&format!(
+        "   dataset demo-{tag}: {} cases",
+        dataset["case_count"]
+    ))?;
+    let mut outcomes = Vec::new();
+    for candidate in &candidates {
+        let name = format!("demo-{}-{tag}", candidate.label.replace(' ', "-"));
+        let body = json!({
+            "owner": "demo",
+            "description": format!("trizone demo: the {} one", candidate.label),
+            "configuration": configuration(&name, candidate.model, &zones.sim, tag),
+        });
+        let experiment = zones.v1.post("/api/v1/experiments", &body).await?;
+        say(&format!(
+            "   {name:<26} {:<22} fingerprint {}",
+            candidate.model,
+            short(&experiment["fingerprint"])
+        ))?;
+        outcomes.push(Outcome {
+            name,
+            model: candidate.model,
+            fingerprint: text(&experiment["fingerprint"]),
+            experiment: text(&experiment["id"]),
+            run: Value::Null,
+            decision: Value::Null,
+        });
+    }
+
+    say("3. Their evaluations run side by side")?;
+    evaluate(zones, dataset_id, &mut outcomes).await?;
+
+    say("4. An admin asks the gate to judge them")?;
+    for outcome in &mut outcomes {
+        outcome.decision = judge(zones, &outcome.experiment).await?;
+        say(&format!(
+            "   {:<26} {:<5} -> {}",
+            outcome.name,
+            text(&outcome.decision["decision"]),
+            text(&outcome.decision["outcome"])
+        ))?;
+        for check in failed_checks(&outcome.decision) {
+            say(&format!("      {check}"))?;
+        }
+    }
+    let promoted: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.decision["decision"] == "pass")
+        .collect();
+    let quarantined: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.decision["quarantine_record_id"].is_string())
+        .collect();
+
+    say("5. An end user asks V2 for a review")?;
+    if let Some(good) = promoted.first() {
+        await_serving(zones, &good.fingerprint).await?;
+        let review = zones
+            .v2
+            .post(
+                "/api/v2/reviews",
+                &json!({"language": "python", "path": "archive.py", "code": SAMPLE}),
+            )
+            .await?;
+        say(&format!(
+            "   answered by {} under deployment v{} ({}), in {:.0} ms",
+            text(&review["answered_by"][0]),
+            text(&review["deployment"]["version"]),
+            good.name,
+            review["latency_ms"].as_f64().unwrap_or(0.0)
+        ))?;
+        let lines: Vec<&str> = SAMPLE.lines().collect();
+        for finding in review["findings"].as_array().into_iter().flatten() {
+            let line = finding["line_start"].as_u64().unwrap_or(0);
+            say(&format!(
+                "   archive.py:{line} [{}] {}",
+                text(&finding["severity"]),
+                text(&finding["message"])
+            ))?;
+            if let Some(source) = usize::try_from(line)
+                .ok()
+                .and_then(|l| lines.get(l.wrapping_sub(1)))
+            {
+                say(&format!("      {line:>3} | {source}"))?;
+            }
+        }
+    } else {
+        say("   nothing passed, so V2 serves what it served before")?;
+    }
+
+    say("6. V3 holds the quarantined ones, with their reasons")?;
+    let mut records = Vec::new();
+    for outcome in &quarantined {
+        let id = text(&outcome.decision["quarantine_record_id"]);
+        let record = zones.v3.get(&format!("/api/v3/records/{id}")).await?;
+        say(&format!(
+            "   record {id}: {} quarantined for {}",
+            outcome.name,
+            text(&record["reason"])
+        ))?;
+        for check in record["failed_checks"].as_array().into_iter().flatten() {
+            say(&format!("      {}", text(&check["reason"])))?;
+        }
+        records.push((outcome, id));
+    }
+
+    say("7. An admin asks for a re-evaluation of one of them")?;
+    let reevaluation = match records.last() {
+        Some((outcome, id)) => {
+            let experiment = zones
+                .v1_admin
+                .post(
+                    "/api/v1/reevaluations",
+                    &json!({"record_id": id, "description": "demo: the provider says it is fixed"}),
+                )
+                .await?;
+            say(&format!(
+                "   {} is back in V1 as experiment {} ({}), linked to its record",
+                outcome.name,
+                text(&experiment["id"]),
+                text(&experiment["status"])
+            ))?;
+            Some((outcome.experiment.clone(), experiment))
+        }
+        None => None,
+    };
+
+    say("")?;
+    summarize(&outcomes, reevaluation.as_ref())?;
+    Ok((promoted.len(), quarantined.len()))
+}
+
+/// Loads the dataset into the simulator and sets each model's profile.
+async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()> {
+    let unreachable = || {
+        format!(
+            "cannot reach the provider simulator at {} (the demo needs it; `trizone up` runs one)",
+            zones.sim
+        )
+    };
+    let loaded = zones
+        .http
+        .put(format!("{}/control/dataset", zones.sim))
+        .body(DATASET)
+        .send()
+        .await
+        .with_context(unreachable)?;
+    if !loaded.status().is_success() {
+        bail!("the simulator refused the dataset: {}", loaded.status());
+    }
+    for candidate in candidates {
+        let set = zones
+            .http
+            .put(format!(
+                "{}/control/profiles/{}",
+                zones.sim, candidate.model
+            ))
+            .json(&candidate.profile)
+            .send()
+            .await
+            .with_context(unreachable)?;
+        if !set.status().is_success() {
+            bail!(
+                "the simulator refused the profile of {}: {}",
+                candidate.model,
+                set.status()
+            );
+        }
+        say(&format!(
+            "   {:<22} p95 {:>5} ms, accuracy {}",
+            candidate.model, candidate.profile["latency_p95_ms"], candidate.profile["accuracy"]
+        ))?;
+    }
+    Ok(())
+}
+
+/// A configuration calling `model` on the simulator.
+fn configuration(name: &str, model: &str, sim: &str, tag: &str) -> Value {
+    json!({
+        "name": name,
+        "models": {"primary": {
+            "provider": "openai", "model": model, "base_url": format!("{sim}/v1"),
+            "input_per_mtok": 0.5, "output_per_mtok": 1.5,
+        }},
+        "strategy": {"kind": "primary"},
+        "prompt": {
+            "system": format!("You review code for security problems and bugs. Answer with JSON findings. (demo {tag})"),
+            "template": "Review {{path}} ({{language}}):\n{{code}}",
+        },
+        "parameters": {"temperature": 0.0, "max_retries": 0},
+    })
+}
+
+/// Starts each configuration's run and follows them all until they end.
+async fn evaluate(zones: &Zones, dataset_id: &str, outcomes: &mut [Outcome]) -> anyhow::Result<()> {
+    let bars = MultiProgress::new();
+    let mut runs = Vec::new();
+    for outcome in outcomes.iter() {
+        let run = zones
+            .v1
+            .post(
+                &format!("/api/v1/experiments/{}/runs", outcome.experiment),
+                &json!({"dataset_id": dataset_id, "concurrency": 64}),
+            )
+            .await?;
+        let bar = bars.add(run_bar(&outcome.name[..outcome.name.len().min(14)]));
+        runs.push((text(&run["id"]), bar));
+    }
+    let finished = follow_all(zones, &runs).await?;
+    for (outcome, view) in outcomes.iter_mut().zip(finished) {
+        if view["status"] != "finished" {
+            bail!(
+                "the run of {} ended {}",
+                outcome.name,
+                text(&view["status"])
+            );
+        }
+        outcome.run = view;
+    }
+    Ok(())
+}
+
+async fn follow_all(
+    zones: &Zones,
+    runs: &[(String, indicatif::ProgressBar)],
+) -> anyhow::Result<Vec<Value>> {
+    let follows = runs.iter().map(|(id, bar)| async move {
+        let view = follow_run(&zones.v1, id, bar).await;
+        bar.finish();
+        view
+    });
+    futures::future::try_join_all(follows).await
+}
+
+/// Asks the gate for a decision; if the schedule made it first, reads it.
+async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<Value> {
+    let path = format!("/api/gate/experiments/{experiment}/judge");
+    match zones.gate.post(&path, &json!({})).await {
+        Ok(decision) => Ok(decision),
+        Err(error) if format!("{error:#}").contains("already_decided") => {
+            let list = zones
+                .gate
+                .get(&format!("/api/gate/decisions?experiment_id={experiment}"))
+                .await?;
+            list["decisions"]
+                .get(0)
+                .cloned()
+                .context("the gate says it decided but lists no decision")
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// `name: reason` of each check that did not pass.
+fn failed_checks(decision: &Value) -> Vec<String> {
+    decision["verdict"]["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["outcome"] != "pass")
+        .map(|c| format!("{}: {}", text(&c["name"]), text(&c["reason"])))
+        .collect()
+}
+
+/// Waits for V2 to serve `fingerprint`: the saga smoke-tests it first.
+async fn await_serving(zones: &Zones, fingerprint: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = zones.v2.get("/api/v2/status").await?;
+        if status["active"]["fingerprint"] == fingerprint {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "V2 did not serve the promoted configuration within 30 s; `trizone gate decisions` shows where it is"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> anyhow::Result<()> {
+    let mut table = Table::new();
+    table.load_style(UTF8_FULL_CONDENSED).set_header([
+        "configuration",
+        "model",
+        "accuracy",
+        "p95 ms",
+        "errors",
+        "gate",
+        "now in",
+    ]);
+    for outcome in outcomes {
+        let metrics = &outcome.run["metrics"];
+        let cases = metrics["cases"].as_f64().unwrap_or(0.0);
+        let accuracy = metrics["correct"].as_f64().unwrap_or(0.0) / cases.max(1.0);
+        let zone = match outcome.decision["outcome"].as_str() {
+            Some("promoting") => "V2 (serving)".to_owned(),
+            Some("quarantined" | "blacklisted") => {
+                let mut zone = "V3 (quarantined)".to_owned();
+                if reevaluation.is_some_and(|(of, _)| *of == outcome.experiment) {
+                    zone.push_str(", re-evaluation in V1");
+                }
+                zone
+            }
+            _ => "V1".to_owned(),
+        };
+        table.add_row([
+            outcome.name.clone(),
+            outcome.model.to_owned(),
+            format!("{accuracy:.3}"),
+            format!("{:.0}", metrics["latency_p95_ms"].as_f64().unwrap_or(0.0)),
+            format!("{}/{}", text(&metrics["errors"]), cases),
+            text(&outcome.decision["decision"]).to_uppercase(),
+            zone,
+        ]);
+    }
+    say(&table.to_string())
+}

@@ -1,0 +1,68 @@
+//! `trizone demo` against a running `trizone up`, finding it through the
+//! session file alone, as a person in a second terminal does.
+
+use serde_json::Value;
+use sqlx::PgPool;
+
+use crate::cli::database_url;
+use crate::up::{Shape, Up};
+
+async fn get(base: &str, path: &str, token: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, Shape::default()).await;
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        .arg("demo")
+        .env("TRIZONE_SESSION_FILE", &up.session)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("1 promoted to V2, 2 quarantined in V3"),
+        "{printed}"
+    );
+
+    // What the demo said is what the zones hold.
+    let status = get(&up.v2[0], "/api/v2/status", "e2e-end-user").await;
+    let serving = status["active"]["name"].as_str().unwrap();
+    assert!(serving.starts_with("demo-good-"), "{status}");
+    let records = get(&up.v3, "/api/v3/records", "e2e-experimenter").await;
+    let mut reasons: Vec<&str> = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    reasons.sort_unstable();
+    assert_eq!(reasons, ["accuracy", "latency"]);
+    let experiments = get(&up.v1, "/api/v1/experiments", "e2e-experimenter").await;
+    let reevaluations: Vec<&Value> = experiments["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["reevaluation_of"].is_string())
+        .collect();
+    assert_eq!(reevaluations.len(), 1, "{experiments}");
+    assert_eq!(reevaluations[0]["status"], "registered");
+    assert!(printed.contains(serving), "{printed}");
+}

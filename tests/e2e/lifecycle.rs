@@ -1,0 +1,340 @@
+//! The whole lifecycle over HTTP only, against `trizone up` on ephemeral
+//! ports: register → evaluate → PASS → V2 serves it; FAIL → V3 with
+//! reasons; re-evaluate → a new experiment; blacklist → refused at
+//! registration; an SLO breach in V2 → automatic rollback. Once with one
+//! replica of each zone, once with two V2 replicas and two gate replicas.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::cli::database_url;
+use crate::up::{Shape, Up};
+
+const DATASET: &str = include_str!("../../demo/cases.jsonl");
+const EXPERIMENTER: &str = "e2e-experimenter";
+const ADMIN: &str = "e2e-admin";
+const END_USER: &str = "e2e-end-user";
+
+/// SLO windows of a second, checked every second, so a breach shows in
+/// seconds; a rate limit high enough for the breaching load.
+const FAST_SLO: [(&str, &str); 6] = [
+    ("TRIZONE_V2_WINDOW_SECONDS", "1"),
+    ("TRIZONE_V2_FLUSH_MS", "100"),
+    ("TRIZONE_V2_POLL_SECONDS", "1"),
+    ("TRIZONE_V2_RATE_PER_MINUTE", "600000"),
+    ("TRIZONE_V2_RATE_BURST", "10000"),
+    ("TRIZONE_GATE_SLO_CHECK_SECONDS", "1"),
+];
+
+struct Api<'a> {
+    up: &'a Up,
+    http: reqwest::Client,
+}
+
+impl Api<'_> {
+    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+        let response = request.bearer_auth(token).send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn get(&self, url: &str, token: &str) -> (u16, Value) {
+        self.send(self.http.get(url), token).await
+    }
+
+    async fn post(&self, url: &str, token: &str, body: &Value) -> (u16, Value) {
+        self.send(self.http.post(url).json(body), token).await
+    }
+
+    /// `base` of the `i`th gate replica, taking turns.
+    fn gate(&self, i: usize) -> &str {
+        &self.up.gate[i % self.up.gate.len()]
+    }
+
+    async fn simulate(&self, model: &str, profile: Value) {
+        let response = self
+            .http
+            .put(format!("{}/control/profiles/{model}", self.up.sim))
+            .json(&profile)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{model}");
+    }
+
+    fn configuration(&self, name: &str, model: &str) -> Value {
+        json!({
+            "name": name,
+            "models": {"primary": {"provider": "openai", "model": model,
+                "base_url": format!("{}/v1", self.up.sim), "input_per_mtok": 1, "output_per_mtok": 2}},
+            "strategy": {"kind": "primary"},
+            "prompt": {"system": "Review carefully.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
+            "parameters": {"max_retries": 0},
+        })
+    }
+
+    async fn register(&self, configuration: &Value) -> (u16, Value) {
+        let body = json!({"owner": "alice", "configuration": configuration});
+        self.post(
+            &format!("{}/api/v1/experiments", self.up.v1),
+            EXPERIMENTER,
+            &body,
+        )
+        .await
+    }
+
+    /// Registers, evaluates on `dataset` and has gate replica `judge` decide.
+    async fn evaluate(&self, configuration: &Value, dataset: &str, judge: usize) -> (Value, Value) {
+        let (status, experiment) = self.register(configuration).await;
+        assert_eq!(status, 201, "{experiment}");
+        let id = experiment["id"].as_str().unwrap();
+        let (status, run) = self
+            .post(
+                &format!("{}/api/v1/experiments/{id}/runs", self.up.v1),
+                EXPERIMENTER,
+                &json!({"dataset_id": dataset, "concurrency": 32}),
+            )
+            .await;
+        assert_eq!(status, 202, "{run}");
+        let run_url = format!("{}/api/v1/runs/{}", self.up.v1, run["id"].as_str().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let (_, view) = self.get(&run_url, EXPERIMENTER).await;
+            if view["status"] == "finished" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the run never finished: {view}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let (status, decision) = self
+            .post(
+                &format!("{}/api/gate/experiments/{id}/judge", self.gate(judge)),
+                ADMIN,
+                &json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{decision}");
+        (experiment, decision)
+    }
+
+    /// The fingerprint every V2 replica serves, once they agree on `expected`.
+    async fn await_served(&self, expected: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut agreed = true;
+            for v2 in &self.up.v2 {
+                let (_, status) = self.get(&format!("{v2}/api/v2/status"), END_USER).await;
+                agreed &= status["active"]["fingerprint"] == expected;
+            }
+            if agreed {
+                return;
+            }
+            assert!(Instant::now() < deadline, "V2 never served {expected}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn review(&self, replica: usize) -> (u16, Value) {
+        let v2 = &self.up.v2[replica % self.up.v2.len()];
+        self.post(
+            &format!("{v2}/api/v2/reviews"),
+            END_USER,
+            &json!({"language": "python", "code": "def run(x):\n    return eval(x)\n"}),
+        )
+        .await
+    }
+}
+
+async fn lifecycle(up: &Up) {
+    let api = Api {
+        up,
+        http: reqwest::Client::new(),
+    };
+    let loaded = api
+        .http
+        .put(format!("{}/control/dataset", up.sim))
+        .body(DATASET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 200);
+    api.simulate("e2e-first", json!({"accuracy": 1.0})).await;
+    api.simulate("e2e-second", json!({"accuracy": 1.0})).await;
+    api.simulate("e2e-sloppy", json!({"accuracy": 0.6})).await;
+    let (status, dataset) = api
+        .send(
+            api.http
+                .post(format!("{}/api/v1/datasets?name=e2e", up.v1))
+                .header("content-type", "application/x-ndjson")
+                .body(DATASET),
+            EXPERIMENTER,
+        )
+        .await;
+    assert_eq!(status, 201, "{dataset}");
+    let dataset = dataset["id"].as_str().unwrap();
+
+    // PASS: V2 serves it, on every replica.
+    let first = api.configuration("first", "e2e-first");
+    let (first, decision) = api.evaluate(&first, dataset, 0).await;
+    assert_eq!(
+        (&decision["decision"], &decision["outcome"]),
+        (&json!("pass"), &json!("promoting")),
+        "{decision}"
+    );
+    let first_fingerprint = first["fingerprint"].as_str().unwrap();
+    api.await_served(first_fingerprint).await;
+    for replica in 0..up.v2.len() {
+        let (status, review) = api.review(replica).await;
+        assert_eq!(status, 201, "{review}");
+        assert_eq!(review["answered_by"], json!(["openai/e2e-first"]));
+        assert_eq!(review["findings"][0]["line_start"], 2, "{review}");
+    }
+
+    // FAIL: V3 holds it with its reasons.
+    let sloppy_configuration = api.configuration("sloppy", "e2e-sloppy");
+    let (sloppy, decision) = api.evaluate(&sloppy_configuration, dataset, 1).await;
+    assert_eq!(
+        (&decision["decision"], &decision["outcome"]),
+        (&json!("fail"), &json!("quarantined")),
+        "{decision}"
+    );
+    let record_id = decision["quarantine_record_id"].as_str().unwrap();
+    let (status, record) = api
+        .get(
+            &format!("{}/api/v3/records/{record_id}", up.v3),
+            EXPERIMENTER,
+        )
+        .await;
+    assert_eq!(status, 200, "{record}");
+    assert_eq!(record["reason"], "accuracy");
+    assert_eq!(record["experiment_id"], sloppy["id"]);
+    assert_eq!(record["failed_checks"][0]["name"], "accuracy", "{record}");
+    assert!(
+        record["failed_checks"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("below 0.95"),
+        "{record}"
+    );
+
+    // Re-evaluation: a new experiment in V1, linked to the record.
+    let (status, again) = api
+        .post(
+            &format!("{}/api/v1/reevaluations", up.v1),
+            ADMIN,
+            &json!({"record_id": record_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{again}");
+    assert_ne!(again["id"], sloppy["id"]);
+    assert_eq!(again["reevaluation_of"], record_id);
+    assert_eq!(again["fingerprint"], sloppy["fingerprint"]);
+
+    // Blacklist: registration refuses the configuration for good.
+    let (status, entry) = api
+        .post(
+            &format!("{}/api/gate/blacklist", api.gate(1)),
+            ADMIN,
+            &json!({"fingerprint": sloppy["fingerprint"], "reason": "e2e: never again"}),
+        )
+        .await;
+    assert!((200..300).contains(&status), "{status} {entry}");
+    let (status, refused) = api.register(&sloppy_configuration).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "blacklisted");
+    let (_, again) = api
+        .get(
+            &format!(
+                "{}/api/v1/experiments/{}",
+                up.v1,
+                again["id"].as_str().unwrap()
+            ),
+            EXPERIMENTER,
+        )
+        .await;
+    assert_eq!(again["status"], "blacklisted");
+
+    // A second promotion, then its provider fails in production: the
+    // gate rolls V2 back to the first and quarantines the second.
+    let second = api.configuration("second", "e2e-second");
+    let (second, decision) = api.evaluate(&second, dataset, 1).await;
+    assert_eq!(decision["decision"], "pass", "{decision}");
+    let second_fingerprint = second["fingerprint"].as_str().unwrap();
+    api.await_served(second_fingerprint).await;
+    api.simulate("e2e-second", json!({"errors": {"server": 1.0}}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut failures = 0;
+    'breach: loop {
+        // About 60 reviews a second across the replicas: 20 a window is
+        // the least the gate decides on.
+        for _ in 0..5 {
+            let batch = (0..6).map(|i| api.review(i));
+            for (status, _) in futures::future::join_all(batch).await {
+                failures += u32::from(status == 502);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let mut rolled_back = true;
+        for v2 in &up.v2 {
+            let (_, status) = api.get(&format!("{v2}/api/v2/status"), END_USER).await;
+            rolled_back &= status["active"]["fingerprint"] == first_fingerprint;
+        }
+        if rolled_back {
+            break 'breach;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no rollback after {failures} failed reviews"
+        );
+    }
+    assert!(failures >= 60, "{failures}");
+    let (status, review) = api.review(0).await;
+    assert_eq!(status, 201, "{review}");
+    assert_eq!(review["answered_by"], json!(["openai/e2e-first"]));
+    let (_, records) = api
+        .get(
+            &format!("{}/api/v3/records?reason=slo_breach", up.v3),
+            EXPERIMENTER,
+        )
+        .await;
+    let breach = &records["records"][0];
+    assert_eq!(breach["fingerprint"], second_fingerprint, "{records}");
+    assert_eq!(
+        breach["decided_by"].as_str().map(|d| d.is_empty()),
+        Some(false)
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_lifecycle_over_http_with_one_replica_of_each_zone(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(
+        &url,
+        Shape {
+            schedule: "0 0 0 1 1 *",
+            env: &FAST_SLO,
+            ..Shape::default()
+        },
+    )
+    .await;
+    lifecycle(&up).await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_lifecycle_over_http_with_two_v2_and_two_gate_replicas(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(
+        &url,
+        Shape {
+            schedule: "0 0 0 1 1 *",
+            v2_replicas: 2,
+            gate_replicas: 2,
+            env: &FAST_SLO,
+        },
+    )
+    .await;
+    lifecycle(&up).await;
+}

@@ -190,6 +190,17 @@ pub enum QuarantineCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Register a quarantined configuration again, linked to its record (admins).
+    Reevaluate {
+        record: String,
+        /// Default: the record's owner.
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// One zone, as a command talks to it.
@@ -386,13 +397,7 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
         }
         ExperimentCommand::Show { id, json } => {
             let e = v1.get(&format!("/api/v1/experiments/{id}")).await?;
-            print(json, &e, |out| {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(&e).unwrap_or_default()
-                )
-            })
+            print(json, &e, |out| show_experiment(out, &e))
         }
         ExperimentCommand::Withdraw { id } => {
             let e = v1
@@ -405,6 +410,59 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
             print(false, &e, |out| writeln!(out, "experiment {id} withdrawn"))
         }
     }
+}
+
+/// An experiment as a person reads it: what it is and how its latest run did.
+fn show_experiment(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{} ({}) {}, owner {}",
+        text(&e["name"]),
+        text(&e["id"]),
+        text(&e["status"]),
+        text(&e["owner"])
+    )?;
+    writeln!(out, "  fingerprint {}", text(&e["fingerprint"]))?;
+    let models = &e["configuration"]["models"];
+    for role in ["primary", "secondary"] {
+        if models[role].is_object() {
+            writeln!(
+                out,
+                "  {role:<9}   {}/{}",
+                text(&models[role]["provider"]),
+                text(&models[role]["model"])
+            )?;
+        }
+    }
+    writeln!(
+        out,
+        "  strategy    {}",
+        text(&e["configuration"]["strategy"]["kind"])
+    )?;
+    if let Some(of) = e["reevaluation_of"].as_str() {
+        writeln!(out, "  re-evaluation of quarantine record {of}")?;
+    }
+    let r = &e["readiness"];
+    if r["run_id"].is_string() {
+        let verdict = if r["ready"] == true {
+            "meets every threshold"
+        } else {
+            "misses a threshold"
+        };
+        writeln!(
+            out,
+            "  latest run  {}: {} cases, accuracy {:.3}, error rate {:.3}, p95 {:.0} ms, cost ${:.4}: {verdict}",
+            text(&r["run_id"]),
+            text(&r["cases"]),
+            r["accuracy"].as_f64().unwrap_or(0.0),
+            r["error_rate"].as_f64().unwrap_or(0.0),
+            r["latency_p95_ms"].as_f64().unwrap_or(0.0),
+            r["cost_usd"].as_f64().unwrap_or(0.0),
+        )?;
+    } else {
+        writeln!(out, "  not evaluated yet")?;
+    }
+    Ok(())
 }
 
 pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Result<()> {
@@ -598,11 +656,11 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
 }
 
 pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow::Result<()> {
-    let v3 = Zone::new(servers, ZoneName::V3, "experimenter")?;
+    let v3 = || Zone::new(servers, ZoneName::V3, "experimenter");
     match command {
         QuarantineCommand::List { reason, json } => {
             let path = with_query("/api/v3/records", "reason", reason.as_deref());
-            let page = v3.get(&path).await?;
+            let page = v3()?.get(&path).await?;
             list(json, &page, "records", |r| {
                 format!(
                     "{}  {:<14} {:<30} {}",
@@ -614,7 +672,7 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
             })
         }
         QuarantineCommand::Show { id, json } => {
-            let r = v3.get(&format!("/api/v3/records/{id}")).await?;
+            let r = v3()?.get(&format!("/api/v3/records/{id}")).await?;
             print(json, &r, |out| {
                 writeln!(
                     out,
@@ -641,14 +699,35 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
             })
         }
         QuarantineCommand::Summary { json } => {
-            let rows = v3.get("/api/v3/summary").await?;
+            let rows = v3()?.get("/api/v3/summary").await?;
             list(json, &rows, "", |s| {
                 format!(
-                    "{}  {:<14} {:<28} {} records",
-                    text(&s["week"]),
+                    "week of {}  {:<14} {:<28} {} record(s), {} re-evaluation(s)",
+                    text(&s["week"]).get(..10).unwrap_or_default(),
                     text(&s["reason"]),
                     text(&s["primary_model"]),
-                    text(&s["records"])
+                    text(&s["records"]),
+                    text(&s["reevaluations"])
+                )
+            })
+        }
+        QuarantineCommand::Reevaluate {
+            record,
+            owner,
+            description,
+            json,
+        } => {
+            // V1 registers it, after reading the record from V3 itself.
+            let v1 = Zone::new(servers, ZoneName::V1, "admin")?;
+            let body = json!({"record_id": record, "owner": owner, "description": description});
+            let e = v1.post("/api/v1/reevaluations", &body).await?;
+            print(json, &e, |out| {
+                writeln!(
+                    out,
+                    "experiment {} ({}) {}: re-evaluation of record {record}",
+                    text(&e["id"]),
+                    text(&e["name"]),
+                    text(&e["status"])
                 )
             })
         }
@@ -697,7 +776,13 @@ pub async fn review(
         writeln!(
             out,
             "reviewed by {} (deployment v{}, {})",
-            text(&r["answered_by"]),
+            r["answered_by"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect::<Vec<_>>()
+                .join(" and "),
             text(&r["deployment"]["version"]),
             short(&r["deployment"]["fingerprint"])
         )?;

@@ -376,8 +376,10 @@ async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()>
             );
         }
         say(&format!(
-            "   {:<22} p95 {:>5} ms, accuracy {}",
-            candidate.model, candidate.profile["latency_p95_ms"], candidate.profile["accuracy"]
+            "   {:<22} p95 {:>4.0} ms, accuracy {:.2}",
+            candidate.model,
+            candidate.profile["latency_p95_ms"].as_f64().unwrap_or(0.0),
+            candidate.profile["accuracy"].as_f64().unwrap_or(0.0)
         ))?;
     }
     Ok(())

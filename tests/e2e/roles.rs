@@ -167,5 +167,78 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     assert_eq!(records["records"], json!([]));
     let listed = trizone(&up, &["experiment", "list"]).await;
     assert!(String::from_utf8_lossy(&listed.stdout).contains("promoted"));
+
+    // A model that answers prose: it fails, and an admin has it re-evaluated.
+    let garbled = reqwest::Client::new()
+        .put(format!("{}/control/profiles/gpt-garbled", up.sim))
+        .json(&json!({"errors": {"malformed": 1.0}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbled.status(), 200);
+    let second = dir.join("garbled.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&second, text.replace("gpt-sim", "gpt-garbled")).unwrap();
+    let experiment = json_of(
+        &trizone(
+            &up,
+            &["experiment", "register", second.to_str().unwrap(), "--json"],
+        )
+        .await,
+    );
+    let garbled_id = experiment["id"].as_str().unwrap();
+    let run = json_of(
+        &trizone(
+            &up,
+            &[
+                "run",
+                "start",
+                garbled_id,
+                "--dataset",
+                dataset["id"].as_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await,
+    );
+    json_of(
+        &trizone(
+            &up,
+            &["run", "watch", run["id"].as_str().unwrap(), "--json"],
+        )
+        .await,
+    );
+    let judged = trizone(&up, &["gate", "judge", garbled_id]).await;
+    let judged = String::from_utf8_lossy(&judged.stdout);
+    assert!(judged.starts_with("fail -> quarantined"), "{judged}");
+    let records = json_of(&trizone(&up, &["quarantine", "list", "--json"]).await);
+    let record = records["records"][0]["id"].as_str().unwrap();
+    let shown = trizone(&up, &["quarantine", "show", record]).await;
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains("quarantined for accuracy")
+            && shown.contains("error_rate: 1.0 (threshold 0.02)")
+            && shown.contains("re-evaluation eligible: true"),
+        "{shown}"
+    );
+    let again = json_of(
+        &trizone(
+            &up,
+            &[
+                "quarantine",
+                "reevaluate",
+                record,
+                "--owner",
+                "bob",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(
+        (&again["reevaluation_of"], &again["owner"], &again["status"]),
+        (&json!(record), &json!("bob"), &json!("registered"))
+    );
+    assert_eq!(again["fingerprint"], experiment["fingerprint"]);
     std::fs::remove_dir_all(&dir).unwrap();
 }

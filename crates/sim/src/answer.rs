@@ -72,6 +72,7 @@ fn invented(expected: &[ExpectedFinding]) -> Finding {
 
 const SUSPICIOUS: &[(&str, &str, Severity)] = &[
     ("eval(", "security", Severity::High),
+    ("os.system(", "security", Severity::High),
     ("password", "security", Severity::Medium),
     ("unwrap()", "bug", Severity::Low),
     ("TODO", "maintainability", Severity::Info),

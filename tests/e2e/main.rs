@@ -8,5 +8,6 @@
 mod cli;
 mod demo;
 mod lifecycle;
+mod observability;
 mod roles;
 mod up;

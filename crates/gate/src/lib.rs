@@ -171,9 +171,25 @@ impl Gate {
                         _ = stop.changed() => return,
                         () = tokio::time::sleep(wait) => {}
                     }
-                    match gate.judge_pending().await {
-                        Ok(0) => {}
-                        Ok(n) => tracing::info!(decided = n, "scheduled judging"),
+                    let result = gate.judge_pending().await;
+                    let outcome = if result.is_ok() { "ok" } else { "error" };
+                    gate.metrics
+                        .judging_passes
+                        .with_label_values(&[outcome])
+                        .inc();
+                    match result {
+                        Ok(n) => {
+                            #[expect(
+                                clippy::cast_precision_loss,
+                                reason = "Unix seconds fit an f64 exactly"
+                            )]
+                            gate.metrics
+                                .last_judging
+                                .set(chrono::Utc::now().timestamp() as f64);
+                            if n > 0 {
+                                tracing::info!(decided = n, "scheduled judging");
+                            }
+                        }
                         Err(error) => tracing::error!(%error, "scheduled judging failed"),
                     }
                 }

@@ -2,7 +2,7 @@
 //! keep the names the platform's dashboards use.
 
 use prometheus::{
-    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 #[derive(Clone, Debug)]
@@ -16,6 +16,12 @@ pub struct GateMetrics {
     /// By `step`: health, smoke, enable.
     pub saga_step: HistogramVec,
     pub blacklist_size: IntGauge,
+    /// Scheduled judging passes by `outcome`: ok, error.
+    pub judging_passes: IntCounterVec,
+    /// When a scheduled judging pass last completed (Unix seconds): an
+    /// alert on its age catches a gate that stopped judging, which a
+    /// counter of decisions cannot tell from having nothing to judge.
+    pub last_judging: Gauge,
 }
 
 impl GateMetrics {
@@ -45,6 +51,17 @@ impl GateMetrics {
                 &["step"],
             )?,
             blacklist_size: IntGauge::new("gate_blacklist_size", "Blacklisted fingerprints")?,
+            judging_passes: IntCounterVec::new(
+                Opts::new(
+                    "gate_judging_passes_total",
+                    "Scheduled judging passes by outcome",
+                ),
+                &["outcome"],
+            )?,
+            last_judging: Gauge::new(
+                "gate_last_judging_timestamp_seconds",
+                "When a scheduled judging pass last completed, in Unix seconds",
+            )?,
         };
         registry.register(Box::new(metrics.promotions.clone()))?;
         registry.register(Box::new(metrics.quarantines.clone()))?;
@@ -52,6 +69,11 @@ impl GateMetrics {
         registry.register(Box::new(metrics.rollbacks.clone()))?;
         registry.register(Box::new(metrics.saga_step.clone()))?;
         registry.register(Box::new(metrics.blacklist_size.clone()))?;
+        registry.register(Box::new(metrics.judging_passes.clone()))?;
+        registry.register(Box::new(metrics.last_judging.clone()))?;
+        for outcome in ["ok", "error"] {
+            metrics.judging_passes.with_label_values(&[outcome]);
+        }
         for verdict in ["pass", "fail", "inconclusive"] {
             metrics.decisions.with_label_values(&[verdict]);
         }

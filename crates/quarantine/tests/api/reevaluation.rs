@@ -6,7 +6,7 @@ use sqlx::PgPool;
 use trizone_core::ExperimentStatus;
 use uuid::Uuid;
 
-use crate::{ADMIN, END_USER, EXPERIMENTER, Platform, error_of};
+use crate::{ADMIN, EXPERIMENTER, Platform, error_of};
 
 async fn reevaluate(platform: &Platform, record: Uuid, token: &str) -> reqwest::Response {
     platform
@@ -56,12 +56,10 @@ async fn a_reevaluated_configuration_is_linked_to_its_record_and_can_reach_v2(ow
     let decision = platform.gate.judge_now(id, "admin:test").await.unwrap();
     assert_eq!(decision.outcome, "promoting");
     platform.gate.drive_sagas().await.unwrap();
-    let status: Value = platform
-        .get(platform.v2, "/api/v2/status", END_USER)
-        .await
-        .json()
-        .await
-        .unwrap();
+    let status = trizone_testkit::wait_for_v2(&format!("http://{}", platform.v2), |active| {
+        !active.is_null()
+    })
+    .await;
     assert_eq!(status["active"]["fingerprint"], view["fingerprint"]);
     let view: Value = platform
         .get(platform.v3, &format!("/api/v3/records/{record}"), ADMIN)

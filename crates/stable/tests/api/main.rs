@@ -234,14 +234,16 @@ impl TestApp {
 
     /// Polls `/api/v2/status` until V2 serves `version` (bounded).
     pub async fn wait_for_version(&self, version: i64) {
-        for _ in 0..1000 {
-            let status = self.status().await;
-            if status["active"]["version"] == version {
+        // Time-bounded, as a loaded CI machine answers slowly. (The testkit
+        // has the same wait, but depends on this crate.)
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::time::Instant::now() < deadline {
+            if self.status().await["active"]["version"] == version {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        panic!("V2 never served version {version}");
+        panic!("V2 never served version {version} within 30 s");
     }
 
     pub async fn status(&self) -> Value {

@@ -257,25 +257,29 @@ pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> U
     run.id
 }
 
+/// V2's `/api/v2/status` at `base_url`, as an end user reads it.
+pub async fn v2_status(base_url: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!("{base_url}/api/v2/status"))
+        .bearer_auth(END_USER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Polls V2's `/api/v2/status` at `base_url` until `serves` accepts what it
 /// reports as active, and returns that. V2 learns of a promotion by
 /// notification after the gate's commit, so a test that reads V2 straight
 /// after driving a saga must wait. Bounded by time, not tries: a loaded CI
 /// machine answers slowly.
 pub async fn wait_for_v2(base_url: &str, serves: impl Fn(&Value) -> bool) -> Value {
-    let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut last = Value::Null;
     while tokio::time::Instant::now() < deadline {
-        let status: Value = client
-            .get(format!("{base_url}/api/v2/status"))
-            .bearer_auth(END_USER)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status = v2_status(base_url).await;
         if serves(&status["active"]) {
             return status;
         }

@@ -158,17 +158,7 @@ impl TestApp {
 
     /// What V2 serves now, by version.
     pub async fn v2_version(&self) -> Option<i64> {
-        let status: Value = self
-            .client
-            .get(format!("{}/api/v2/status", self.v2_url()))
-            .bearer_auth(END_USER)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        status["active"]["version"].as_i64()
+        trizone_testkit::v2_status(&self.v2_url()).await["active"]["version"].as_i64()
     }
 
     /// Waits until V2 serves `version` (bounded).

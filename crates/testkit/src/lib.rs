@@ -258,8 +258,8 @@ pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> U
 }
 
 /// V2's `/api/v2/status` at `base_url`, as an end user reads it.
-pub async fn v2_status(base_url: &str) -> Value {
-    reqwest::Client::new()
+pub async fn v2_status(client: &reqwest::Client, base_url: &str) -> Value {
+    client
         .get(format!("{base_url}/api/v2/status"))
         .bearer_auth(END_USER)
         .send()
@@ -276,10 +276,12 @@ pub async fn v2_status(base_url: &str) -> Value {
 /// after driving a saga must wait. Bounded by time, not tries: a loaded CI
 /// machine answers slowly.
 pub async fn wait_for_v2(base_url: &str, serves: impl Fn(&Value) -> bool) -> Value {
+    // One client for every poll: it keeps the connection open.
+    let client = reqwest::Client::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let mut last = Value::Null;
     while tokio::time::Instant::now() < deadline {
-        let status = v2_status(base_url).await;
+        let status = v2_status(&client, base_url).await;
         if serves(&status["active"]) {
             return status;
         }

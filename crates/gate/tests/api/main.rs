@@ -158,7 +158,7 @@ impl TestApp {
 
     /// What V2 serves now, by version.
     pub async fn v2_version(&self) -> Option<i64> {
-        trizone_testkit::v2_status(&self.v2_url()).await["active"]["version"].as_i64()
+        trizone_testkit::v2_status(&self.client, &self.v2_url()).await["active"]["version"].as_i64()
     }
 
     /// Waits until V2 serves `version` (bounded).

@@ -1,7 +1,8 @@
 //! `trizone demo`: the whole lifecycle in under a minute, against the
 //! running platform (or one it starts): three configurations evaluated on
-//! the bundled dataset, one promoted to V2 and serving a review, two
-//! quarantined in V3 with their reasons, one of those re-evaluated.
+//! the bundled dataset, each run stopping as soon as the gate's judge is
+//! certain, one promoted to V2 and serving a review, two quarantined in V3
+//! with their reasons, one of those re-evaluated.
 //!
 //! The three configurations differ only in the simulated model they call,
 //! so the simulator is told how each model behaves: that is what makes one
@@ -20,7 +21,9 @@ use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text};
 use crate::session::Session;
 use crate::up::{Platform, Ports, Tokens};
 
-/// The bundled dataset: 150 labelled cases in five languages.
+/// The bundled dataset: 1,000 labelled cases in six languages, 400 of them
+/// clean. Large enough for the judge to decide on a realistic reviewer
+/// (about 450 cases at 97% accuracy), which never needs all of it.
 const DATASET: &str = include_str!("../demo/cases.jsonl");
 
 /// The code an end user sends to V2 at the end.
@@ -53,7 +56,8 @@ fn candidates() -> [Candidate; 3] {
         Candidate {
             label: "good",
             model: "demo-careful-reviewer",
-            profile: profile(30.0, 90.0, 1.0),
+            // Realistic: a good model still gets 3 in 100 wrong.
+            profile: profile(30.0, 90.0, 0.97),
         },
         Candidate {
             label: "too slow",
@@ -236,7 +240,7 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         });
     }
 
-    say("3. Their evaluations run side by side")?;
+    say("3. Their evaluations run side by side, each until the judge is certain")?;
     evaluate(zones, dataset_id, &mut outcomes).await?;
 
     say("4. An admin asks the gate to judge them")?;
@@ -411,7 +415,7 @@ async fn evaluate(zones: &Zones, dataset_id: &str, outcomes: &mut [Outcome]) -> 
             .v1
             .post(
                 &format!("/api/v1/experiments/{}/runs", outcome.experiment),
-                &json!({"dataset_id": dataset_id, "concurrency": 64}),
+                &json!({"dataset_id": dataset_id, "concurrency": 16}),
             )
             .await?;
         let bar = bars.add(run_bar(&outcome.name[..outcome.name.len().min(14)]));
@@ -426,6 +430,11 @@ async fn evaluate(zones: &Zones, dataset_id: &str, outcomes: &mut [Outcome]) -> 
                 text(&view["status"])
             );
         }
+        say(&format!(
+            "   {:<26} {}",
+            outcome.name,
+            view["summary"].as_str().unwrap_or("ended")
+        ))?;
         outcome.run = view;
     }
     Ok(())
@@ -495,6 +504,7 @@ fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> an
     table.load_style(UTF8_FULL_CONDENSED).set_header([
         "configuration",
         "model",
+        "cases used",
         "accuracy",
         "p95 ms",
         "errors",
@@ -519,6 +529,7 @@ fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> an
         table.add_row([
             outcome.name.clone(),
             outcome.model.to_owned(),
+            format!("{cases} of {}", text(&outcome.run["cases_total"])),
             format!("{accuracy:.3}"),
             format!("{:.0}", metrics["latency_p95_ms"].as_f64().unwrap_or(0.0)),
             format!("{}/{}", text(&metrics["errors"]), cases),

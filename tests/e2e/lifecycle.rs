@@ -215,7 +215,7 @@ async fn lifecycle(up: &Up) {
         record["failed_checks"][0]["reason"]
             .as_str()
             .unwrap()
-            .contains("below 0.95"),
+            .contains("so it is not at least 95%"),
         "{record}"
     );
 

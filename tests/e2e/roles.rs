@@ -38,7 +38,7 @@ fn json_of(output: &Output) -> Value {
 
 /// 140 cases the simulator reviews right: `eval(` flagged, clean code not.
 fn dataset(dir: &Path) -> String {
-    let lines: Vec<String> = (0..140)
+    let lines: Vec<String> = (0..300)
         .map(|i| {
             if i % 2 == 0 {
                 json!({"id": format!("c{i}"), "language": "python", "path": format!("m{i}.py"),
@@ -102,7 +102,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
         )
         .await,
     );
-    assert_eq!(dataset["case_count"], 140);
+    assert_eq!(dataset["case_count"], 300);
     let run = json_of(
         &trizone(
             &up,
@@ -127,7 +127,14 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
         .await,
     );
     assert_eq!(finished["status"], "finished", "{finished}");
-    assert_eq!(finished["progress"]["correct"], 140);
+    // Every answer is right, so the run stops once the judge is certain
+    // (226 clean cases show the error rate is under 2%), and the rest of
+    // the dataset is never sent.
+    assert_eq!(finished["stop_reason"], "decided", "{finished}");
+    let done = finished["progress"]["cases_done"].as_i64().unwrap();
+    assert_eq!(finished["progress"]["correct"], done);
+    assert!(done < 300, "{finished}");
+    assert_eq!(finished["cases_not_needed"], 300 - done);
 
     let decision = json_of(&trizone(&up, &["gate", "judge", &id, "--json"]).await);
     assert_eq!(

@@ -62,6 +62,14 @@ impl std::fmt::Display for Fingerprint {
     }
 }
 
+/// What identifies a case to a configuration: what the model is shown of
+/// it (language, path and code), whichever dataset it came in. Evidence
+/// counts each key once per configuration. The database's backfill of
+/// older rows computes the same digest.
+pub fn case_key(language: &str, path: &str, code: &str) -> String {
+    sha256_hex(format!("{language}\u{1f}{path}\u{1f}{code}").as_bytes())
+}
+
 pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }

@@ -1,12 +1,14 @@
 //! Domain types and pure logic of trizone; no I/O.
 //!
 //! A [`Configuration`] is what experimenters register; its [`Fingerprint`]
-//! identifies it across zones. Runs produce [`RunMetrics`], which the gate
-//! [`judge`]s against [`Thresholds`] into a [`Verdict`]. Findings are scored
+//! identifies it across zones. Runs produce [`RunMetrics`]; the cases of every
+//! run of one configuration pool into its [`Evidence`], which the gate
+//! [`judge`]s sequentially against [`Thresholds`] into a [`Verdict`]. Findings are scored
 //! with [`score_case`]; experiments move through [`ExperimentStatus`].
 
 pub mod config;
 pub mod error;
+pub mod evidence;
 pub mod findings;
 pub mod fingerprint;
 pub mod judge;
@@ -14,8 +16,8 @@ pub mod language;
 pub mod lifecycle;
 pub mod metrics;
 pub mod prompt;
+pub mod sequential;
 pub mod slo;
-pub mod stats;
 pub mod thresholds;
 
 pub use config::{
@@ -23,11 +25,13 @@ pub use config::{
     parse_document,
 };
 pub use error::{Error, FieldError};
+pub use evidence::Evidence;
 pub use findings::{CaseScore, ExpectedFinding, Finding, MatchPolicy, Severity, score_case};
-pub use fingerprint::{Fingerprint, canonical_json};
-pub use judge::{Baseline, Check, CheckName, Decision, Verdict, judge};
+pub use fingerprint::{Fingerprint, canonical_json, case_key};
+pub use judge::{Baseline, Check, CheckName, Decision, Judge, TestState, Verdict, judge};
 pub use language::Language;
 pub use lifecycle::{ExperimentStatus, Mover};
 pub use metrics::RunMetrics;
+pub use sequential::Direction;
 pub use slo::{Breaches, Slo};
 pub use thresholds::Thresholds;

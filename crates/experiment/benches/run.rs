@@ -22,6 +22,7 @@ use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, Profile, RunningSim};
 use trizone_store::datasets::{self, NewCase};
 use trizone_store::{DbRole, experiments, runs};
+use uuid::Uuid;
 
 const CASES: usize = 1_000;
 const CONCURRENCY: i32 = 64;
@@ -44,7 +45,7 @@ fn cpu_ms() -> Option<f64> {
     Some(ticks as f64 * 10.0)
 }
 
-async fn wait_finished(db: &PgPool, id: uuid::Uuid) {
+async fn wait_finished(db: &PgPool, id: Uuid) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
         if runs::get(db, id).await.unwrap().status == "finished" {
@@ -96,25 +97,6 @@ async fn main() {
     )
     .await
     .unwrap();
-    let dataset_id = datasets::create(&db, "bench", "", "bench").await.unwrap();
-    let cases: Vec<NewCase> = (0..CASES)
-        .map(|i| NewCase {
-            case_id: format!("c{i}"),
-            language: "python".into(),
-            path: format!("m{i}.py"),
-            code: format!("x = {i}\nprint(x)\n"),
-            expected_findings: Vec::new(),
-        })
-        .collect();
-    for (i, chunk) in cases.chunks(500).enumerate() {
-        datasets::insert_cases(&db, dataset_id, i32::try_from(i * 500).unwrap(), chunk)
-            .await
-            .unwrap();
-    }
-    datasets::finish(&db, dataset_id, i32::try_from(CASES).unwrap(), "bench")
-        .await
-        .unwrap();
-
     let state = trizone_experiment::state_with(db.clone(), KeyStore::default()).unwrap();
     let router = Arc::new(
         ModelRouter::new(
@@ -135,7 +117,10 @@ async fn main() {
     let bound_ms = CASES as f64 * LATENCY_MS / f64::from(CONCURRENCY);
     let (mut walls, mut cpus) = (Vec::new(), Vec::new());
     let mut from = ExperimentStatus::Registered;
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
+        // Each round brings new cases: a case already evaluated for the
+        // configuration would add no evidence and not be sent again.
+        let dataset_id = new_dataset(&db, round).await;
         let mut conn = db.acquire().await.unwrap();
         experiments::transition(
             &mut conn,
@@ -148,13 +133,18 @@ async fn main() {
         .unwrap();
         from = ExperimentStatus::Evaluated;
         let (started, cpu_before) = (Instant::now(), cpu_ms().unwrap_or_default());
+        // Exhaustive: this measures throughput, not when the judge decides.
         let run = runs::create(
             &db,
-            experiment.id,
-            dataset_id,
-            CONCURRENCY,
-            i32::try_from(CASES).unwrap(),
-            "bench",
+            runs::NewRun {
+                experiment_id: experiment.id,
+                dataset_id,
+                concurrency: CONCURRENCY,
+                cases_total: i32::try_from(CASES).unwrap(),
+                requested_by: "bench",
+                seed: i64::try_from(round).unwrap(),
+                exhaustive: true,
+            },
         )
         .await
         .unwrap();
@@ -200,4 +190,27 @@ async fn main() {
     db.close().await;
     owner.close().await;
     Postgres::force_drop_database(&scratch).await.unwrap();
+}
+
+/// A dataset of `CASES` cases of its own for round `round`.
+async fn new_dataset(db: &PgPool, round: usize) -> Uuid {
+    let dataset_id = datasets::create(db, "bench", "", "bench").await.unwrap();
+    let cases: Vec<NewCase> = (0..CASES)
+        .map(|i| NewCase {
+            case_id: format!("c{i}"),
+            language: "python".into(),
+            path: format!("m{i}.py"),
+            code: format!("x = {round}_{i}\nprint(x)\n"),
+            expected_findings: Vec::new(),
+        })
+        .collect();
+    for (i, chunk) in cases.chunks(500).enumerate() {
+        datasets::insert_cases(db, dataset_id, i32::try_from(i * 500).unwrap(), chunk)
+            .await
+            .unwrap();
+    }
+    datasets::finish(db, dataset_id, i32::try_from(CASES).unwrap(), "bench")
+        .await
+        .unwrap();
+    dataset_id
 }

@@ -60,11 +60,21 @@ pub struct ThresholdArgs {
     pub max_p95_latency_ms: f64,
     #[arg(long, env = "TRIZONE_GATE_MAX_ERROR_RATE", default_value_t = 0.02)]
     pub max_error_rate: f64,
-    #[arg(long, env = "TRIZONE_GATE_MIN_SAMPLE", default_value_t = 100)]
+    /// No check is decided on fewer cases.
+    #[arg(long, env = "TRIZONE_GATE_MIN_SAMPLE", default_value_t = 30)]
     pub min_sample_size: u64,
-    /// Confidence of the one-sided Wilson bounds.
-    #[arg(long, env = "TRIZONE_GATE_CONFIDENCE", default_value_t = 0.95)]
-    pub confidence: f64,
+    /// How far on the wrong side of a threshold a rate must be for the
+    /// risk guarantee to apply.
+    #[arg(long, env = "TRIZONE_GATE_INDIFFERENCE", default_value_t = 0.01)]
+    pub indifference: f64,
+    /// Largest chance of promoting a configuration that misses a threshold
+    /// by the indifference margin, however many times it is run.
+    #[arg(long, env = "TRIZONE_GATE_RISK", default_value_t = 0.01)]
+    pub risk: f64,
+    /// Largest chance of quarantining a configuration that clears a
+    /// threshold by twice the indifference margin.
+    #[arg(long, env = "TRIZONE_GATE_QUARANTINE_RISK", default_value_t = 0.1)]
+    pub quarantine_risk: f64,
     /// Optional ceiling on the mean cost of a case, in USD.
     #[arg(long, env = "TRIZONE_GATE_MAX_COST_PER_CASE")]
     pub max_cost_per_case_usd: Option<f64>,
@@ -80,7 +90,9 @@ impl ThresholdArgs {
             max_p95_latency_ms: self.max_p95_latency_ms,
             max_error_rate: self.max_error_rate,
             min_sample_size: self.min_sample_size,
-            confidence: self.confidence,
+            indifference: self.indifference,
+            risk: self.risk,
+            quarantine_risk: self.quarantine_risk,
             max_cost_per_case_usd: self.max_cost_per_case_usd,
             non_inferiority_margin: self.non_inferiority_margin,
         };

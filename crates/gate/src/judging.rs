@@ -1,5 +1,7 @@
 //! Judging: each finished, unjudged run gets one verdict from the core
-//! judge, stored with every check; PASS records a pending deployment (the
+//! judge on its configuration's pooled evidence (every case evaluated for
+//! the fingerprint, over all its runs), stored with every check, the counts
+//! and the runs it rests on; PASS records a pending deployment (the
 //! saga's first step), FAIL quarantines, INCONCLUSIVE keeps the experiment
 //! in V1 and says how many more cases would decide. The decision, the run's
 //! `judged_at`, the consequence and the audit row commit together.
@@ -11,7 +13,7 @@ use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments::Experiment;
 use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, UnjudgedRun};
 use trizone_store::quarantine::{self, Reason};
-use trizone_store::{StoreError, experiments, production, runs};
+use trizone_store::{StoreError, evidence, experiments, production, runs};
 use uuid::Uuid;
 
 use crate::Gate;
@@ -133,8 +135,17 @@ impl Gate {
                     column: "experiment_metrics",
                     value: format!("finished run {} has no metrics", run.run_id),
                 })?;
+        // The verdict rests on every case evaluated for this configuration,
+        // in this run and all earlier ones: re-running continues one test.
+        let pooled = evidence::pooled(
+            &mut *tx,
+            experiment.fingerprint.as_str(),
+            self.thresholds.max_p95_latency_ms,
+        )
+        .await?;
+        let pooled_runs = evidence::pooled_runs(&mut *tx, experiment.fingerprint.as_str()).await?;
         let baseline = self.baseline(&mut *tx).await?;
-        let verdict = judge(&metrics, &self.thresholds, baseline);
+        let verdict = judge(&pooled, &self.thresholds, baseline);
         let metrics_json = serde_json::to_value(&metrics).unwrap_or_default();
         let blacklisted = quarantine::blacklist_entry(&mut *tx, &experiment.fingerprint).await?;
         let evaluated = experiment.status == ExperimentStatus::Evaluated;
@@ -208,6 +219,8 @@ impl Gate {
                 quarantine_record_id: record_id,
                 decided_by: actor,
                 trigger: trigger.as_str(),
+                evidence: &pooled,
+                pooled_runs: &pooled_runs,
             },
         )
         .await?;
@@ -225,6 +238,8 @@ impl Gate {
                     "decision": record.decision,
                     "outcome": record.outcome,
                     "additional_cases_needed": verdict.additional_cases_needed,
+                    "pooled_cases": pooled.cases,
+                    "pooled_runs": pooled_runs.len(),
                 }),
             },
         )

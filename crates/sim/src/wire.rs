@@ -161,8 +161,12 @@ fn text_of(content: &Value) -> String {
 
 /// Answers `prompt` (every message, for matching dataset cases and
 /// counting tokens); `user` is the last message, the one holding the code.
+/// What happens is drawn from the model and the code under review, not the
+/// instructions around it: a simulated model's quality is its profile's, so
+/// the same seed gives the same answers to configurations that differ only
+/// in their prompts (the demo tags each of its prompts).
 async fn respond(state: &SimState, api: Api, model: &str, prompt: &str, user: &str) -> Response {
-    let mut decision = state.decide(model, prompt);
+    let mut decision = state.decide(model, user);
     let profile = &decision.profile;
     let normal: f64 = standard_normal(&mut decision.rng);
     let latency = Duration::from_secs_f64(profile.latency_ms(normal) / 1000.0);

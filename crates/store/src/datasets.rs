@@ -62,6 +62,10 @@ pub async fn insert_cases(
     let languages: Vec<&str> = cases.iter().map(|c| c.language.as_str()).collect();
     let paths: Vec<&str> = cases.iter().map(|c| c.path.as_str()).collect();
     let codes: Vec<&str> = cases.iter().map(|c| c.code.as_str()).collect();
+    let keys: Vec<String> = cases
+        .iter()
+        .map(|c| trizone_core::case_key(&c.language, &c.path, &c.code))
+        .collect();
     let findings: Vec<serde_json::Value> = cases
         .iter()
         .map(|c| {
@@ -70,8 +74,8 @@ pub async fn insert_cases(
         .collect();
     sqlx::query!(
         r#"INSERT INTO experiments_v1.dataset_cases
-               (dataset_id, ordinal, case_id, language, path, code, expected_findings)
-           SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[])"#,
+               (dataset_id, ordinal, case_id, language, path, code, expected_findings, case_key)
+           SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::text[], $6::text[], $7::jsonb[], $8::text[])"#,
         dataset_id,
         &ordinals,
         &ids as &[&str],
@@ -79,6 +83,7 @@ pub async fn insert_cases(
         &paths as &[&str],
         &codes as &[&str],
         &findings,
+        &keys,
     )
     .execute(executor)
     .await?;
@@ -145,6 +150,8 @@ pub struct Case {
     pub path: String,
     pub code: String,
     pub expected_findings: Vec<ExpectedFinding>,
+    /// What identifies the case to a configuration (`trizone_core::case_key`).
+    pub case_key: String,
 }
 
 /// A case as stored; the findings column read as JSON.
@@ -155,6 +162,7 @@ pub(crate) struct CaseRow {
     pub(crate) path: String,
     pub(crate) code: String,
     pub(crate) expected_findings: Json<Vec<ExpectedFinding>>,
+    pub(crate) case_key: String,
 }
 
 impl From<CaseRow> for Case {
@@ -166,6 +174,7 @@ impl From<CaseRow> for Case {
             path: r.path,
             code: r.code,
             expected_findings: r.expected_findings.0,
+            case_key: r.case_key,
         }
     }
 }
@@ -178,7 +187,7 @@ pub async fn cases(
     let rows = sqlx::query_as!(
         CaseRow,
         r#"SELECT ordinal, case_id, language, path, code,
-                  expected_findings AS "expected_findings: Json<Vec<ExpectedFinding>>"
+                  expected_findings AS "expected_findings: Json<Vec<ExpectedFinding>>", case_key
            FROM experiments_v1.dataset_cases WHERE dataset_id = $1 ORDER BY ordinal"#,
         dataset_id
     )

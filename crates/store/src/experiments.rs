@@ -235,7 +235,8 @@ pub async fn find_with_status(
     .transpose()
 }
 
-/// One row of `experiments_v1.promotion_readiness`.
+/// One row of `experiments_v1.promotion_readiness`: an experiment's pooled
+/// evidence and the gate's latest decision on its configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Readiness {
     pub experiment_id: Uuid,
@@ -243,19 +244,25 @@ pub struct Readiness {
     pub owner: String,
     pub fingerprint: String,
     pub status: String,
-    pub run_id: Option<Uuid>,
-    pub cases: Option<i64>,
+    /// Cases pooled over every run of this configuration.
+    pub cases: i64,
     pub accuracy: Option<f64>,
     pub error_rate: Option<f64>,
     pub latency_p95_ms: Option<f64>,
-    pub cost_usd: Option<f64>,
+    pub cost_usd: f64,
     pub satisfaction: Option<f64>,
-    pub meets_sample_size: bool,
-    pub meets_accuracy: bool,
-    pub meets_latency: bool,
-    pub meets_error_rate: bool,
+    /// The gate's latest decision on the configuration, if any.
+    pub decision_id: Option<Uuid>,
+    /// pass, fail or inconclusive.
+    pub decision: Option<String>,
+    /// The cases that decision rested on (fewer than `cases` when runs
+    /// ended since).
+    pub decided_on_cases: Option<i64>,
+    /// For an inconclusive decision: the further cases the judge expected.
+    pub additional_cases_needed: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The gate's latest decision was a pass.
     pub ready: bool,
-    pub computed_at: Option<DateTime<Utc>>,
 }
 
 /// Readiness of every experiment (or one), newest experiments first.
@@ -266,11 +273,10 @@ pub async fn readiness(
     let rows = sqlx::query_as!(
         Readiness,
         r#"SELECT r.experiment_id AS "experiment_id!", r.name AS "name!", r.owner AS "owner!",
-                  r.fingerprint AS "fingerprint!", r.status AS "status!", r.run_id, r.cases, r.accuracy,
-                  r.error_rate, r.latency_p95_ms, r.cost_usd, r.satisfaction,
-                  r.meets_sample_size AS "meets_sample_size!", r.meets_accuracy AS "meets_accuracy!",
-                  r.meets_latency AS "meets_latency!", r.meets_error_rate AS "meets_error_rate!",
-                  r.ready AS "ready!", r.computed_at
+                  r.fingerprint AS "fingerprint!", r.status AS "status!", r.cases AS "cases!", r.accuracy,
+                  r.error_rate, r.latency_p95_ms, r.cost_usd AS "cost_usd!", r.satisfaction,
+                  r.decision_id, r.decision, r.decided_on_cases, r.additional_cases_needed, r.decided_at,
+                  r.ready AS "ready!"
            FROM experiments_v1.promotion_readiness r
            JOIN experiments_v1.experiments e ON e.id = r.experiment_id
            WHERE $1::uuid IS NULL OR r.experiment_id = $1

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
-use trizone_core::{Decision, RunMetrics, Thresholds, Verdict};
+use trizone_core::{Decision, Evidence, RunMetrics, Thresholds, Verdict};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -108,6 +108,10 @@ pub struct NewDecision<'a> {
     pub decided_by: &'a str,
     /// `schedule` or `request`.
     pub trigger: &'a str,
+    /// The pooled counts the verdict was computed from.
+    pub evidence: &'a Evidence,
+    /// The runs whose cases were pooled.
+    pub pooled_runs: &'a [Uuid],
 }
 
 /// A stored decision.
@@ -134,6 +138,12 @@ pub struct DecisionRecord {
     /// schedule or request.
     pub trigger: String,
     pub created_at: DateTime<Utc>,
+    /// The pooled counts the verdict rests on (absent on decisions from
+    /// before sequential evaluation, which judged one run alone).
+    #[schema(value_type = Option<Object>)]
+    pub evidence: Option<serde_json::Value>,
+    /// The runs whose recorded cases were pooled; each run's seed is on it.
+    pub pooled_runs: Option<Vec<Uuid>>,
 }
 
 fn decision_str(decision: Decision) -> &'static str {
@@ -152,10 +162,10 @@ pub async fn insert(
         DecisionRecord,
         r#"INSERT INTO gate.decisions
                (run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics, outcome,
-                deployment_id, quarantine_record_id, decided_by, trigger)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                deployment_id, quarantine_record_id, decided_by, trigger, evidence, pooled_runs)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            RETURNING id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                     outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at"#,
+                     outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs"#,
         new.run_id,
         new.experiment_id,
         new.fingerprint,
@@ -168,6 +178,8 @@ pub async fn insert(
         new.quarantine_record_id,
         new.decided_by,
         new.trigger,
+        Json(new.evidence) as _,
+        new.pooled_runs,
     )
     .fetch_one(executor)
     .await?)
@@ -180,7 +192,7 @@ pub async fn for_run(
     Ok(sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at
+                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions WHERE run_id = $1"#,
         run_id
     )
@@ -192,7 +204,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<DecisionReco
     sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at
+                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions WHERE id = $1"#,
         id
     )
@@ -221,7 +233,7 @@ pub async fn list(
     Ok(sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at
+                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions
            WHERE ($1::uuid IS NULL OR experiment_id = $1) AND ($2::text IS NULL OR decision = $2)
            ORDER BY created_at DESC, id
@@ -244,11 +256,12 @@ pub async fn publish_thresholds(
     sqlx::query!(
         r#"UPDATE experiments_v1.gate_thresholds
            SET min_accuracy = $1, max_p95_latency_ms = $2, max_error_rate = $3,
-               min_sample_size = $4, updated_at = now()"#,
+               min_sample_size = $4, thresholds = $5, updated_at = now()"#,
         thresholds.min_accuracy,
         thresholds.max_p95_latency_ms,
         thresholds.max_error_rate,
         i64::try_from(thresholds.min_sample_size).unwrap_or(i64::MAX),
+        Json(thresholds) as _,
     )
     .execute(executor)
     .await?;

@@ -8,6 +8,7 @@ pub mod archive;
 pub mod audit;
 pub mod datasets;
 pub mod error;
+pub mod evidence;
 pub mod experiments;
 pub mod gate;
 pub mod latency;

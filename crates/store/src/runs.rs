@@ -33,27 +33,66 @@ pub struct Run {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The seed of the run's case order (absent on runs from before
+    /// sequential evaluation, which ran in upload order).
+    pub seed: Option<i64>,
+    /// Whether the run evaluates every case instead of stopping once the
+    /// judge has decided.
+    pub exhaustive: bool,
+    /// `decided` (the judge decided, the rest were not needed) or
+    /// `exhausted` (every case was used); absent until the run ends.
+    pub stop_reason: Option<String>,
+    /// Cases left unsent because the judge had decided.
+    pub cases_not_needed: Option<i32>,
 }
 
-pub async fn create(
-    executor: impl PgExecutor<'_>,
-    experiment_id: Uuid,
-    dataset_id: Uuid,
-    concurrency: i32,
-    cases_total: i32,
-    requested_by: &str,
-) -> Result<Run, StoreError> {
+/// Why a finished run stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The judge decided; the remaining cases were not needed.
+    Decided,
+    /// Every case of the run was used.
+    Exhausted,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Decided => "decided",
+            Self::Exhausted => "exhausted",
+        }
+    }
+}
+
+/// A run about to be queued.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    pub experiment_id: Uuid,
+    pub dataset_id: Uuid,
+    pub concurrency: i32,
+    /// The dataset's cases not yet evaluated for the configuration.
+    pub cases_total: i32,
+    pub requested_by: &'a str,
+    pub seed: i64,
+    pub exhaustive: bool,
+}
+
+pub async fn create(executor: impl PgExecutor<'_>, new: NewRun<'_>) -> Result<Run, StoreError> {
     let run = sqlx::query_as!(
         Run,
-        r#"INSERT INTO experiments_v1.evaluation_runs (experiment_id, dataset_id, concurrency, cases_total, requested_by)
-           VALUES ($1, $2, $3, $4, $5)
+        r#"INSERT INTO experiments_v1.evaluation_runs
+               (experiment_id, dataset_id, concurrency, cases_total, requested_by, seed, exhaustive)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
            RETURNING id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
-                     created_at, started_at, finished_at"#,
-        experiment_id,
-        dataset_id,
-        concurrency,
-        cases_total,
-        requested_by
+                     created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed"#,
+        new.experiment_id,
+        new.dataset_id,
+        new.concurrency,
+        new.cases_total,
+        new.requested_by,
+        new.seed,
+        new.exhaustive
     )
     .fetch_one(executor)
     .await?;
@@ -64,7 +103,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Run, StoreEr
     sqlx::query_as!(
         Run,
         r#"SELECT id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
-                  created_at, started_at, finished_at
+                  created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed
            FROM experiments_v1.evaluation_runs WHERE id = $1"#,
         id
     )
@@ -114,7 +153,8 @@ pub async fn claim(
                FOR UPDATE SKIP LOCKED
                LIMIT 1)
            RETURNING r.id, r.experiment_id, r.dataset_id, r.status, r.concurrency, r.cases_total, r.error,
-                     r.requested_by, r.created_at, r.started_at, r.finished_at"#,
+                     r.requested_by, r.created_at, r.started_at, r.finished_at, r.seed, r.exhaustive,
+                     r.stop_reason, r.cases_not_needed"#,
         owner,
         interval(lease) as _
     )
@@ -162,23 +202,46 @@ pub struct Analysis {
     pub fallback_reason: Option<String>,
 }
 
-/// Records a case's analysis once; false if it was already recorded.
+/// What recording a case did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// Recorded, and counted as evidence for the configuration.
+    Counted,
+    /// Recorded, but the configuration already had evidence on this case.
+    AlreadyCounted,
+    /// Not recorded: the run already has it, or is no longer running.
+    Ignored,
+}
+
+/// Records a case's analysis once, while the run is running, and counts it
+/// as evidence for `fingerprint` unless that case already counts.
 pub async fn record(
     executor: impl PgExecutor<'_>,
     run_id: Uuid,
+    fingerprint: &str,
+    case_key: &str,
     a: &Analysis,
-) -> Result<bool, StoreError> {
+) -> Result<Recorded, StoreError> {
     let outcome = if a.error_kind.is_some() {
         "error"
     } else {
         "ok"
     };
-    let inserted = sqlx::query!(
-        r#"INSERT INTO experiments_v1.code_analyses
-               (run_id, case_id, outcome, error_kind, findings, true_positives, false_positives, false_negatives,
-                correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
-           ON CONFLICT (run_id, case_id) DO NOTHING"#,
+    let row = sqlx::query!(
+        r#"WITH analysis AS (
+               INSERT INTO experiments_v1.code_analyses
+                   (run_id, case_id, outcome, error_kind, findings, true_positives, false_positives, false_negatives,
+                    correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason)
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+               WHERE EXISTS (SELECT 1 FROM experiments_v1.evaluation_runs WHERE id = $1 AND status = 'running')
+               ON CONFLICT (run_id, case_id) DO NOTHING
+               RETURNING run_id, case_id),
+           counted AS (
+               INSERT INTO experiments_v1.evidence (fingerprint, case_key, run_id, case_id)
+               SELECT $16, $17, run_id, case_id FROM analysis
+               ON CONFLICT (fingerprint, case_key) DO NOTHING
+               RETURNING 1)
+           SELECT (SELECT count(*) FROM analysis) AS "recorded!", (SELECT count(*) FROM counted) AS "counted!""#,
         run_id,
         a.case_id,
         outcome,
@@ -194,28 +257,39 @@ pub async fn record(
         a.cost_usd,
         a.answered_by,
         a.fallback_reason,
+        fingerprint,
+        case_key,
     )
-    .execute(executor)
+    .fetch_one(executor)
     .await?;
-    Ok(inserted.rows_affected() == 1)
+    Ok(match (row.recorded, row.counted) {
+        (0, _) => Recorded::Ignored,
+        (_, 0) => Recorded::AlreadyCounted,
+        _ => Recorded::Counted,
+    })
 }
 
-/// The run's cases not recorded yet, in upload order: all of them for a new
-/// run, the rest for a resumed one.
+/// The run's cases still to evaluate, in upload order: those of its
+/// dataset that this run has not recorded and that are not yet evidence for
+/// `fingerprint` (from this run or any other).
 pub async fn pending_cases(
     executor: impl PgExecutor<'_>,
     run: &Run,
+    fingerprint: &str,
 ) -> Result<Vec<Case>, StoreError> {
     let rows = sqlx::query_as!(
         CaseRow,
         r#"SELECT c.ordinal, c.case_id, c.language, c.path, c.code,
-                  c.expected_findings AS "expected_findings: Json<Vec<trizone_core::ExpectedFinding>>"
+                  c.expected_findings AS "expected_findings: Json<Vec<trizone_core::ExpectedFinding>>",
+                  c.case_key
            FROM experiments_v1.dataset_cases c
            WHERE c.dataset_id = $2
              AND NOT EXISTS (SELECT 1 FROM experiments_v1.code_analyses a WHERE a.run_id = $1 AND a.case_id = c.case_id)
+             AND NOT EXISTS (SELECT 1 FROM experiments_v1.evidence v WHERE v.fingerprint = $3 AND v.case_key = c.case_key)
            ORDER BY c.ordinal"#,
         run.id,
-        run.dataset_id
+        run.dataset_id,
+        fingerprint
     )
     .fetch_all(executor)
     .await?;
@@ -279,6 +353,10 @@ pub struct FinalMetrics {
     pub latency_p99_ms: Option<f64>,
     pub latency_histogram: Option<Vec<u8>>,
     pub throughput_per_s: Option<f64>,
+    pub stop_reason: StopReason,
+    pub cases_not_needed: i32,
+    /// The judge's verdict on the pooled evidence as the run ended.
+    pub verdict: trizone_core::Verdict,
 }
 
 /// Finishes a run `owner` holds: metrics written, run finished. Returns
@@ -291,10 +369,14 @@ pub async fn finish(
 ) -> Result<bool, StoreError> {
     let ended = sqlx::query!(
         r#"UPDATE experiments_v1.evaluation_runs
-           SET status = 'finished', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+           SET status = 'finished', finished_at = now(), lease_owner = NULL, lease_expires_at = NULL,
+               stop_reason = $3, cases_not_needed = $4, verdict = $5
            WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
         run.id,
-        owner
+        owner,
+        metrics.stop_reason.as_str(),
+        metrics.cases_not_needed,
+        Json(&metrics.verdict) as _
     )
     .execute(&mut *conn)
     .await?;
@@ -429,4 +511,19 @@ pub async fn has_metrics(
     .fetch_one(executor)
     .await?;
     Ok(found)
+}
+
+/// The judge's verdict stored when the run ended, if it has.
+pub async fn verdict(
+    executor: impl PgExecutor<'_>,
+    run_id: Uuid,
+) -> Result<Option<trizone_core::Verdict>, StoreError> {
+    let verdict = sqlx::query_scalar!(
+        r#"SELECT verdict AS "verdict: Json<trizone_core::Verdict>" FROM experiments_v1.evaluation_runs WHERE id = $1"#,
+        run_id
+    )
+    .fetch_optional(executor)
+    .await?
+    .flatten();
+    Ok(verdict.map(|v| v.0))
 }

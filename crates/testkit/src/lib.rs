@@ -19,7 +19,8 @@ use trizone_http::layers::Limits;
 use trizone_http::{KeyStore, Role};
 use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
 use trizone_store::experiments::{self, NewExperiment};
-use trizone_store::{DbRole, datasets, runs};
+use trizone_store::runs::{self, NewRun};
+use trizone_store::{DbRole, datasets};
 use uuid::Uuid;
 
 pub const ADMIN: &str = "admin-token";
@@ -175,7 +176,8 @@ impl Measured {
         }
     }
 
-    /// Too few cases to show the error rate is under 2 %.
+    /// Too few cases for the sequential tests to decide: 110 clean cases
+    /// favour a pass, but not yet 100 to 1.
     pub fn undecided() -> Self {
         Self {
             cases: 110,
@@ -214,13 +216,31 @@ pub async fn evaluated(owner: &PgPool, configuration: &Value, measured: Measured
 }
 
 /// Records a finished run of a registered experiment as V1's worker
-/// leaves it: the run, its metrics, the experiment evaluated.
+/// leaves it: a dataset of `measured.cases` new cases, each case's analysis
+/// counted as evidence for the configuration, the run's metrics, the
+/// experiment evaluated. The first `correct` cases are correct, the next
+/// `errors` failed, and every tenth answer takes `p95_ms` (the rest half).
 pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> Uuid {
+    let fingerprint = experiments::get(owner, experiment)
+        .await
+        .unwrap()
+        .fingerprint;
     let dataset = datasets::create(owner, "cases", "", "alice").await.unwrap();
     let cases = i32::try_from(measured.cases).unwrap();
-    let run = runs::create(owner, experiment, dataset, 8, cases, "alice")
-        .await
-        .unwrap();
+    let run = runs::create(
+        owner,
+        NewRun {
+            experiment_id: experiment,
+            dataset_id: dataset,
+            concurrency: 8,
+            cases_total: cases,
+            requested_by: "alice",
+            seed: 0,
+            exhaustive: false,
+        },
+    )
+    .await
+    .unwrap();
     let mut tx = owner.begin().await.unwrap();
     for (from, to) in [
         (ExperimentStatus::Registered, ExperimentStatus::Evaluating),
@@ -231,8 +251,54 @@ pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> U
             .unwrap();
     }
     sqlx::query(
+        r"INSERT INTO experiments_v1.dataset_cases (dataset_id, ordinal, case_id, language, path, code, case_key)
+          SELECT $1, g, 'case-' || g, 'python', 'src/case.py', 'code ' || $1 || ' ' || g,
+                 encode(sha256(convert_to('python' || E'\x1f' || 'src/case.py' || E'\x1f' || 'code ' || $1 || ' ' || g, 'UTF8')), 'hex')
+          FROM generate_series(0, $2 - 1) g",
+    )
+    .bind(dataset)
+    .bind(cases)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(r"UPDATE experiments_v1.evaluation_runs SET status = 'running' WHERE id = $1")
+        .bind(run.id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        r"INSERT INTO experiments_v1.code_analyses (run_id, case_id, outcome, correct, latency_ms, cost_usd)
+          SELECT $1, 'case-' || g,
+                 CASE WHEN g >= $3 AND g < $3 + $4 THEN 'error' ELSE 'ok' END,
+                 g < $3,
+                 CASE WHEN g % 10 = 0 THEN $5 ELSE $5 / 2 END,
+                 0.5 / $2
+          FROM generate_series(0, $2 - 1) g",
+    )
+    .bind(run.id)
+    .bind(measured.cases)
+    .bind(measured.correct)
+    .bind(measured.errors)
+    .bind(measured.p95_ms)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
+        r"INSERT INTO experiments_v1.evidence (fingerprint, case_key, run_id, case_id)
+          SELECT $1, c.case_key, $2, c.case_id FROM experiments_v1.dataset_cases c WHERE c.dataset_id = $3
+          ON CONFLICT DO NOTHING",
+    )
+    .bind(fingerprint.as_str())
+    .bind(run.id)
+    .bind(dataset)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query(
         "UPDATE experiments_v1.evaluation_runs
-         SET status = 'finished', started_at = now(), finished_at = now() WHERE id = $1",
+         SET status = 'finished', started_at = now(), finished_at = now(), stop_reason = 'exhausted',
+             cases_not_needed = 0
+         WHERE id = $1",
     )
     .bind(run.id)
     .execute(&mut *tx)

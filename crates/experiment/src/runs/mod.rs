@@ -1,6 +1,7 @@
 //! Evaluation runs: starting, watching and cancelling them. The work itself
 //! is done by [`worker::Worker`] on whichever replica holds the run's lease.
 
+pub mod order;
 pub mod worker;
 
 use std::convert::Infallible;
@@ -11,12 +12,12 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
-use trizone_core::{ExperimentStatus, Mover, RunMetrics};
+use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
 use trizone_http::auth::{AnyRole, Experimenters};
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_store::audit::{self, NewEvent};
-use trizone_store::runs::{self, Progress, Run};
-use trizone_store::{StoreError, datasets, experiments};
+use trizone_store::runs::{self, NewRun, Progress, Run};
+use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -24,9 +25,18 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
+    /// The dataset whose cases, those not yet evaluated for this
+    /// configuration, the run may use. Starting a run on the dataset of an
+    /// inconclusive one continues with the cases it did not use.
     pub dataset_id: Uuid,
     /// Cases in flight at once (default 8, at most the service's maximum).
     pub concurrency: Option<i32>,
+    /// Evaluate every case instead of stopping once the judge has decided
+    /// (default false), for the full metrics.
+    pub exhaustive: Option<bool>,
+    /// Seed of the random case order (default: drawn at random). Recorded
+    /// with the run.
+    pub seed: Option<i64>,
 }
 
 /// A run with its progress, and its metrics once finished.
@@ -40,6 +50,12 @@ pub struct RunView {
     pub metrics: Option<RunMetrics>,
     /// Cost of the cases done so far, scaled to 1,000 reviews.
     pub cost_per_1000_reviews_usd: Option<f64>,
+    /// The judge's verdict on the configuration's pooled evidence when the
+    /// run ended (the gate's decision, made from the same evidence, is the
+    /// one that counts).
+    pub verdict: Option<Verdict>,
+    /// How the run ended, in a sentence ("decided after 412 of 1,000 cases").
+    pub summary: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs", request_body = StartRun,
@@ -67,6 +83,12 @@ pub async fn start(
     };
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let experiment = experiments::get(&mut *tx, id).await?;
+    if let Some(why) = not_evaluable_because(experiment.status) {
+        return Err(ApiError::Refused {
+            code: "not_evaluable",
+            message: format!("experiment {id} is {}: {why}", experiment.status),
+        });
+    }
     if let Some(active) = runs::active_for(&mut *tx, id).await? {
         return Err(ApiError::Refused {
             code: "run_in_progress",
@@ -82,13 +104,29 @@ pub async fn start(
             ),
         });
     }
+    let new_cases =
+        evidence::new_cases(&mut *tx, dataset.id, experiment.fingerprint.as_str()).await?;
+    if new_cases == 0 {
+        return Err(ApiError::Refused {
+            code: "no_new_cases",
+            message: format!(
+                "every one of the {} cases of dataset {} was already evaluated for this configuration \
+                 (fingerprint {}), so it adds no evidence; continue with a dataset of other cases",
+                dataset.case_count, dataset.id, experiment.fingerprint
+            ),
+        });
+    }
     let run = runs::create(
         &mut *tx,
-        id,
-        dataset.id,
-        concurrency,
-        dataset.case_count,
-        &auth.caller().key_id,
+        NewRun {
+            experiment_id: id,
+            dataset_id: dataset.id,
+            concurrency,
+            cases_total: i32::try_from(new_cases).unwrap_or(i32::MAX),
+            requested_by: &auth.caller().key_id,
+            seed: request.seed.unwrap_or_else(rand::random),
+            exhaustive: request.exhaustive.unwrap_or(false),
+        },
     )
     .await?;
     experiments::transition(
@@ -99,7 +137,10 @@ pub async fn start(
         Mover::Experiment,
     )
     .await?;
-    let details = serde_json::json!({"run_id": run.id, "dataset_id": dataset.id, "cases": dataset.case_count});
+    let details = serde_json::json!({
+        "run_id": run.id, "dataset_id": dataset.id, "cases": run.cases_total,
+        "dataset_cases": dataset.case_count, "seed": run.seed, "exhaustive": run.exhaustive,
+    });
     audit::append(
         &mut *tx,
         NewEvent {
@@ -117,8 +158,53 @@ pub async fn start(
         running_accuracy: None,
         metrics: None,
         cost_per_1000_reviews_usd: None,
+        verdict: None,
+        summary: None,
     };
     Ok((StatusCode::ACCEPTED, Json(view)))
+}
+
+/// Why an experiment in `status` cannot be evaluated, if it cannot.
+fn not_evaluable_because(status: ExperimentStatus) -> Option<&'static str> {
+    match status {
+        ExperimentStatus::Registered
+        | ExperimentStatus::Evaluating
+        | ExperimentStatus::Evaluated => None,
+        ExperimentStatus::Promoted => Some(
+            "the gate promoted it to V2, so its evidence is decided; register a changed configuration to try another",
+        ),
+        ExperimentStatus::Quarantined => Some(
+            "the gate quarantined it in V3; an admin can ask for a re-evaluation (trizone quarantine reevaluate)",
+        ),
+        ExperimentStatus::Blacklisted => {
+            Some("it is blacklisted for good and is never evaluated again")
+        }
+        ExperimentStatus::Withdrawn => Some(
+            "its owner withdrew it; registering the configuration again continues its evidence",
+        ),
+    }
+}
+
+/// "decided after 412 of 1,000 cases: pass", or how far it got.
+fn summary(run: &Run, progress: &Progress, verdict: Option<&Verdict>) -> Option<String> {
+    let decision = verdict.map(|v| format!("{:?}", v.decision).to_lowercase());
+    let pooled = verdict
+        .filter(|v| v.cases > u64::try_from(progress.cases_done).unwrap_or(0))
+        .map(|v| format!(" (pooled with earlier runs: {} cases)", v.cases))
+        .unwrap_or_default();
+    match (run.stop_reason.as_deref(), decision) {
+        (Some("decided"), Some(decision)) => Some(format!(
+            "decided after {} of {} cases: {decision}{pooled}; {} cases not needed",
+            progress.cases_done,
+            run.cases_total,
+            run.cases_not_needed.unwrap_or(0)
+        )),
+        (Some(_), Some(decision)) => Some(format!(
+            "used all {} cases: {decision}{pooled}",
+            progress.cases_done
+        )),
+        _ => None,
+    }
 }
 
 async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
@@ -133,12 +219,16 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     };
     let cost_per_1000_reviews_usd =
         (progress.cases_done > 0).then(|| progress.cost_usd * 1000.0 / progress.cases_done as f64);
+    let verdict = runs::verdict(&state.db, id).await?;
+    let summary = summary(&run, &progress, verdict.as_ref());
     Ok(RunView {
         run,
         progress,
         running_accuracy,
         metrics,
         cost_per_1000_reviews_usd,
+        verdict,
+        summary,
     })
 }
 

@@ -1,18 +1,23 @@
-//! The evaluation worker: claims runs under a lease and works them.
+//! The evaluation worker: claims runs under a lease and works each until
+//! the judge has decided on the configuration's pooled evidence.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
 use tokio::sync::watch;
-use trizone_core::{Configuration, ExperimentStatus, MatchPolicy, Mover, score_case};
+use trizone_core::{
+    Configuration, Decision, ExperimentStatus, Judge, MatchPolicy, Mover, Verdict, score_case,
+};
 use trizone_router::{ModelRouter, ReviewInput};
 use trizone_store::audit::{self, NewEvent};
-use trizone_store::datasets::Case;
-use trizone_store::runs::{self, Analysis, FinalMetrics, Run};
-use trizone_store::{LatencyHistogram, StoreError, experiments};
+use trizone_store::datasets::{self, Case};
+use trizone_store::runs::{self, Analysis, FinalMetrics, Recorded, Run, StopReason};
+use trizone_store::{LatencyHistogram, StoreError, evidence, experiments};
 
+use super::order;
 use crate::metrics::V1Metrics;
 
 /// How a worker claims and holds runs.
@@ -145,12 +150,33 @@ impl Worker {
         Ok(())
     }
 
-    /// Works one claimed run to its end, or until its lease is lost.
+    /// Works one claimed run until the judge has decided on the pooled
+    /// evidence (or, for an exhaustive run, its cases run out), or until its
+    /// lease is lost.
     async fn work(&self, run: Run) -> Result<(), StoreError> {
         let _in_progress = self.metrics.run_started();
         let experiment = experiments::get(&self.db, run.experiment_id).await?;
-        let pending = runs::pending_cases(&self.db, &run).await?;
-        tracing::info!(run = %run.id, pending = pending.len(), resumed = pending.len() < usize::try_from(run.cases_total).unwrap_or(0), "working run");
+        let fingerprint = experiment.fingerprint.as_str();
+        let thresholds = evidence::gate_thresholds(&self.db).await?;
+        let judge = Judge::new(&thresholds, None);
+        let mut pooled =
+            evidence::pooled(&self.db, fingerprint, thresholds.max_p95_latency_ms).await?;
+        let dataset = datasets::get(&self.db, run.dataset_id).await?;
+        let pending = order::seeded(
+            runs::pending_cases(&self.db, &run, fingerprint).await?,
+            usize::try_from(dataset.case_count).unwrap_or(0),
+            run.seed.unwrap_or(0),
+        );
+        tracing::info!(run = %run.id, pending = pending.len(), pooled = pooled.cases, "working run");
+        // A re-evaluation continues a test that had failed: it goes on until
+        // the evidence passes or the cases run out, and the gate judges it
+        // then. Otherwise any decision ends the run.
+        let enough = |decision: Decision| match decision {
+            _ if run.exhaustive => false,
+            Decision::Pass => true,
+            Decision::Fail => experiment.reevaluation_of.is_none(),
+            Decision::Inconclusive => false,
+        };
 
         let (lost_tx, lost) = watch::channel(false);
         // Tied to this future: if the work stops in any way (finished, failed,
@@ -174,43 +200,75 @@ impl Worker {
         });
         let config = &experiment.configuration;
         let concurrency = usize::try_from(run.concurrency).unwrap_or(1).max(1);
-        // Owned cases, so the stream's futures borrow nothing with a
-        // lifetime of their own (the spawned task must be `Send`).
-        let this = self;
-        let run_id = run.id;
+        let mut queue = pending.into_iter();
         // Each case is reviewed and recorded in its own future, so commits
-        // overlap and the stream keeps `concurrency` reviews in flight; a
-        // single recording loop would serialize on one commit at a time.
-        let mut analyses = futures::stream::iter(pending)
-            .map(|case| async move {
-                let analysis = this.analyse(config, &case).await;
-                let outcome = if analysis.error_kind.is_some() {
-                    "error"
-                } else if analysis.correct {
-                    "correct"
-                } else {
-                    "incorrect"
-                };
-                // A case recorded by another replica meanwhile is not counted again.
-                let recorded = runs::record(&this.db, run_id, &analysis).await?;
-                if recorded {
-                    this.metrics.case(outcome);
-                }
-                Ok::<_, StoreError>(())
-            })
-            .buffer_unordered(concurrency);
-        while let Some(recorded) = analyses.next().await {
-            recorded?;
-            if *lost.borrow() {
-                break;
+        // overlap and `concurrency` reviews stay in flight. The judge is asked
+        // after every recorded case; once it has decided no case is sent, and
+        // those already in flight (paid for) are recorded and counted. If they
+        // undo the decision, sending resumes.
+        let mut in_flight = FuturesUnordered::new();
+        let mut decided = enough(judge.decision(&pooled));
+        loop {
+            while !decided && in_flight.len() < concurrency {
+                let Some(case) = queue.next() else { break };
+                in_flight.push(self.evaluate(config, &run, fingerprint, case));
             }
+            let Some(done) = in_flight.next().await else {
+                break;
+            };
+            let (recorded, analysis) = done?;
+            if recorded == Recorded::Counted {
+                pooled = pooled.with_case(
+                    analysis.correct,
+                    analysis.error_kind.is_some(),
+                    analysis.latency_ms > thresholds.max_p95_latency_ms,
+                    analysis.cost_usd,
+                );
+            }
+            if *lost.borrow() {
+                tracing::info!(run = %run.id, "lease lost or run cancelled; stopping");
+                return Ok(());
+            }
+            decided = enough(judge.decision(&pooled));
         }
-        drop(analyses);
-        if *lost.borrow() {
-            tracing::info!(run = %run.id, "lease lost or run cancelled; stopping");
-            return Ok(());
+        drop(in_flight);
+        let not_needed = queue.len();
+        // Judge what is stored, not what this replica tallied: another
+        // replica may have recorded cases of this run meanwhile.
+        let pooled = evidence::pooled(&self.db, fingerprint, thresholds.max_p95_latency_ms).await?;
+        let stop = Stop {
+            reason: if not_needed > 0 {
+                StopReason::Decided
+            } else {
+                StopReason::Exhausted
+            },
+            cases_not_needed: i32::try_from(not_needed).unwrap_or(i32::MAX),
+            verdict: judge.verdict(&pooled),
+        };
+        self.finish(&run, stop).await
+    }
+
+    /// Reviews one case and records it.
+    async fn evaluate(
+        &self,
+        config: &Configuration,
+        run: &Run,
+        fingerprint: &str,
+        case: Case,
+    ) -> Result<(Recorded, Analysis), StoreError> {
+        let analysis = self.analyse(config, &case).await;
+        let recorded =
+            runs::record(&self.db, run.id, fingerprint, &case.case_key, &analysis).await?;
+        if recorded != Recorded::Ignored {
+            self.metrics.case(if analysis.error_kind.is_some() {
+                "error"
+            } else if analysis.correct {
+                "correct"
+            } else {
+                "incorrect"
+            });
         }
-        self.finish(&run).await
+        Ok((recorded, analysis))
     }
 
     async fn analyse(&self, config: &Configuration, case: &Case) -> Analysis {
@@ -271,9 +329,10 @@ impl Worker {
         }
     }
 
-    /// Writes the run's metrics and moves the experiment to evaluated, in
-    /// one transaction, only while this replica still holds the run.
-    async fn finish(&self, run: &Run) -> Result<(), StoreError> {
+    /// Writes the run's metrics and verdict and moves the experiment to
+    /// evaluated, in one transaction, only while this replica still holds
+    /// the run.
+    async fn finish(&self, run: &Run, stop: Stop) -> Result<(), StoreError> {
         let progress = runs::progress(&self.db, run.id).await?;
         let latencies = runs::latencies_ms(&self.db, run.id).await?;
         let mut histogram = LatencyHistogram::new();
@@ -290,6 +349,9 @@ impl Worker {
             latency_p99_ms: percentile(0.99),
             latency_histogram: (!histogram.is_empty()).then(|| histogram.to_bytes()),
             progress,
+            stop_reason: stop.reason,
+            cases_not_needed: stop.cases_not_needed,
+            verdict: stop.verdict,
         };
         let mut tx = self.db.begin().await?;
         if !runs::finish(&mut tx, run, &self.settings.owner, &metrics).await? {
@@ -307,6 +369,8 @@ impl Worker {
         let details = serde_json::json!({
             "run_id": run.id, "experiment_id": run.experiment_id, "cases": metrics.progress.cases_done,
             "correct": metrics.progress.correct, "errors": metrics.progress.errors,
+            "stop_reason": metrics.stop_reason, "cases_not_needed": metrics.cases_not_needed,
+            "pooled_cases": metrics.verdict.cases, "verdict": metrics.verdict.decision,
         });
         audit::append(
             &mut *tx,
@@ -319,9 +383,23 @@ impl Worker {
         )
         .await?;
         tx.commit().await?;
-        tracing::info!(run = %run.id, cases = metrics.progress.cases_done, "run finished");
+        tracing::info!(
+            run = %run.id,
+            cases = metrics.progress.cases_done,
+            not_needed = metrics.cases_not_needed,
+            verdict = ?metrics.verdict.decision,
+            "run finished"
+        );
         Ok(())
     }
+}
+
+/// How a run ended: why, how many cases it left unsent, and the judge's
+/// verdict on the pooled evidence.
+struct Stop {
+    reason: StopReason,
+    cases_not_needed: i32,
+    verdict: Verdict,
 }
 
 /// Aborts a spawned task when dropped.

@@ -93,9 +93,10 @@ impl Worker {
     }
 }
 
-/// Uploads the dataset, registers the configuration and starts a run
-/// through the V1 service at `base` (in-process or a real process);
-/// returns the run id.
+/// Uploads the dataset, registers the configuration and starts an
+/// exhaustive run (every case, so the measurements here are exact; early
+/// stopping has tests of its own) through the V1 service at `base`
+/// (in-process or a real process); returns the run id.
 pub async fn start_run(
     client: &reqwest::Client,
     base: &str,
@@ -130,7 +131,7 @@ pub async fn start_run(
             experiment["id"].as_str().unwrap()
         ))
         .bearer_auth(EXPERIMENTER)
-        .json(&json!({"dataset_id": dataset["id"], "concurrency": concurrency}))
+        .json(&json!({"dataset_id": dataset["id"], "concurrency": concurrency, "exhaustive": true}))
         .send()
         .await
         .unwrap();

@@ -65,7 +65,14 @@ async fn a_pass_is_promoted_and_served_by_v2_and_cannot_be_decided_twice(owner: 
     let accuracy = checks.iter().find(|c| c["name"] == "accuracy").unwrap();
     assert_eq!(accuracy["value"], 1.0);
     assert_eq!(accuracy["threshold"], 0.95);
-    assert!(accuracy["bound"].as_f64().unwrap() >= 0.95);
+    // 300 of 300 correct: the evidence for ≥ 97% over ≤ 94% is past 100 to 1.
+    let test = &accuracy["test"];
+    assert_eq!(
+        (test["events"].as_u64(), test["cases"].as_u64()),
+        (Some(300), Some(300))
+    );
+    assert!(test["log_ratio"].as_f64().unwrap() >= test["pass_at"].as_f64().unwrap());
+    assert_eq!(decision["pooled_runs"][0], evaluated.run.to_string());
     app.audit_is_intact().await;
     app.finish().await;
 }

@@ -145,9 +145,15 @@ impl Platform {
     }
 
     /// Records a finished run of `experiment` as V1's worker would, with
-    /// `correct` of 300 cases right.
+    /// `correct` of 300 new cases right.
     pub async fn evaluate(&self, experiment: Uuid, correct: i64) {
+        self.evaluate_cases(experiment, 300, correct).await;
+    }
+
+    /// Records a finished run of `experiment` with `correct` of `cases` right.
+    pub async fn evaluate_cases(&self, experiment: Uuid, cases: i64, correct: i64) {
         let measured = Measured {
+            cases,
             correct,
             ..Measured::passing()
         };

@@ -51,10 +51,15 @@ async fn a_reevaluated_configuration_is_linked_to_its_record_and_can_reach_v2(ow
         id.to_string()
     );
 
-    // This time it measures well: the gate promotes it and V2 serves it.
-    platform.evaluate(id, 300).await;
+    // A re-evaluation continues the configuration's evidence: to pass, its
+    // new cases must outweigh the 60 misses in 300 that quarantined it
+    // (about 1,230 right in a row at the default design), and then the gate
+    // promotes it and V2 serves it.
+    platform.evaluate_cases(id, 1_300, 1_300).await;
     let decision = platform.gate.judge_now(id, "admin:test").await.unwrap();
-    assert_eq!(decision.outcome, "promoting");
+    assert_eq!(decision.outcome, "promoting", "{decision:?}");
+    assert_eq!(decision.pooled_runs.as_ref().map(Vec::len), Some(2));
+    assert_eq!(decision.verdict["cases"], 1_600);
     platform.gate.drive_sagas().await.unwrap();
     let status = trizone_testkit::wait_for_v2(&format!("http://{}", platform.v2), |active| {
         !active.is_null()

@@ -1,0 +1,90 @@
+//! The pooled evidence for a configuration: every case evaluated for its
+//! fingerprint, over all its runs, each counted once
+//! (`experiments_v1.evidence`). The gate judges it; V1 reads it to stop a
+//! run once the judge has decided and to refuse a dataset that adds nothing.
+
+use sqlx::PgExecutor;
+use trizone_core::{Evidence, Thresholds};
+use uuid::Uuid;
+
+use crate::StoreError;
+
+/// The counts the judge reads for `fingerprint`, with answers slower than
+/// `latency_bar_ms` counted as over the bar.
+pub async fn pooled(
+    executor: impl PgExecutor<'_>,
+    fingerprint: &str,
+    latency_bar_ms: f64,
+) -> Result<Evidence, StoreError> {
+    let row = sqlx::query!(
+        r#"SELECT count(*) AS "cases!",
+                  count(*) FILTER (WHERE a.correct) AS "correct!",
+                  count(*) FILTER (WHERE a.outcome = 'error') AS "errors!",
+                  count(*) FILTER (WHERE a.outcome = 'ok' AND a.latency_ms > $2) AS "over_latency_bar!",
+                  percentile_cont(0.95) WITHIN GROUP (ORDER BY a.latency_ms) FILTER (WHERE a.outcome = 'ok') AS latency_p95_ms,
+                  coalesce(sum(a.cost_usd), 0)::float8 AS "cost_usd!"
+           FROM experiments_v1.evidence v
+           JOIN experiments_v1.code_analyses a ON a.run_id = v.run_id AND a.case_id = v.case_id
+           WHERE v.fingerprint = $1"#,
+        fingerprint,
+        latency_bar_ms
+    )
+    .fetch_one(executor)
+    .await?;
+    let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(Evidence {
+        cases: unsigned(row.cases),
+        correct: unsigned(row.correct),
+        errors: unsigned(row.errors),
+        over_latency_bar: unsigned(row.over_latency_bar),
+        latency_p95_ms: row.latency_p95_ms,
+        cost_usd: row.cost_usd,
+    })
+}
+
+/// The runs whose cases make up `fingerprint`'s evidence, oldest first.
+pub async fn pooled_runs(
+    executor: impl PgExecutor<'_>,
+    fingerprint: &str,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT v.run_id AS "run_id!" FROM experiments_v1.evidence v
+           JOIN experiments_v1.evaluation_runs r ON r.id = v.run_id
+           WHERE v.fingerprint = $1
+           GROUP BY v.run_id, r.created_at
+           ORDER BY r.created_at, v.run_id"#,
+        fingerprint
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
+/// How many of a dataset's cases are not yet evidence for `fingerprint`.
+pub async fn new_cases(
+    executor: impl PgExecutor<'_>,
+    dataset_id: Uuid,
+    fingerprint: &str,
+) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM experiments_v1.dataset_cases c
+           WHERE c.dataset_id = $1
+             AND NOT EXISTS (SELECT 1 FROM experiments_v1.evidence v WHERE v.fingerprint = $2 AND v.case_key = c.case_key)"#,
+        dataset_id,
+        fingerprint
+    )
+    .fetch_one(executor)
+    .await?)
+}
+
+/// The thresholds the gate last published, so V1 stops runs by the very
+/// judge the gate applies; the defaults when no gate has published yet
+/// (they are the gate's defaults too).
+pub async fn gate_thresholds(executor: impl PgExecutor<'_>) -> Result<Thresholds, StoreError> {
+    let published = sqlx::query_scalar!(
+        r#"SELECT thresholds AS "thresholds: sqlx::types::Json<Thresholds>" FROM experiments_v1.gate_thresholds"#
+    )
+    .fetch_optional(executor)
+    .await?
+    .flatten();
+    Ok(published.map(|t| t.0).unwrap_or_default())
+}

@@ -128,15 +128,25 @@ pub enum DatasetCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
-    /// Evaluate an experiment on a dataset.
+    /// Evaluate an experiment on a dataset's cases (those not yet
+    /// evaluated for its configuration), until the judge is certain.
     Start {
         experiment: String,
         #[arg(long)]
         dataset: String,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Continue an inconclusive experiment: with the cases its last
+    /// dataset has left, or with another dataset's. The evidence so far
+    /// counts; every case counts once.
+    Extend {
+        experiment: String,
+        /// Another dataset (default: the latest run's).
         #[arg(long)]
-        concurrency: Option<u32>,
-        #[arg(long)]
-        json: bool,
+        dataset: Option<String>,
+        #[command(flatten)]
+        options: RunOptions,
     },
     /// Follow a run until it ends, with a progress bar.
     Watch {
@@ -144,6 +154,21 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How a run goes.
+#[derive(Debug, clap::Args)]
+pub struct RunOptions {
+    #[arg(long)]
+    concurrency: Option<u32>,
+    /// Evaluate every case instead of stopping once the judge is certain.
+    #[arg(long)]
+    exhaustive: bool,
+    /// Seed of the random case order (default: a random one, recorded).
+    #[arg(long)]
+    seed: Option<i64>,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -442,25 +467,27 @@ fn show_experiment(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
     if let Some(of) = e["reevaluation_of"].as_str() {
         writeln!(out, "  re-evaluation of quarantine record {of}")?;
     }
-    let r = &e["readiness"];
-    if r["run_id"].is_string() {
-        let verdict = if r["ready"] == true {
-            "meets every threshold"
-        } else {
-            "misses a threshold"
-        };
+    let v = &e["verdict"];
+    if v["cases"].as_u64().unwrap_or(0) > 0 {
         writeln!(
             out,
-            "  latest run  {}: {} cases, accuracy {:.3}, error rate {:.3}, p95 {:.0} ms, cost ${:.4}: {verdict}",
-            text(&r["run_id"]),
-            text(&r["cases"]),
-            r["accuracy"].as_f64().unwrap_or(0.0),
-            r["error_rate"].as_f64().unwrap_or(0.0),
-            r["latency_p95_ms"].as_f64().unwrap_or(0.0),
-            r["cost_usd"].as_f64().unwrap_or(0.0),
+            "  evidence    {} cases over every run of this configuration: {}",
+            text(&v["cases"]),
+            text(&v["decision"]).to_uppercase()
         )?;
-    } else {
-        writeln!(out, "  not evaluated yet")?;
+        show_verdict(out, v, &text(&e["id"]))?;
+    }
+    let r = &e["readiness"];
+    if let Some(decision) = r["decision"].as_str() {
+        writeln!(
+            out,
+            "  gate        last decided {decision} on {} cases, at {}",
+            text(&r["decided_on_cases"]),
+            text(&r["decided_at"])
+        )?;
+    }
+    if let Some(next) = e["next_step"].as_str() {
+        writeln!(out, "  next        {next}")?;
     }
     Ok(())
 }
@@ -503,26 +530,13 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
         RunCommand::Start {
             experiment,
             dataset,
-            concurrency,
-            json,
-        } => {
-            let mut body = json!({"dataset_id": dataset});
-            if let Some(c) = concurrency {
-                body["concurrency"] = json!(c);
-            }
-            let r = v1
-                .post(&format!("/api/v1/experiments/{experiment}/runs"), &body)
-                .await?;
-            print(json, &r, |out| {
-                writeln!(
-                    out,
-                    "run {} {} ({} cases)",
-                    text(&r["id"]),
-                    text(&r["status"]),
-                    text(&r["cases_total"])
-                )
-            })
-        }
+            options,
+        } => start_run(&v1, &experiment, Some(&dataset), &options).await,
+        RunCommand::Extend {
+            experiment,
+            dataset,
+            options,
+        } => start_run(&v1, &experiment, dataset.as_deref(), &options).await,
         RunCommand::Watch { run, json } => {
             let bar = if json {
                 ProgressBar::hidden()
@@ -540,10 +554,77 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
                     text(&view["running_accuracy"]),
                     text(&view["progress"]["errors"]),
                     text(&view["metrics"]["latency_p95_ms"])
-                )
+                )?;
+                if let Some(summary) = view["summary"].as_str() {
+                    writeln!(out, "  {summary}")?;
+                }
+                Ok(())
             })
         }
     }
+}
+
+/// Starts a run of `experiment` on `dataset` (or its latest run's).
+async fn start_run(
+    v1: &Zone,
+    experiment: &str,
+    dataset: Option<&str>,
+    options: &RunOptions,
+) -> anyhow::Result<()> {
+    let mut body = json!({"exhaustive": options.exhaustive});
+    if let Some(dataset) = dataset {
+        body["dataset_id"] = json!(dataset);
+    }
+    if let Some(c) = options.concurrency {
+        body["concurrency"] = json!(c);
+    }
+    if let Some(seed) = options.seed {
+        body["seed"] = json!(seed);
+    }
+    let r = v1
+        .post(&format!("/api/v1/experiments/{experiment}/runs"), &body)
+        .await?;
+    print(options.json, &r, |out| {
+        writeln!(
+            out,
+            "run {} {} ({} new cases of dataset {}, seed {}){}",
+            text(&r["id"]),
+            text(&r["status"]),
+            text(&r["cases_total"]),
+            text(&r["dataset_id"]),
+            text(&r["seed"]),
+            if options.exhaustive {
+                ", every case"
+            } else {
+                ", until the judge is certain"
+            }
+        )
+    })
+}
+
+/// Each check of a verdict on a line, and for an inconclusive one how to go on.
+fn show_verdict(out: &mut dyn Write, verdict: &Value, experiment: &str) -> std::io::Result<()> {
+    for c in verdict["checks"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "  {:<16} {:<12} {}",
+            text(&c["name"]),
+            text(&c["outcome"]),
+            text(&c["reason"])
+        )?;
+    }
+    if verdict["decision"] == "inconclusive" && verdict["cases"].as_u64().unwrap_or(0) > 0 {
+        let expected = match verdict["additional_cases_needed"].as_u64() {
+            Some(more) => format!("about {more} more cases expected to decide"),
+            None => "more cases may not settle it".to_owned(),
+        };
+        writeln!(
+            out,
+            "  inconclusive after {} cases: {expected}.\n  continue: trizone run extend {experiment}    (or --dataset <another>)",
+            text(&verdict["cases"])
+        )?;
+    }
+    Ok(())
 }
 
 /// A progress bar for one run, labelled `label`.
@@ -590,17 +671,15 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
                 )
                 .await?;
             print(json, &d, |out| {
-                writeln!(out, "{} -> {}", text(&d["decision"]), text(&d["outcome"]))?;
-                for c in d["verdict"]["checks"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "  {:<16} {:<12} {}",
-                        text(&c["name"]),
-                        text(&c["outcome"]),
-                        text(&c["reason"])
-                    )?;
-                }
-                Ok(())
+                writeln!(
+                    out,
+                    "{} -> {} (on {} cases pooled from {} runs)",
+                    text(&d["decision"]),
+                    text(&d["outcome"]),
+                    text(&d["verdict"]["cases"]),
+                    d["pooled_runs"].as_array().map_or(0, Vec::len)
+                )?;
+                show_verdict(out, &d["verdict"], &experiment)
             })
         }
         GateCommand::Decisions { experiment, json } => {

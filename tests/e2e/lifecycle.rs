@@ -12,9 +12,9 @@ use sqlx::PgPool;
 use crate::cli::database_url;
 use crate::up::{Shape, Up};
 
-const DATASET: &str = include_str!("../../demo/cases.jsonl");
-const EXPERIMENTER: &str = "e2e-experimenter";
-const ADMIN: &str = "e2e-admin";
+pub(crate) const DATASET: &str = include_str!("../../demo/cases.jsonl");
+pub(crate) const EXPERIMENTER: &str = "e2e-experimenter";
+pub(crate) const ADMIN: &str = "e2e-admin";
 const END_USER: &str = "e2e-end-user";
 
 /// SLO windows of a second, checked every second, so a breach shows in
@@ -28,23 +28,24 @@ const FAST_SLO: [(&str, &str); 6] = [
     ("TRIZONE_GATE_SLO_CHECK_SECONDS", "1"),
 ];
 
-struct Api<'a> {
-    up: &'a Up,
-    http: reqwest::Client,
+/// The zones of a `trizone up` over HTTP, as the other e2e tests use them too.
+pub(crate) struct Api<'a> {
+    pub(crate) up: &'a Up,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api<'_> {
-    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
         let response = request.bearer_auth(token).send().await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    async fn get(&self, url: &str, token: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, url: &str, token: &str) -> (u16, Value) {
         self.send(self.http.get(url), token).await
     }
 
-    async fn post(&self, url: &str, token: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, url: &str, token: &str, body: &Value) -> (u16, Value) {
         self.send(self.http.post(url).json(body), token).await
     }
 
@@ -53,7 +54,7 @@ impl Api<'_> {
         &self.up.gate[i % self.up.gate.len()]
     }
 
-    async fn simulate(&self, model: &str, profile: Value) {
+    pub(crate) async fn simulate(&self, model: &str, profile: Value) {
         let response = self
             .http
             .put(format!("{}/control/profiles/{model}", self.up.sim))
@@ -64,7 +65,7 @@ impl Api<'_> {
         assert_eq!(response.status(), 200, "{model}");
     }
 
-    fn configuration(&self, name: &str, model: &str) -> Value {
+    pub(crate) fn configuration(&self, name: &str, model: &str) -> Value {
         json!({
             "name": name,
             "models": {"primary": {"provider": "openai", "model": model,
@@ -75,7 +76,7 @@ impl Api<'_> {
         })
     }
 
-    async fn register(&self, configuration: &Value) -> (u16, Value) {
+    pub(crate) async fn register(&self, configuration: &Value) -> (u16, Value) {
         let body = json!({"owner": "alice", "configuration": configuration});
         self.post(
             &format!("{}/api/v1/experiments", self.up.v1),
@@ -86,28 +87,50 @@ impl Api<'_> {
     }
 
     /// Registers, evaluates on `dataset` and has gate replica `judge` decide.
-    async fn evaluate(&self, configuration: &Value, dataset: &str, judge: usize) -> (Value, Value) {
+    pub(crate) async fn evaluate(
+        &self,
+        configuration: &Value,
+        dataset: &str,
+        judge: usize,
+    ) -> (Value, Value) {
         let (status, experiment) = self.register(configuration).await;
         assert_eq!(status, 201, "{experiment}");
         let id = experiment["id"].as_str().unwrap();
+        self.run_to_end(id, &json!({"dataset_id": dataset, "concurrency": 32}))
+            .await;
+        (experiment.clone(), self.judge(id, judge).await)
+    }
+
+    /// Starts a run of experiment `id` with `body` and waits for it to
+    /// finish; its last view.
+    pub(crate) async fn run_to_end(&self, id: &str, body: &Value) -> Value {
         let (status, run) = self
             .post(
                 &format!("{}/api/v1/experiments/{id}/runs", self.up.v1),
                 EXPERIMENTER,
-                &json!({"dataset_id": dataset, "concurrency": 32}),
+                body,
             )
             .await;
         assert_eq!(status, 202, "{run}");
-        let run_url = format!("{}/api/v1/runs/{}", self.up.v1, run["id"].as_str().unwrap());
+        self.await_run(run["id"].as_str().unwrap()).await
+    }
+
+    /// Waits for run `run` to finish; its last view.
+    pub(crate) async fn await_run(&self, run: &str) -> Value {
+        let run_url = format!("{}/api/v1/runs/{run}", self.up.v1);
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let (_, view) = self.get(&run_url, EXPERIMENTER).await;
             if view["status"] == "finished" {
-                break;
+                return view;
             }
             assert!(Instant::now() < deadline, "the run never finished: {view}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Has gate replica `judge` decide experiment `id` now.
+    pub(crate) async fn judge(&self, id: &str, judge: usize) -> Value {
         let (status, decision) = self
             .post(
                 &format!("{}/api/gate/experiments/{id}/judge", self.gate(judge)),
@@ -116,7 +139,7 @@ impl Api<'_> {
             )
             .await;
         assert_eq!(status, 200, "{decision}");
-        (experiment, decision)
+        decision
     }
 
     /// The fingerprint every V2 replica serves, once they agree on `expected`.

@@ -10,4 +10,5 @@ mod demo;
 mod lifecycle;
 mod observability;
 mod roles;
+mod sequential;
 mod up;

@@ -12,7 +12,7 @@ use sqlx::PgPool;
 use crate::cli::database_url;
 use crate::up::{Shape, TOKENS, Up};
 
-async fn trizone(up: &Up, args: &[&str]) -> Output {
+pub(crate) async fn trizone(up: &Up, args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
         .args(args)
         .env("TRIZONE_V1_URL", &up.v1)
@@ -27,7 +27,7 @@ async fn trizone(up: &Up, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn json_of(output: &Output) -> Value {
+pub(crate) fn json_of(output: &Output) -> Value {
     assert!(
         output.status.success(),
         "{}",
@@ -36,7 +36,7 @@ fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// 140 cases the simulator reviews right: `eval(` flagged, clean code not.
+/// 300 cases the simulator reviews right: `eval(` flagged, clean code not.
 fn dataset(dir: &Path) -> String {
     let lines: Vec<String> = (0..300)
         .map(|i| {

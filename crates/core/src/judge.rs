@@ -41,6 +41,20 @@ pub enum CheckName {
     NonInferiority,
 }
 
+impl CheckName {
+    /// The check as a sentence names it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SampleSize => "sample size",
+            Self::Accuracy => "accuracy",
+            Self::ErrorRate => "error rate",
+            Self::LatencyP95 => "p95 latency",
+            Self::CostPerCase => "cost per case",
+            Self::NonInferiority => "accuracy against the stable configuration",
+        }
+    }
+}
+
 /// Where a sequential check's test stands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TestState {

@@ -4,12 +4,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use trizone_core::{Configuration, ExperimentStatus, Mover};
+use trizone_core::{Configuration, Decision, ExperimentStatus, Judge, Mover, Verdict};
 use trizone_http::auth::{AnyRole, Experimenters};
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
-use trizone_store::StoreError;
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments::{self, Experiment, ListFilter, Readiness};
+use trizone_store::{StoreError, evidence};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -28,9 +28,18 @@ pub struct ExperimentView {
     pub reevaluation_of: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// Latest metrics against the gate's thresholds (on `GET .../{id}`).
+    /// The pooled evidence and the gate's latest decision on it (on `GET .../{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub readiness: Option<Readiness>,
+    /// What the gate's judge says of the pooled evidence now, with the
+    /// gate's thresholds: the verdict its next judgement would give (on
+    /// `GET .../{id}`; a non-inferiority check, when the gate has one, is
+    /// left to the gate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// What to do next, in a sentence with the command (on `GET .../{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
 }
 
 impl From<Experiment> for ExperimentView {
@@ -47,6 +56,8 @@ impl From<Experiment> for ExperimentView {
             created_at: e.created_at,
             updated_at: e.updated_at,
             readiness: None,
+            verdict: None,
+            next_step: None,
         }
     }
 }
@@ -118,10 +129,66 @@ pub async fn get(
         .await?
         .into_iter()
         .next();
+    let thresholds = evidence::gate_thresholds(&state.db).await?;
+    let pooled = evidence::pooled(
+        &state.db,
+        experiment.fingerprint.as_str(),
+        thresholds.max_p95_latency_ms,
+    )
+    .await?;
+    let verdict = Judge::new(&thresholds, None).verdict(&pooled);
+    let next_step = next_step(&experiment, &verdict);
     Ok(Json(ExperimentView {
         readiness,
+        verdict: Some(verdict),
+        next_step,
         ..experiment.into()
     }))
+}
+
+/// What an experimenter can do next, given where the evidence stands.
+fn next_step(experiment: &Experiment, verdict: &Verdict) -> Option<String> {
+    let id = experiment.id;
+    let judge_now = format!("`trizone gate judge {id}` asks the gate now");
+    match (experiment.status, verdict.decision) {
+        (ExperimentStatus::Evaluating, _) => {
+            Some("a run is under way: `trizone run watch <run>` follows it".to_owned())
+        }
+        (ExperimentStatus::Registered | ExperimentStatus::Evaluated, Decision::Inconclusive)
+            if verdict.cases == 0 =>
+        {
+            Some(format!(
+                "not evaluated yet: `trizone run start {id} --dataset <dataset>` \
+                 (POST /api/v1/experiments/{id}/runs) evaluates it until the judge is certain"
+            ))
+        }
+        (ExperimentStatus::Registered | ExperimentStatus::Evaluated, Decision::Inconclusive) => {
+            let expected = match verdict.additional_cases_needed {
+                Some(more) => format!("the judge expects to need about {more} more cases"),
+                None => "it sits so close to the bar that more cases may not settle it; \
+                         changing the configuration may"
+                    .to_owned(),
+            };
+            Some(format!(
+                "inconclusive after {} cases: {expected}. Continue with `trizone run extend {id}` \
+                 (the cases its last dataset has left) or `trizone run extend {id} --dataset <other>` \
+                 (POST /api/v1/experiments/{id}/runs); cases already evaluated count once",
+                verdict.cases
+            ))
+        }
+        (ExperimentStatus::Evaluated, Decision::Pass) => Some(format!(
+            "the evidence passes every check: the gate promotes it at its next judgement; {judge_now}"
+        )),
+        (ExperimentStatus::Evaluated, Decision::Fail) => Some(format!(
+            "the evidence fails {}: the gate quarantines it at its next judgement; {judge_now}",
+            verdict
+                .failed_checks()
+                .map(|c| c.name.label())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )),
+        _ => None,
+    }
 }
 
 /// Withdraws an experiment that is registered or evaluated. A running

@@ -135,6 +135,20 @@ fn interval(duration: Duration) -> PgInterval {
     }
 }
 
+/// The dataset of the experiment's latest run, if it has one.
+pub async fn latest_dataset(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT dataset_id FROM experiments_v1.evaluation_runs
+           WHERE experiment_id = $1 ORDER BY created_at DESC, id LIMIT 1"#,
+        experiment_id
+    )
+    .fetch_optional(executor)
+    .await?)
+}
+
 /// Claims the oldest run nobody holds a live lease on, for `owner`.
 pub async fn claim(
     executor: impl PgExecutor<'_>,

@@ -26,9 +26,10 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct StartRun {
     /// The dataset whose cases, those not yet evaluated for this
-    /// configuration, the run may use. Starting a run on the dataset of an
-    /// inconclusive one continues with the cases it did not use.
-    pub dataset_id: Uuid,
+    /// configuration, the run may use. Absent: the dataset of the
+    /// experiment's latest run, which continues with the cases it did not
+    /// use (`trizone run extend`).
+    pub dataset_id: Option<Uuid>,
     /// Cases in flight at once (default 8, at most the service's maximum).
     pub concurrency: Option<i32>,
     /// Evaluate every case instead of stopping once the judge has decided
@@ -75,7 +76,16 @@ pub async fn start(
             format!("must be from 1 to {}", state.max_concurrency),
         ));
     }
-    let dataset = match datasets::get(&state.db, request.dataset_id).await {
+    let dataset_id = match request.dataset_id {
+        Some(dataset_id) => dataset_id,
+        None => runs::latest_dataset(&state.db, id).await?.ok_or_else(|| {
+            ApiError::invalid(
+                "dataset_id",
+                "required: the experiment has no earlier run whose dataset could be continued",
+            )
+        })?,
+    };
+    let dataset = match datasets::get(&state.db, dataset_id).await {
         Err(StoreError::NotFound { .. }) => {
             return Err(ApiError::invalid("dataset_id", "no such dataset"));
         }

@@ -1,0 +1,236 @@
+//! Sequential evaluation through the real services and the simulator: a
+//! run stops once the gate's judge is certain, a poor configuration fails
+//! early, an inconclusive experiment continues on its pooled evidence, and
+//! a case counts once however often it is offered.
+//!
+//! The simulator draws each answer from its seed (42 under `trizone up`),
+//! the model and the code, and each run here fixes its own seed, so every
+//! outcome below is reproducible.
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::cli::database_url;
+use crate::lifecycle::{Api, DATASET, EXPERIMENTER};
+use crate::roles::{json_of, trizone};
+use crate::up::{Shape, Up};
+
+/// Lines `from..to` of the bundled 1,000-case dataset.
+fn cases(from: usize, to: usize) -> String {
+    DATASET
+        .lines()
+        .skip(from)
+        .take(to - from)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl Api<'_> {
+    async fn upload(&self, name: &str, body: String) -> String {
+        let (status, dataset) = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/datasets?name={name}", self.up.v1))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body),
+                EXPERIMENTER,
+            )
+            .await;
+        assert_eq!(status, 201, "{dataset}");
+        dataset["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn registered(&self, name: &str, model: &str) -> String {
+        let (status, experiment) = self.register(&self.configuration(name, model)).await;
+        assert_eq!(status, 201, "{experiment}");
+        experiment["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn start(&self, id: &str, body: &Value) -> (u16, Value) {
+        self.post(
+            &format!("{}/api/v1/experiments/{id}/runs", self.up.v1),
+            EXPERIMENTER,
+            body,
+        )
+        .await
+    }
+}
+
+fn text(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[sqlx::test(migrations = false)]
+async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool: PgPool) {
+    let url = database_url(&pool).await;
+    // No schedule: the test asks the gate itself, so it sees every decision.
+    let up = Up::start(
+        &url,
+        Shape {
+            schedule: "0 0 0 1 1 *",
+            ..Shape::default()
+        },
+    )
+    .await;
+    let api = Api {
+        up: &up,
+        http: reqwest::Client::new(),
+    };
+    let loaded = api
+        .http
+        .put(format!("{}/control/dataset", up.sim))
+        .body(DATASET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 200);
+    api.simulate("seq-good", json!({"accuracy": 0.97})).await;
+    api.simulate("seq-poor", json!({"accuracy": 0.90})).await;
+    api.simulate("seq-perfect", json!({"accuracy": 1.0})).await;
+    let full = api.upload("full", cases(0, 1_000)).await;
+
+    // A 0.97 configuration on 1,000 cases: decided long before the end, promoted.
+    let good = api.registered("good", "seq-good").await;
+    let run = api
+        .run_to_end(
+            &good,
+            &json!({"dataset_id": full, "concurrency": 8, "seed": 1}),
+        )
+        .await;
+    let done = run["progress"]["cases_done"].as_i64().unwrap();
+    assert_eq!(run["stop_reason"], "decided", "{run}");
+    assert!(done < 1_000, "{run}");
+    assert_eq!(run["cases_not_needed"], 1_000 - done, "{run}");
+    assert_eq!(run["seed"], 1);
+    let summary = run["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with(&format!("decided after {done} of 1000 cases: pass")),
+        "{summary}"
+    );
+    let decision = api.judge(&good, 0).await;
+    assert_eq!(
+        (&decision["decision"], &decision["outcome"]),
+        (&json!("pass"), &json!("promoting")),
+        "{decision}"
+    );
+    assert_eq!(decision["verdict"]["cases"], done);
+    // The simulator was asked exactly the cases recorded: the rest were never sent.
+    let stats: Value = api
+        .http
+        .get(format!("{}/control/stats", up.sim))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["seq-good"]["requests"], done, "{stats}");
+
+    // A 0.90 configuration fails early.
+    let poor = api.registered("poor", "seq-poor").await;
+    let run = api
+        .run_to_end(
+            &poor,
+            &json!({"dataset_id": full, "concurrency": 8, "seed": 2}),
+        )
+        .await;
+    let done = run["progress"]["cases_done"].as_i64().unwrap();
+    assert!(done < 150, "{run}");
+    let decision = api.judge(&poor, 0).await;
+    assert_eq!(
+        (&decision["decision"], &decision["outcome"]),
+        (&json!("fail"), &json!("quarantined")),
+        "{decision}"
+    );
+
+    // A perfect configuration on 100 cases: too few to show an error rate
+    // under 2%, so inconclusive, with how to go on.
+    let perfect = api.registered("perfect", "seq-perfect").await;
+    let first = api.upload("first-100", cases(0, 100)).await;
+    let run = api
+        .run_to_end(&perfect, &json!({"dataset_id": first, "seed": 3}))
+        .await;
+    assert_eq!(run["stop_reason"], "exhausted", "{run}");
+    let judged = text(&trizone(&up, &["gate", "judge", &perfect]).await);
+    assert!(
+        judged.starts_with("inconclusive -> kept_in_v1 (on 100 cases pooled from 1 runs)"),
+        "{judged}"
+    );
+    assert!(judged.contains("about 126 more cases expected"), "{judged}");
+    assert!(
+        judged.contains(&format!("continue: trizone run extend {perfect}")),
+        "{judged}"
+    );
+    let shown = text(&trizone(&up, &["experiment", "show", &perfect]).await);
+    assert!(
+        shown.contains("100 cases over every run of this configuration: INCONCLUSIVE"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("trizone run extend {perfect}")),
+        "{shown}"
+    );
+
+    // Its cases count once: the same dataset, or the same cases uploaded
+    // again, add nothing and are refused.
+    for dataset in [
+        first.clone(),
+        api.upload("first-again", cases(0, 100)).await,
+    ] {
+        let (status, refused) = api.start(&perfect, &json!({"dataset_id": dataset})).await;
+        assert_eq!(status, 409, "{refused}");
+        assert_eq!(refused["error"]["code"], "no_new_cases", "{refused}");
+    }
+
+    // Continued with a second dataset that overlaps the first by 50 cases:
+    // only its 250 new cases are offered, and the gate decides on the
+    // pooled evidence of both runs.
+    let second = api.upload("next-300", cases(50, 350)).await;
+    let extended = json_of(
+        &trizone(
+            &up,
+            &[
+                "run",
+                "extend",
+                &perfect,
+                "--dataset",
+                &second,
+                "--seed",
+                "4",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    assert_eq!(extended["cases_total"], 250, "{extended}");
+    let run = api.await_run(extended["id"].as_str().unwrap()).await;
+    let done = run["progress"]["cases_done"].as_i64().unwrap();
+    assert_eq!(run["stop_reason"], "decided", "{run}");
+    let decision = api.judge(&perfect, 0).await;
+    assert_eq!(
+        (&decision["decision"], &decision["outcome"]),
+        (&json!("pass"), &json!("promoting")),
+        "{decision}"
+    );
+    assert_eq!(decision["verdict"]["cases"], 100 + done, "{decision}");
+    assert_eq!(decision["pooled_runs"].as_array().unwrap().len(), 2);
+    let checks = decision["verdict"]["checks"].as_array().unwrap();
+    let errors = checks.iter().find(|c| c["name"] == "error_rate").unwrap();
+    assert_eq!(errors["test"]["cases"], 100 + done);
+
+    // A quarantined experiment cannot be continued, and the refusal says why.
+    let (status, refused) = api.start(&poor, &json!({"dataset_id": full})).await;
+    assert_eq!(status, 409, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("quarantined it in V3"),
+        "{refused}"
+    );
+}

@@ -97,7 +97,14 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) d ON true;
 
+-- Evidence is append-only, even for V1's own login: nobody who holds it can
+-- rewrite an outcome or erase a bad case (directly, or by deleting a run or
+-- dataset and letting the foreign keys cascade) to restart a test. V1
+-- never needs to.
 REVOKE ALL ON experiments_v1.evidence FROM PUBLIC;
 GRANT SELECT, INSERT ON experiments_v1.evidence TO trizone_experiment;
+REVOKE UPDATE, DELETE ON experiments_v1.code_analyses, experiments_v1.dataset_cases,
+    experiments_v1.experiment_metrics FROM trizone_experiment;
+REVOKE DELETE ON experiments_v1.evaluation_runs, experiments_v1.datasets FROM trizone_experiment;
 GRANT SELECT ON experiments_v1.evidence, experiments_v1.promotion_readiness TO trizone_gate;
 GRANT SELECT ON experiments_v1.promotion_readiness TO trizone_experiment;

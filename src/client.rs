@@ -475,7 +475,8 @@ fn show_experiment(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
             text(&v["cases"]),
             text(&v["decision"]).to_uppercase()
         )?;
-        show_verdict(out, v, &text(&e["id"]))?;
+        // The next step below says how to continue.
+        show_verdict(out, v, None)?;
     }
     let r = &e["readiness"];
     if let Some(decision) = r["decision"].as_str() {
@@ -602,8 +603,13 @@ async fn start_run(
     })
 }
 
-/// Each check of a verdict on a line, and for an inconclusive one how to go on.
-fn show_verdict(out: &mut dyn Write, verdict: &Value, experiment: &str) -> std::io::Result<()> {
+/// Each check of a verdict on a line, and for an inconclusive one (when
+/// `experiment` is given) how to go on.
+fn show_verdict(
+    out: &mut dyn Write,
+    verdict: &Value,
+    experiment: Option<&str>,
+) -> std::io::Result<()> {
     for c in verdict["checks"].as_array().into_iter().flatten() {
         writeln!(
             out,
@@ -613,7 +619,10 @@ fn show_verdict(out: &mut dyn Write, verdict: &Value, experiment: &str) -> std::
             text(&c["reason"])
         )?;
     }
-    if verdict["decision"] == "inconclusive" && verdict["cases"].as_u64().unwrap_or(0) > 0 {
+    if let Some(experiment) = experiment
+        && verdict["decision"] == "inconclusive"
+        && verdict["cases"].as_u64().unwrap_or(0) > 0
+    {
         let expected = match verdict["additional_cases_needed"].as_u64() {
             Some(more) => format!("about {more} more cases expected to decide"),
             None => "more cases may not settle it".to_owned(),
@@ -679,7 +688,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
                     text(&d["verdict"]["cases"]),
                     d["pooled_runs"].as_array().map_or(0, Vec::len)
                 )?;
-                show_verdict(out, &d["verdict"], &experiment)
+                show_verdict(out, &d["verdict"], Some(&experiment))
             })
         }
         GateCommand::Decisions { experiment, json } => {

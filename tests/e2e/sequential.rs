@@ -234,3 +234,95 @@ async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool
         "{refused}"
     );
 }
+
+/// The `decision_quality` benchmark's claims, through the real services:
+/// `TRIALS` (default 20) configurations at each true accuracy in
+/// `ACCURACIES` (default 0.94,0.97) on the bundled 1,000-case dataset, each run at concurrency 8 until
+/// the judge is certain, then judged by the gate. Not a test of timing, and
+/// too slow for every CI run:
+/// `cargo test -p trizone --test e2e -- --ignored --nocapture through_the_real_services`.
+#[sqlx::test(migrations = false)]
+#[ignore = "a benchmark: run it by name"]
+async fn decisions_through_the_real_services_match_the_benchmark(pool: PgPool) {
+    let trials: usize = std::env::var("TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(20);
+    let url = database_url(&pool).await;
+    let up = Up::start(
+        &url,
+        Shape {
+            schedule: "0 0 0 1 1 *",
+            ..Shape::default()
+        },
+    )
+    .await;
+    let api = Api {
+        up: &up,
+        http: reqwest::Client::new(),
+    };
+    let loaded = api
+        .http
+        .put(format!("{}/control/dataset", up.sim))
+        .body(DATASET)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(loaded.status(), 200);
+    let dataset = api.upload("bench", cases(0, 1_000)).await;
+    println!(
+        "decisions through V1, the gate and the simulator: {trials} trials per accuracy, 1,000 cases, concurrency 8"
+    );
+    println!(
+        "{:>8} | {:>9} {:>7} {:>7} {:>6} {:>5} | simulator's accuracy",
+        "accuracy", "promoted", "failed", "incon.", "mean", "p90"
+    );
+    let accuracies: Vec<f64> = std::env::var("ACCURACIES").map_or_else(
+        |_| vec![0.94, 0.97],
+        |list| list.split(',').filter_map(|a| a.parse().ok()).collect(),
+    );
+    for accuracy in accuracies {
+        let model = format!("bench-{accuracy}");
+        api.simulate(&model, json!({"accuracy": accuracy})).await;
+        let (mut promoted, mut failed, mut used) = (0, 0, Vec::new());
+        for trial in 0..trials {
+            // A prompt of its own gives each trial a configuration of its own.
+            let mut configuration = api.configuration(&format!("bench-{trial}"), &model);
+            configuration["prompt"]["system"] = json!(format!("Review carefully. (trial {trial})"));
+            let (status, experiment) = api.register(&configuration).await;
+            assert_eq!(status, 201, "{experiment}");
+            let id = experiment["id"].as_str().unwrap();
+            api.run_to_end(id, &json!({"dataset_id": dataset, "concurrency": 8}))
+                .await;
+            let decision = api.judge(id, 0).await;
+            match decision["decision"].as_str() {
+                Some("pass") => promoted += 1,
+                Some("fail") => failed += 1,
+                _ => {}
+            }
+            used.push(decision["verdict"]["cases"].as_u64().unwrap());
+        }
+        used.sort_unstable();
+        // What the simulator's model really scores: one run over every case.
+        let mut configuration = api.configuration("bench-exhaustive", &model);
+        configuration["prompt"]["system"] = json!("Review carefully. (every case)");
+        let (_, experiment) = api.register(&configuration).await;
+        let all = api
+            .run_to_end(
+                experiment["id"].as_str().unwrap(),
+                &json!({"dataset_id": dataset, "concurrency": 8, "exhaustive": true}),
+            )
+            .await;
+        let measured = all["progress"]["correct"].as_f64().unwrap()
+            / all["progress"]["cases_done"].as_f64().unwrap();
+        let share = |count: usize| 100.0 * count as f64 / trials as f64;
+        println!(
+            "{accuracy:>8.2} | {:>8.1}% {:>6.1}% {:>6.1}% {:>6.0} {:>5} | {measured:.3} over all 1,000 cases",
+            share(promoted),
+            share(failed),
+            share(trials - promoted - failed),
+            used.iter().sum::<u64>() as f64 / trials as f64,
+            used[(trials * 9).div_ceil(10) - 1]
+        );
+    }
+}

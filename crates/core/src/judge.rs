@@ -508,7 +508,9 @@ fn percent(rate: f64) -> String {
 /// "12 to 1 for ≥ 97% over ≤ 94%", or the other way round.
 fn odds(log_ratio: f64, good: &str, bad: &str) -> String {
     let ratio = log_ratio.abs().exp();
-    let ratio = if ratio >= 10.0 {
+    let ratio = if ratio >= 10_000.0 {
+        "more than 10,000".to_owned()
+    } else if ratio >= 10.0 {
         format!("{ratio:.0}")
     } else {
         format!("{ratio:.1}")

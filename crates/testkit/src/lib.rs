@@ -242,8 +242,10 @@ pub async fn evaluate(owner: &PgPool, experiment: Uuid, measured: Measured) -> U
     .await
     .unwrap();
     let mut tx = owner.begin().await.unwrap();
+    // A first run starts from registered, a further one from evaluated.
+    let status = experiments::get(&mut *tx, experiment).await.unwrap().status;
     for (from, to) in [
-        (ExperimentStatus::Registered, ExperimentStatus::Evaluating),
+        (status, ExperimentStatus::Evaluating),
         (ExperimentStatus::Evaluating, ExperimentStatus::Evaluated),
     ] {
         experiments::transition(&mut tx, experiment, from, to, Mover::Experiment)

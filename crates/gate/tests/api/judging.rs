@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
-use trizone_core::ExperimentStatus;
+use trizone_core::{Evidence, ExperimentStatus, Thresholds, Verdict, judge};
 
 use crate::{ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, TestApp, error_of};
 
@@ -149,6 +149,67 @@ async fn an_inconclusive_run_stays_in_v1_and_says_how_many_cases_would_decide(ow
         .await
         .unwrap();
     assert_eq!(deployments, 0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_further_run_is_judged_on_the_pooled_evidence_and_each_decision_can_be_rederived(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    let evaluated = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::undecided())
+        .await;
+    let first = app.judge(evaluated.experiment).await;
+    assert_eq!(first["decision"], "inconclusive", "{first}");
+    // 200 more clean cases: with the 110 before, enough to pass.
+    let more = Measured {
+        cases: 200,
+        correct: 200,
+        ..Measured::passing()
+    };
+    let second_run = trizone_testkit::evaluate(&app.owner, evaluated.experiment, more).await;
+    let second = app.judge(evaluated.experiment).await;
+    assert_eq!(
+        (second["decision"].as_str(), second["outcome"].as_str()),
+        (Some("pass"), Some("promoting")),
+        "{second}"
+    );
+    assert_eq!(second["verdict"]["cases"], 310);
+    assert_eq!(
+        second["pooled_runs"],
+        json!([evaluated.run.to_string(), second_run.to_string()])
+    );
+
+    for decision in [first, second] {
+        // The verdict follows from the stored counts and design alone...
+        let evidence: Evidence = serde_json::from_value(decision["evidence"].clone()).unwrap();
+        let thresholds: Thresholds =
+            serde_json::from_value(decision["thresholds"].clone()).unwrap();
+        let verdict: Verdict = serde_json::from_value(decision["verdict"].clone()).unwrap();
+        assert_eq!(judge(&evidence, &thresholds, None), verdict);
+        // ...and the counts from the recorded cases of the runs it names.
+        let runs: Vec<uuid::Uuid> =
+            serde_json::from_value(decision["pooled_runs"].clone()).unwrap();
+        let (cases, correct, errors): (i64, i64, i64) = sqlx::query_as(
+            "SELECT count(*), count(*) FILTER (WHERE a.correct), count(*) FILTER (WHERE a.outcome = 'error')
+             FROM experiments_v1.evidence v
+             JOIN experiments_v1.code_analyses a ON a.run_id = v.run_id AND a.case_id = v.case_id
+             WHERE v.run_id = ANY($1)",
+        )
+        .bind(&runs)
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+        assert_eq!(
+            (cases, correct, errors),
+            (
+                i64::try_from(evidence.cases).unwrap(),
+                i64::try_from(evidence.correct).unwrap(),
+                i64::try_from(evidence.errors).unwrap()
+            )
+        );
+    }
     app.finish().await;
 }
 

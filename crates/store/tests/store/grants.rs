@@ -159,6 +159,33 @@ async fn the_experiment_role_cannot_write_production_or_quarantine(owner: PgPool
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn evidence_is_append_only_even_for_v1(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    // Rewriting an outcome, or erasing cases directly or through a cascade,
+    // would let a bad configuration restart its test.
+    for statement in [
+        "UPDATE experiments_v1.code_analyses SET correct = true",
+        "DELETE FROM experiments_v1.code_analyses",
+        "UPDATE experiments_v1.evidence SET run_id = run_id",
+        "DELETE FROM experiments_v1.evidence",
+        "UPDATE experiments_v1.dataset_cases SET code = code",
+        "DELETE FROM experiments_v1.dataset_cases",
+        "DELETE FROM experiments_v1.evaluation_runs",
+        "DELETE FROM experiments_v1.datasets",
+        "DELETE FROM experiments_v1.experiment_metrics",
+    ] {
+        assert_eq!(
+            sqlstate(&v1, statement).await,
+            INSUFFICIENT_PRIVILEGE,
+            "{statement}"
+        );
+    }
+    let gate = pool_as(&owner, DbRole::Gate).await;
+    let evidence = ["experiments_v1.evidence".to_owned()];
+    assert_cannot_write(&owner, &gate, &evidence).await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn the_gate_cannot_write_what_v2_records(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
     let v2_records = [

@@ -54,6 +54,18 @@ impl Api<'_> {
         &self.up.gate[i % self.up.gate.len()]
     }
 
+    /// Loads `cases` into the simulator, so it answers them at each model's accuracy.
+    pub(crate) async fn teach_simulator(&self, cases: &str) {
+        let loaded = self
+            .http
+            .put(format!("{}/control/dataset", self.up.sim))
+            .body(cases.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(loaded.status(), 200);
+    }
+
     pub(crate) async fn simulate(&self, model: &str, profile: Value) {
         let response = self
             .http
@@ -175,14 +187,7 @@ async fn lifecycle(up: &Up) {
         up,
         http: reqwest::Client::new(),
     };
-    let loaded = api
-        .http
-        .put(format!("{}/control/dataset", up.sim))
-        .body(DATASET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(loaded.status(), 200);
+    api.teach_simulator(DATASET).await;
     api.simulate("e2e-first", json!({"accuracy": 1.0})).await;
     api.simulate("e2e-second", json!({"accuracy": 1.0})).await;
     api.simulate("e2e-sloppy", json!({"accuracy": 0.6})).await;

@@ -59,14 +59,7 @@ fn dataset(dir: &Path) -> String {
 #[sqlx::test(migrations = false)]
 async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool) {
     let url = database_url(&pool).await;
-    let up = Up::start(
-        &url,
-        Shape {
-            schedule: "0 0 0 1 1 *",
-            ..Shape::default()
-        },
-    )
-    .await;
+    let up = Up::start(&url, Shape::on_request()).await;
     let dir = std::env::temp_dir().join(format!("trizone-e2e-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("reviewer.yaml");

@@ -56,6 +56,14 @@ impl Api<'_> {
     }
 }
 
+/// A decision's verdict and what the gate did about it.
+fn outcome(decision: &Value) -> (&str, &str) {
+    (
+        decision["decision"].as_str().unwrap_or_default(),
+        decision["outcome"].as_str().unwrap_or_default(),
+    )
+}
+
 fn text(output: &std::process::Output) -> String {
     assert!(
         output.status.success(),
@@ -68,27 +76,12 @@ fn text(output: &std::process::Output) -> String {
 #[sqlx::test(migrations = false)]
 async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool: PgPool) {
     let url = database_url(&pool).await;
-    // No schedule: the test asks the gate itself, so it sees every decision.
-    let up = Up::start(
-        &url,
-        Shape {
-            schedule: "0 0 0 1 1 *",
-            ..Shape::default()
-        },
-    )
-    .await;
+    let up = Up::start(&url, Shape::on_request()).await;
     let api = Api {
         up: &up,
         http: reqwest::Client::new(),
     };
-    let loaded = api
-        .http
-        .put(format!("{}/control/dataset", up.sim))
-        .body(DATASET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(loaded.status(), 200);
+    api.teach_simulator(DATASET).await;
     api.simulate("seq-good", json!({"accuracy": 0.97})).await;
     api.simulate("seq-poor", json!({"accuracy": 0.90})).await;
     api.simulate("seq-perfect", json!({"accuracy": 1.0})).await;
@@ -113,11 +106,7 @@ async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool
         "{summary}"
     );
     let decision = api.judge(&good, 0).await;
-    assert_eq!(
-        (&decision["decision"], &decision["outcome"]),
-        (&json!("pass"), &json!("promoting")),
-        "{decision}"
-    );
+    assert_eq!(outcome(&decision), ("pass", "promoting"), "{decision}");
     assert_eq!(decision["verdict"]["cases"], done);
     // The simulator was asked exactly the cases recorded: the rest were never sent.
     let stats: Value = api
@@ -142,11 +131,7 @@ async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool
     let done = run["progress"]["cases_done"].as_i64().unwrap();
     assert!(done < 150, "{run}");
     let decision = api.judge(&poor, 0).await;
-    assert_eq!(
-        (&decision["decision"], &decision["outcome"]),
-        (&json!("fail"), &json!("quarantined")),
-        "{decision}"
-    );
+    assert_eq!(outcome(&decision), ("fail", "quarantined"), "{decision}");
 
     // A perfect configuration on 100 cases: too few to show an error rate
     // under 2%, so inconclusive, with how to go on.
@@ -212,11 +197,7 @@ async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool
     let done = run["progress"]["cases_done"].as_i64().unwrap();
     assert_eq!(run["stop_reason"], "decided", "{run}");
     let decision = api.judge(&perfect, 0).await;
-    assert_eq!(
-        (&decision["decision"], &decision["outcome"]),
-        (&json!("pass"), &json!("promoting")),
-        "{decision}"
-    );
+    assert_eq!(outcome(&decision), ("pass", "promoting"), "{decision}");
     assert_eq!(decision["verdict"]["cases"], 100 + done, "{decision}");
     assert_eq!(decision["pooled_runs"].as_array().unwrap().len(), 2);
     let checks = decision["verdict"]["checks"].as_array().unwrap();
@@ -249,26 +230,12 @@ async fn decisions_through_the_real_services_match_the_benchmark(pool: PgPool) {
         .and_then(|t| t.parse().ok())
         .unwrap_or(20);
     let url = database_url(&pool).await;
-    let up = Up::start(
-        &url,
-        Shape {
-            schedule: "0 0 0 1 1 *",
-            ..Shape::default()
-        },
-    )
-    .await;
+    let up = Up::start(&url, Shape::on_request()).await;
     let api = Api {
         up: &up,
         http: reqwest::Client::new(),
     };
-    let loaded = api
-        .http
-        .put(format!("{}/control/dataset", up.sim))
-        .body(DATASET)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(loaded.status(), 200);
+    api.teach_simulator(DATASET).await;
     let dataset = api.upload("bench", cases(0, 1_000)).await;
     println!(
         "decisions through V1, the gate and the simulator: {trials} trials per accuracy, 1,000 cases, concurrency 8"

@@ -54,6 +54,17 @@ impl Default for Shape<'_> {
     }
 }
 
+impl Shape<'_> {
+    /// The gate judges only when asked (its schedule never fires), so a test
+    /// sees every decision it asks for.
+    pub fn on_request() -> Self {
+        Self {
+            schedule: "0 0 0 1 1 *",
+            ..Self::default()
+        }
+    }
+}
+
 /// `trizone up` on free ports, every zone ready.
 pub struct Up {
     pub v1: String,

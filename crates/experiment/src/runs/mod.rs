@@ -76,21 +76,9 @@ pub async fn start(
             format!("must be from 1 to {}", state.max_concurrency),
         ));
     }
-    let dataset_id = match request.dataset_id {
-        Some(dataset_id) => dataset_id,
-        None => runs::latest_dataset(&state.db, id).await?.ok_or_else(|| {
-            ApiError::invalid(
-                "dataset_id",
-                "required: the experiment has no earlier run whose dataset could be continued",
-            )
-        })?,
-    };
-    let dataset = match datasets::get(&state.db, dataset_id).await {
-        Err(StoreError::NotFound { .. }) => {
-            return Err(ApiError::invalid("dataset_id", "no such dataset"));
-        }
-        other => other?,
-    };
+    // In one transaction: an experiment that cannot be evaluated at all is
+    // refused first (nothing in the request would fix that), then the
+    // request's dataset, then a run already under way.
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let experiment = experiments::get(&mut *tx, id).await?;
     if let Some(why) = not_evaluable_because(experiment.status) {
@@ -99,6 +87,21 @@ pub async fn start(
             message: format!("experiment {id} is {}: {why}", experiment.status),
         });
     }
+    let dataset_id = match request.dataset_id {
+        Some(dataset_id) => dataset_id,
+        None => runs::latest_dataset(&mut *tx, id).await?.ok_or_else(|| {
+            ApiError::invalid(
+                "dataset_id",
+                "required: the experiment has no earlier run whose dataset could be continued",
+            )
+        })?,
+    };
+    let dataset = match datasets::get(&mut *tx, dataset_id).await {
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ApiError::invalid("dataset_id", "no such dataset"));
+        }
+        other => other?,
+    };
     if let Some(active) = runs::active_for(&mut *tx, id).await? {
         return Err(ApiError::Refused {
             code: "run_in_progress",

@@ -127,6 +127,25 @@ async fn withdrawing_frees_the_fingerprint_and_cannot_be_repeated(owner: PgPool)
         .await
         .unwrap();
     assert_eq!(error_of(again, 409).await["code"], "not_withdrawable");
+    // A withdrawn experiment is not evaluated again, and the refusal says
+    // how to go on (before any dataset is looked at).
+    let run = app
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{id}/runs")))
+        .bearer_auth(EXPERIMENTER)
+        .json(&serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}))
+        .send()
+        .await
+        .unwrap();
+    let refused = error_of(run, 409).await;
+    assert_eq!(refused["code"], "not_evaluable");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("registering the configuration again continues its evidence"),
+        "{refused}"
+    );
     // The same configuration can be registered anew.
     let response = app.register(registration("withdraw-me", 0.0), false).await;
     assert_eq!(response.status(), 201);

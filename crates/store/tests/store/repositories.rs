@@ -2,6 +2,7 @@
 
 use sqlx::PgPool;
 use trizone_core::{ExperimentStatus, Mover};
+use trizone_store::datasets::{self, NewCase};
 use trizone_store::{DbRole, StoreError, experiments, production, quarantine};
 
 use crate::{configuration, pool_as, register};
@@ -167,4 +168,45 @@ async fn blacklisting_is_permanent_and_keeps_the_first_reason(owner: PgPool) {
         .unwrap()
         .unwrap();
     assert_eq!(entry.reason, "quarantined 3 times");
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_case_key_is_what_the_migration_backfills_older_cases_with(owner: PgPool) {
+    // Keys of new cases come from trizone_core::case_key; migration 10
+    // computed those of existing cases in SQL. Both must agree, or a case
+    // uploaded before the upgrade would count again after it.
+    let dataset = datasets::create(&owner, "keys", "", "alice").await.unwrap();
+    let cases: Vec<NewCase> = [
+        ("python", "src/a.py", "x = 1\n"),
+        ("go", "naïve/ü.go", "// ½ × π\nfunc f() {}\n"),
+        ("shell", "", ""),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, (language, path, code))| NewCase {
+        case_id: format!("c{i}"),
+        language: language.into(),
+        path: path.into(),
+        code: code.into(),
+        expected_findings: Vec::new(),
+    })
+    .collect();
+    datasets::insert_cases(&owner, dataset, 0, &cases)
+        .await
+        .unwrap();
+    let disagreeing: i64 = sqlx::query_scalar(
+        r"SELECT count(*) FROM experiments_v1.dataset_cases
+          WHERE dataset_id = $1
+            AND case_key <> encode(sha256(convert_to(language || E'\x1f' || path || E'\x1f' || code, 'UTF8')), 'hex')",
+    )
+    .bind(dataset)
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(disagreeing, 0);
+    let stored = datasets::cases(&owner, dataset).await.unwrap();
+    assert_eq!(
+        stored[1].case_key,
+        trizone_core::case_key("go", "naïve/ü.go", "// ½ × π\nfunc f() {}\n")
+    );
 }

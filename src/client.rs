@@ -770,14 +770,8 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
                     text(&r["reason"])
                 )?;
                 for c in r["failed_checks"].as_array().into_iter().flatten() {
-                    writeln!(
-                        out,
-                        "  {}: {} (threshold {}) {}",
-                        text(&c["name"]),
-                        text(&c["value"]),
-                        text(&c["threshold"]),
-                        text(&c["reason"])
-                    )?;
+                    // The reason states the value and the bar.
+                    writeln!(out, "  {}: {}", text(&c["name"]), text(&c["reason"]))?;
                 }
                 writeln!(
                     out,

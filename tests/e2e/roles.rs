@@ -217,7 +217,8 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     let shown = String::from_utf8_lossy(&shown.stdout);
     assert!(
         shown.contains("quarantined for accuracy")
-            && shown.contains("error_rate: 1.0 (threshold 0.02)")
+            && shown.contains("error_rate: error rate 100% over")
+            && shown.contains("so it is not at most 2%")
             && shown.contains("re-evaluation eligible: true"),
         "{shown}"
     );

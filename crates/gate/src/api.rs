@@ -20,7 +20,8 @@ fn actor(caller: &trizone_http::Caller) -> String {
     format!("{}:{}", caller.role, caller.key_id)
 }
 
-/// Judges the experiment's latest finished run now.
+/// Judges the experiment now, on its configuration's pooled evidence, when
+/// its latest finished run is not judged yet.
 #[utoipa::path(
     post, path = "/api/gate/experiments/{id}/judge", tag = "gate",
     params(("id" = Uuid, Path, description = "Experiment id")),

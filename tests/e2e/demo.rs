@@ -41,6 +41,15 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
         printed.contains("1 promoted to V2, 2 quarantined in V3"),
         "{printed}"
     );
+    // Every run stopped once the judge was certain, well before the end.
+    assert_eq!(
+        printed
+            .lines()
+            .filter(|l| l.contains("decided after") && l.contains("of 1000 cases"))
+            .count(),
+        3,
+        "{printed}"
+    );
 
     // What the demo said is what the zones hold.
     let status = get(&up.v2[0], "/api/v2/status", "e2e-end-user").await;

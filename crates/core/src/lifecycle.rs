@@ -49,6 +49,9 @@ pub const TRANSITIONS: &[(ExperimentStatus, ExperimentStatus, Mover)] = &[
     (Evaluated, Blacklisted, Mover::Gate),
     // A failed smoke test after PASS, or an SLO breach in production.
     (Promoted, Quarantined, Mover::Gate),
+    // Blacklisting a configuration V2 served before (superseded or rolled
+    // back): it must never be served again, so it may not stay promoted.
+    (Promoted, Blacklisted, Mover::Gate),
     (Quarantined, Blacklisted, Mover::Gate),
 ];
 

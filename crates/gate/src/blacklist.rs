@@ -51,10 +51,13 @@ impl Gate {
         let mut tx = self.db.begin().await?;
         quarantine::add_to_blacklist(&mut *tx, fingerprint, reason, None, actor).await?;
         // Every experiment of this configuration that may still move goes
-        // with it; one mid-run is blacklisted when its run is judged.
+        // with it, including one V2 served before (still promoted); one
+        // mid-run is blacklisted when its run is judged, and one mid-
+        // promotion is no longer evaluated, so the saga abandons it.
         let movable = [
             ExperimentStatus::Registered,
             ExperimentStatus::Evaluated,
+            ExperimentStatus::Promoted,
             ExperimentStatus::Quarantined,
         ];
         let mut moved = Vec::new();

@@ -8,7 +8,7 @@ use serde_json::json;
 use trizone_core::ExperimentStatus;
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments;
-use trizone_store::production::{self, RolledBack};
+use trizone_store::production::{self, Rollback, RolledBack};
 use trizone_store::quarantine::Reason;
 use trizone_store::slo::{self, WindowStats};
 
@@ -37,10 +37,11 @@ impl RollbackReason {
 }
 
 impl Gate {
-    /// Moves V2 back to the previous deployment, in one transaction with
-    /// the audit row and the `NOTIFY`; with `evidence`, the regressed
-    /// configuration is quarantined in the same transaction. `Refused`
-    /// when V2 has nothing to go back to.
+    /// Moves V2 back to the newest earlier deployment whose configuration
+    /// is not blacklisted, in one transaction with the audit row and the
+    /// `NOTIFY`; with `evidence`, the regressed configuration is
+    /// quarantined in the same transaction. `Refused` when V2 has nothing
+    /// to go back to that may be served.
     pub async fn roll_back(
         &self,
         reason: RollbackReason,
@@ -53,12 +54,24 @@ impl Gate {
         sqlx::query!("SELECT pg_advisory_xact_lock($1)", V2_LOCK)
             .execute(&mut *tx)
             .await?;
-        let rolled = production::roll_back(&mut tx)
-            .await?
-            .ok_or_else(|| GateError::Refused {
-                code: "no_rollback_target",
-                message: "V2 has no previous deployment to roll back to".into(),
-            })?;
+        let rolled = match production::roll_back(&mut tx).await? {
+            Rollback::Done(rolled) => *rolled,
+            Rollback::NothingEarlier => {
+                return Err(GateError::Refused {
+                    code: "no_rollback_target",
+                    message: "V2 has no previous deployment to roll back to".into(),
+                });
+            }
+            Rollback::OnlyBlacklistedEarlier { skipped } => {
+                return Err(GateError::Refused {
+                    code: "no_rollback_target",
+                    message: format!(
+                        "every earlier deployment ({skipped}) serves a blacklisted configuration, \
+                         and a blacklisted configuration is never served again: promote another"
+                    ),
+                });
+            }
+        };
         let mut quarantined = false;
         if let Some(evidence) = evidence {
             let experiment = experiments::get(&mut *tx, rolled.from.experiment_id).await?;
@@ -85,6 +98,7 @@ impl Gate {
                     "note": note,
                     "from": {"deployment_id": rolled.from.id, "version": rolled.from.version},
                     "to": {"deployment_id": rolled.to.id, "version": rolled.to.version},
+                    "skipped_blacklisted": rolled.skipped_blacklisted,
                     "quarantined": quarantined,
                 }),
             },

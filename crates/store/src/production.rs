@@ -216,50 +216,89 @@ pub async fn advance(
 pub struct RolledBack {
     pub from: Deployment,
     pub to: Deployment,
+    /// Earlier deployments passed over because their configuration is
+    /// blacklisted.
+    pub skipped_blacklisted: usize,
 }
 
-/// Puts the rollback target back in service: the active deployment becomes
-/// `rolled_back`, its predecessor `active`, and the pointer's rollback
-/// target moves one further back. `None` when there is nothing to roll
-/// back to. Run it in a transaction, with the audit row and `NOTIFY`.
-pub async fn roll_back(conn: &mut PgConnection) -> Result<Option<RolledBack>, StoreError> {
+/// What asking for a rollback came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rollback {
+    // Boxed: two deployments, with their configurations, against a count.
+    Done(Box<RolledBack>),
+    /// V2 serves nothing, or nothing came before what it serves.
+    NothingEarlier,
+    /// Every earlier deployment's configuration is blacklisted, and a
+    /// blacklisted configuration is never served again.
+    OnlyBlacklistedEarlier {
+        skipped: usize,
+    },
+}
+
+/// Puts the newest earlier deployment whose configuration is not
+/// blacklisted back in service: the active deployment becomes
+/// `rolled_back`, the target `active`, and the pointer's rollback target
+/// becomes the target's predecessor. Run it in a transaction, with the
+/// audit row and `NOTIFY`.
+pub async fn roll_back(conn: &mut PgConnection) -> Result<Rollback, StoreError> {
     let pointer = sqlx::query!(
         r#"SELECT deployment_id, previous_deployment_id FROM production.active_deployment FOR UPDATE"#
     )
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(pointer) = pointer else {
-        return Ok(None);
+    let Some((current, Some(previous))) =
+        pointer.map(|p| (p.deployment_id, p.previous_deployment_id))
+    else {
+        return Ok(Rollback::NothingEarlier);
     };
-    let Some(target) = pointer.previous_deployment_id else {
-        return Ok(None);
+    // The earlier deployments, newest first, following each one's
+    // predecessor; bounded in case a chain were ever to loop.
+    let chain = sqlx::query!(
+        r#"WITH RECURSIVE chain AS (
+               SELECT d.id, d.fingerprint, d.previous_deployment_id, 1 AS depth
+               FROM production.deployments d WHERE d.id = $1
+               UNION ALL
+               SELECT p.id, p.fingerprint, p.previous_deployment_id, c.depth + 1
+               FROM chain c JOIN production.deployments p ON p.id = c.previous_deployment_id
+               WHERE c.depth < 10000)
+           SELECT c.id AS "id!", c.previous_deployment_id,
+                  EXISTS (SELECT 1 FROM quarantine.blacklist b WHERE b.fingerprint = c.fingerprint) AS "blacklisted!"
+           FROM chain c
+           ORDER BY c.depth"#,
+        previous
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let skipped = chain.iter().take_while(|d| d.blacklisted).count();
+    let Some(target) = chain.get(skipped) else {
+        return Ok(Rollback::OnlyBlacklistedEarlier { skipped });
     };
     sqlx::query!(
         r#"UPDATE production.deployments SET status = 'rolled_back', deactivated_at = now(), updated_at = now()
            WHERE id = $1"#,
-        pointer.deployment_id
+        current
     )
     .execute(&mut *conn)
     .await?;
-    let further_back = sqlx::query_scalar!(
+    sqlx::query!(
         r#"UPDATE production.deployments
            SET status = 'active', activated_at = now(), deactivated_at = NULL, updated_at = now()
-           WHERE id = $1
-           RETURNING previous_deployment_id"#,
-        target
+           WHERE id = $1"#,
+        target.id
     )
-    .fetch_one(&mut *conn)
+    .execute(&mut *conn)
     .await?;
     sqlx::query!(
         r#"UPDATE production.active_deployment
            SET deployment_id = $1, previous_deployment_id = $2, changed_at = now()"#,
-        target,
-        further_back
+        target.id,
+        target.previous_deployment_id
     )
     .execute(&mut *conn)
     .await?;
-    Ok(Some(RolledBack {
-        from: get(&mut *conn, pointer.deployment_id).await?,
-        to: get(&mut *conn, target).await?,
-    }))
+    Ok(Rollback::Done(Box::new(RolledBack {
+        from: get(&mut *conn, current).await?,
+        to: get(&mut *conn, target.id).await?,
+        skipped_blacklisted: skipped,
+    })))
 }

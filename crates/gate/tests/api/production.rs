@@ -312,3 +312,86 @@ async fn an_admin_rolls_back_to_the_previous_deployment(owner: PgPool) {
     assert_eq!(note["note"], "customer complaints");
     app.finish().await;
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_blacklisted_configuration_is_never_served_again_by_a_rollback(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let (first, first_version) = app.promote(0.0).await;
+    let (second, _) = app.promote(0.5).await;
+    let (_, third_version) = app.promote(0.7).await;
+    // The second is the rollback target; blacklisting it while V2 serves
+    // the third leaves V2 as it is, but moves its experiment out of
+    // `promoted` for good.
+    let fingerprint: String =
+        sqlx::query_scalar("SELECT fingerprint FROM experiments_v1.experiments WHERE id = $1")
+            .bind(second.experiment)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    let blacklisted = app
+        .post(
+            "/api/gate/blacklist",
+            ADMIN,
+            &json!({"fingerprint": fingerprint, "reason": "leaks secrets"}),
+        )
+        .await;
+    assert_eq!(blacklisted.status(), 201);
+    assert_eq!(app.v2_version().await, Some(third_version));
+    assert_eq!(
+        app.status(second.experiment).await,
+        ExperimentStatus::Blacklisted
+    );
+
+    // A rollback passes over the blacklisted second and goes to the first.
+    let response = app
+        .post(
+            "/api/gate/rollback",
+            ADMIN,
+            &json!({"reason": "regression"}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["to"]["version"].as_i64(), Some(first_version));
+    app.wait_for_v2(first_version).await;
+    let skipped: Value = sqlx::query_scalar(
+        "SELECT details -> 'skipped_blacklisted' FROM audit.event_log WHERE action = 'gate.rolled_back'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(skipped, 1);
+
+    // With only blacklisted configurations behind it, V2 stays where it is
+    // and the refusal says why.
+    let first_fingerprint: String =
+        sqlx::query_scalar("SELECT fingerprint FROM experiments_v1.experiments WHERE id = $1")
+            .bind(first.experiment)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    let (_, fourth_version) = app.promote(0.9).await;
+    let blacklisted = app
+        .post(
+            "/api/gate/blacklist",
+            ADMIN,
+            &json!({"fingerprint": first_fingerprint, "reason": "also leaks"}),
+        )
+        .await;
+    assert_eq!(blacklisted.status(), 201);
+    let refused = app
+        .post("/api/gate/rollback", ADMIN, &json!({"reason": "again"}))
+        .await;
+    let error = error_of(refused, 409).await;
+    assert_eq!(error["code"], "no_rollback_target");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("blacklisted configuration is never served again"),
+        "{error}"
+    );
+    assert_eq!(app.v2_version().await, Some(fourth_version));
+    app.audit_is_intact().await;
+    app.finish().await;
+}

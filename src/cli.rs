@@ -177,7 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Dataset { servers, command } => {
             done(crate::client::dataset(&servers, command).await)
         }
-        Command::Run { servers, command } => done(crate::client::run(&servers, command).await),
+        Command::Run { servers, command } => crate::client::run(&servers, command).await,
         Command::Gate { servers, command } => done(crate::client::gate(&servers, command).await),
         Command::Quarantine { servers, command } => {
             done(crate::client::quarantine(&servers, command).await)

@@ -3,6 +3,7 @@
 //! on every read.
 
 use std::io::Write;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -525,19 +526,25 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
     }
 }
 
-pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
+/// Exit code 1 from `run watch` when the run failed or was cancelled, so a
+/// script waiting on it knows; 0 once it finished.
+pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitCode> {
     let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
     match command {
         RunCommand::Start {
             experiment,
             dataset,
             options,
-        } => start_run(&v1, &experiment, Some(&dataset), &options).await,
+        } => start_run(&v1, &experiment, Some(&dataset), &options)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         RunCommand::Extend {
             experiment,
             dataset,
             options,
-        } => start_run(&v1, &experiment, dataset.as_deref(), &options).await,
+        } => start_run(&v1, &experiment, dataset.as_deref(), &options)
+            .await
+            .map(|()| ExitCode::SUCCESS),
         RunCommand::Watch { run, json } => {
             let bar = if json {
                 ProgressBar::hidden()
@@ -559,7 +566,15 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<()> {
                 if let Some(summary) = view["summary"].as_str() {
                     writeln!(out, "  {summary}")?;
                 }
+                if let Some(error) = view["error"].as_str() {
+                    writeln!(out, "  {error}")?;
+                }
                 Ok(())
+            })?;
+            Ok(if view["status"] == "finished" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
             })
         }
     }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::cli::database_url;
+use crate::lifecycle::Api;
 use crate::up::{Shape, TOKENS, Up};
 
 pub(crate) async fn trizone(up: &Up, args: &[&str]) -> Output {
@@ -241,5 +242,66 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
         (&json!(record), &json!("bob"), &json!("registered"))
     );
     assert_eq!(again["fingerprint"], experiment["fingerprint"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[sqlx::test(migrations = false)]
+async fn run_watch_exits_1_when_the_run_did_not_finish(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, Shape::on_request()).await;
+    let api = Api {
+        up: &up,
+        http: reqwest::Client::new(),
+    };
+    // Each review takes 3 s, so the run is still going when it is cancelled.
+    api.simulate(
+        "e2e-slow",
+        json!({"latency_median_ms": 3000.0, "latency_p95_ms": 3000.0}),
+    )
+    .await;
+    let (status, experiment) = api.register(&api.configuration("slow", "e2e-slow")).await;
+    assert_eq!(status, 201, "{experiment}");
+    let dir = std::env::temp_dir().join(format!("trizone-e2e-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cases = dataset(&dir);
+    let dataset = json_of(
+        &trizone(
+            &up,
+            &["dataset", "upload", &cases, "--name", "slow", "--json"],
+        )
+        .await,
+    );
+    let run = json_of(
+        &trizone(
+            &up,
+            &[
+                "run",
+                "start",
+                experiment["id"].as_str().unwrap(),
+                "--dataset",
+                dataset["id"].as_str().unwrap(),
+                "--concurrency",
+                "1",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let run = run["id"].as_str().unwrap();
+    let (status, cancelled) = api
+        .post(
+            &format!("{}/api/v1/runs/{run}/cancel", up.v1),
+            crate::lifecycle::EXPERIMENTER,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{cancelled}");
+    let watched = trizone(&up, &["run", "watch", run]).await;
+    assert_eq!(watched.status.code(), Some(1));
+    let printed = String::from_utf8_lossy(&watched.stdout);
+    assert!(
+        printed.contains(&format!("run {run} cancelled")),
+        "{printed}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

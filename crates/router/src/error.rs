@@ -8,7 +8,9 @@ use crate::outcome::CallOutcome;
 
 /// Why a model call failed. The kind decides retrying, fallback and the
 /// circuit breaker; its name is the `outcome` label of the metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
     /// The provider could not be reached (refused, reset, DNS).

@@ -38,8 +38,9 @@ impl CallOutcome {
     }
 }
 
-/// Why the adaptive strategy answered with the secondary model.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// Why the adaptive strategy answered with the secondary model. V2 keeps
+/// it with the review, so it reads back as it was served.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Fallback {
     /// `provider/model` of the primary that failed.
     pub from: String,

@@ -161,6 +161,7 @@ pub async fn create(
         findings: serde_json::Value::Array(Vec::new()),
         summary: String::new(),
         answered_by: Vec::new(),
+        fallback: None,
         latency_ms,
         cost_usd: calls.iter().map(|c| c.cost_usd).sum(),
         requested_by: caller.key_id.clone(),
@@ -178,6 +179,12 @@ pub async fn create(
     record.findings = serde_json::to_value(&review.findings).map_err(ApiError::internal)?;
     record.summary = review.summary;
     record.answered_by = review.answered_by;
+    record.fallback = review
+        .fallback
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(ApiError::internal)?;
     let response = ReviewResponse {
         id: record.id,
         deployment: deployment_ref(&active),
@@ -333,8 +340,8 @@ fn from_pending(pending: PendingReview) -> ReviewResponse {
         error_kind: record.error_kind,
         findings: record.findings,
         summary: record.summary,
+        fallback: fallback_of(record.fallback.as_ref()),
         answered_by: record.answered_by,
-        fallback: None,
         latency_ms: record.latency_ms,
         created_at: record.created_at,
     }
@@ -354,11 +361,21 @@ fn from_stored(stored: trizone_store::reviews::StoredReview) -> ReviewResponse {
         error_kind: stored.error_kind,
         findings: stored.findings,
         summary: stored.summary,
+        fallback: fallback_of(stored.fallback.as_ref()),
         answered_by: stored.answered_by,
-        fallback: None,
         latency_ms: stored.latency_ms,
         created_at: stored.created_at,
     }
+}
+
+/// The fallback a review was served with, read back from its record.
+fn fallback_of(stored: Option<&serde_json::Value>) -> Option<Fallback> {
+    let stored = stored?;
+    serde_json::from_value(stored.clone())
+        .inspect_err(
+            |error| tracing::warn!(%error, "a stored review's fallback does not read back"),
+        )
+        .ok()
 }
 
 /// Says how useful a review was.

@@ -26,6 +26,9 @@ pub struct ReviewRecord {
     pub findings: serde_json::Value,
     pub summary: String,
     pub answered_by: Vec<String>,
+    /// Why the secondary model answered, when it did (the router's
+    /// `Fallback`, as JSON).
+    pub fallback: Option<serde_json::Value>,
     pub latency_ms: f64,
     pub cost_usd: f64,
     pub requested_by: String,
@@ -46,6 +49,7 @@ pub struct StoredReview {
     pub findings: serde_json::Value,
     pub summary: String,
     pub answered_by: Vec<String>,
+    pub fallback: Option<serde_json::Value>,
     pub latency_ms: f64,
     pub cost_usd: f64,
     pub requested_by: String,
@@ -90,15 +94,19 @@ pub async fn write_batch(
         let costs: Vec<f64> = reviews.iter().map(|r| r.cost_usd).collect();
         let requesters: Vec<&str> = reviews.iter().map(|r| r.requested_by.as_str()).collect();
         let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.created_at).collect();
+        let fallbacks: Vec<Option<Json<&serde_json::Value>>> = reviews
+            .iter()
+            .map(|r| r.fallback.as_ref().map(Json))
+            .collect();
         written += sqlx::query!(
             r#"INSERT INTO production.code_reviews
                    (id, deployment_id, fingerprint, language, path, code_bytes, code_sha256,
                     outcome, error_kind, findings, summary, answered_by, latency_ms, cost_usd,
-                    requested_by, created_at)
+                    requested_by, created_at, fallback)
                SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                                     $6::int4[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
                                     $11::text[], $12::jsonb[], $13::float8[], $14::float8[],
-                                    $15::text[], $16::timestamptz[])
+                                    $15::text[], $16::timestamptz[], $17::jsonb[])
                ON CONFLICT (id) DO NOTHING"#,
             &ids,
             &deployments,
@@ -116,6 +124,7 @@ pub async fn write_batch(
             &costs,
             &requesters as &[&str],
             &created,
+            &fallbacks as _,
         )
         .execute(&mut *conn)
         .await?
@@ -152,8 +161,8 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
     sqlx::query!(
         r#"SELECT r.id, r.deployment_id, d.version AS deployment_version, r.fingerprint,
                   r.language, r.path, r.outcome, r.error_kind, r.findings, r.summary,
-                  r.answered_by AS "answered_by: Json<Vec<String>>", r.latency_ms, r.cost_usd,
-                  r.requested_by, r.created_at
+                  r.answered_by AS "answered_by: Json<Vec<String>>", r.fallback, r.latency_ms,
+                  r.cost_usd, r.requested_by, r.created_at
            FROM production.code_reviews r
            JOIN production.deployments d ON d.id = r.deployment_id
            WHERE r.id = $1"#,
@@ -173,6 +182,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
         findings: row.findings,
         summary: row.summary,
         answered_by: row.answered_by.0,
+        fallback: row.fallback,
         latency_ms: row.latency_ms,
         cost_usd: row.cost_usd,
         requested_by: row.requested_by,

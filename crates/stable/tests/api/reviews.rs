@@ -469,3 +469,41 @@ async fn metrics_carry_the_platform_names_and_the_active_deployment(owner: PgPoo
     );
     app.finish().await;
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_fallback_reads_back_as_it_was_served(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    app.sim.state.set_profile(
+        "down-model",
+        serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
+    );
+    let adaptive = json!({
+        "name": "adaptive-reviewer",
+        "models": {
+            "primary": {"provider": "openai", "model": "down-model", "base_url": app.sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2},
+            "secondary": {"provider": "anthropic", "model": MODEL, "base_url": app.sim.anthropic_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}
+        },
+        "strategy": {"kind": "adaptive"},
+        "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
+        "parameters": {"temperature": 0.0, "timeout_ms": 2000, "max_retries": 0}
+    });
+    let deployment = app.deploy(adaptive).await;
+    app.activate(&deployment, true).await;
+    app.wait_for_version(deployment.version).await;
+
+    let response = app.review(END_USER, &python_file()).await;
+    assert_eq!(response.status(), 201);
+    let location = response.headers()["location"].to_str().unwrap().to_owned();
+    let served: Value = response.json().await.unwrap();
+    let fallback = &served["fallback"];
+    assert_eq!(fallback["from"], "openai/down-model", "{served}");
+    assert_eq!(fallback["reason"], "server");
+    // From V2's queue, then from the table once written: the same fallback.
+    let queued: Value = app.get(&location, END_USER).await.json().await.unwrap();
+    assert_eq!(&queued["fallback"], fallback);
+    app.wait_until_written().await;
+    let stored: Value = app.get(&location, END_USER).await.json().await.unwrap();
+    assert_eq!(&stored["fallback"], fallback, "{stored}");
+    assert_eq!(stored["answered_by"], json!([format!("anthropic/{MODEL}")]));
+    app.finish().await;
+}

@@ -106,10 +106,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Recompute the hash chain; exit 0 when intact, 1 naming the first bad event.
+    /// Recompute the hash chain; exit 0 when intact, 1 naming the first bad
+    /// event. With a database URL it reads the database itself; without,
+    /// it asks the gate (as an admin), like every other command.
     Verify {
+        /// PostgreSQL URL to read the audit trail from directly.
+        #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true, value_parser = parse_url)]
+        database_url: Option<DatabaseUrl>,
         #[command(flatten)]
-        database: Database,
+        servers: crate::client::Servers,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -169,8 +174,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Demo(args) => done(crate::demo::demo(args).await),
         Command::Audit {
-            command: AuditCommand::Verify { database, json },
-        } => verify(database, json).await,
+            command:
+                AuditCommand::Verify {
+                    database_url,
+                    servers,
+                    json,
+                },
+        } => verify(database_url, &servers, json).await,
         Command::Experiment { servers, command } => {
             done(crate::client::experiment(&servers, command).await)
         }
@@ -241,11 +251,25 @@ async fn migrate(database: Database, create: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn verify(database: Database, json: bool) -> anyhow::Result<ExitCode> {
-    let mut conn = connect(&database).await?;
-    let report = audit::verify(&mut conn)
-        .await
-        .context("cannot read the audit trail")?;
+async fn verify(
+    database_url: Option<DatabaseUrl>,
+    servers: &crate::client::Servers,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = match database_url {
+        Some(url) => {
+            let mut conn = connect(&Database { url }).await?;
+            audit::verify(&mut conn)
+                .await
+                .context("cannot read the audit trail")?
+        }
+        None => {
+            let gate = crate::client::Zone::new(servers, crate::client::ZoneName::Gate, "admin")?;
+            let answer = gate.get("/api/gate/audit").await?;
+            serde_json::from_value(answer["chain"].clone())
+                .context("the gate's audit report is not a chain report")?
+        }
+    };
     let mut out = std::io::stdout().lock();
     if json {
         writeln!(out, "{}", serde_json::to_string(&report)?)?;

@@ -74,4 +74,30 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
     assert_eq!(reevaluations.len(), 1, "{experiments}");
     assert_eq!(reevaluations[0]["status"], "registered");
     assert!(printed.contains(serving), "{printed}");
+
+    // From a second terminal, with the session file alone: the audit chain
+    // verifies through the gate, as an admin, with no database URL.
+    let verified = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        .args(["audit", "verify"])
+        .env("TRIZONE_SESSION_FILE", &up.session)
+        .env("RUST_LOG", "warn")
+        .env_remove("DATABASE_URL")
+        .output()
+        .await
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{said}");
+    assert!(said.starts_with("audit chain intact: "), "{said}");
+    let status = reqwest::Client::new()
+        .get(format!("{}/api/gate/audit", up.gate[0]))
+        .bearer_auth("e2e-experimenter")
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(
+        status.as_u16(),
+        403,
+        "only admins verify the audit trail through the gate"
+    );
 }

@@ -9,6 +9,7 @@ use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::gate::{self, DecisionFilter, DecisionRecord};
 use trizone_store::production::Deployment;
 use trizone_store::quarantine::BlacklistEntry;
+use trizone_store::{StoreError, audit};
 use uuid::Uuid;
 
 use crate::AppState;
@@ -233,5 +234,33 @@ pub async fn rollback(
         reason: RollbackReason::Manual,
         from: rolled.from,
         to: rolled.to,
+    }))
+}
+
+/// The audit trail's integrity, as the gate reads it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditReport {
+    /// `{"status": "intact", "events", "head"}`, or `{"status": "broken",
+    /// "seq", "problem", ...}` naming the first bad event.
+    #[schema(value_type = Object)]
+    pub chain: audit::ChainReport,
+}
+
+/// Recomputes the audit hash chain from every row, in one consistent
+/// snapshot. A broken chain is an answer, not an error: 200 either way.
+#[utoipa::path(
+    get, path = "/api/gate/audit", tag = "gate",
+    responses(
+        (status = 200, description = "The chain, intact or broken at a named event", body = AuditReport),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn audit(
+    _: Authorized<Admins>,
+    State(state): State<AppState>,
+) -> Result<Json<AuditReport>, ApiError> {
+    let mut conn = state.gate.db.acquire().await.map_err(StoreError::from)?;
+    Ok(Json(AuditReport {
+        chain: audit::verify(&mut conn).await?,
     }))
 }

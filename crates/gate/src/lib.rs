@@ -279,7 +279,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/gate/decisions", get(api::decisions))
         .route("/api/gate/decisions/{id}", get(api::decision))
         .route("/api/gate/blacklist", post(api::blacklist))
-        .route("/api/gate/rollback", post(api::rollback));
+        .route("/api/gate/rollback", post(api::rollback))
+        .route("/api/gate/audit", get(api::audit));
     layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }
 

@@ -71,7 +71,7 @@ pub async fn events_for_subject(
 }
 
 /// What is wrong with the first bad row of a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "problem")]
 pub enum ChainProblem {
     /// The row's content no longer hashes to its stored hash (altered).
@@ -103,7 +103,7 @@ impl std::fmt::Display for ChainProblem {
 }
 
 /// The outcome of verifying the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case", tag = "status")]
 pub enum ChainReport {
     Intact {

@@ -97,4 +97,6 @@ pub struct RouterError {
     pub kind: ErrorKind,
     pub message: String,
     pub calls: Vec<CallOutcome>,
+    /// Wall time of the whole review, retries and fallback included.
+    pub latency_ms: f64,
 }

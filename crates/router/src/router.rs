@@ -64,13 +64,33 @@ impl ModelRouter {
         })
     }
 
-    /// Reviews `input` with `config`'s models and strategy.
+    /// Reviews `input` with `config`'s models and strategy. The latency, on
+    /// a review and on an error alike, is the wall time of the whole review:
+    /// an ensemble's calls run side by side, so their latencies do not add.
     pub async fn review(
         &self,
         config: &Configuration,
         input: ReviewInput<'_>,
     ) -> Result<Review, RouterError> {
         let started = Instant::now();
+        let result = self.route(config, input).await;
+        let latency_ms = millis(started.elapsed());
+        result
+            .map(|review| Review {
+                latency_ms,
+                ..review
+            })
+            .map_err(|error| RouterError {
+                latency_ms,
+                ..error
+            })
+    }
+
+    async fn route(
+        &self,
+        config: &Configuration,
+        input: ReviewInput<'_>,
+    ) -> Result<Review, RouterError> {
         let request =
             ChatRequest::build(config, input).map_err(|e| single_failure(e, Vec::new()))?;
         let primary = &config.models.primary;
@@ -89,7 +109,7 @@ impl ModelRouter {
                 )
             })
         };
-        let mut review = match config.strategy {
+        let review = match config.strategy {
             Strategy::Primary => self.single(config, primary, &request).await?,
             Strategy::Secondary => self.single(config, need_secondary()?, &request).await?,
             Strategy::Adaptive => {
@@ -105,7 +125,6 @@ impl ModelRouter {
                 ensemble(first, second, how)?
             }
         };
-        review.latency_ms = millis(started.elapsed());
         Ok(review)
     }
 
@@ -332,6 +351,8 @@ fn single_failure(error: CallError, calls: Vec<CallOutcome>) -> RouterError {
         kind: error.kind,
         message,
         calls,
+        // Set by `review`, which times the whole review.
+        latency_ms: 0.0,
     }
 }
 

@@ -123,7 +123,7 @@ pub async fn run(
                 error_kind: Some(error.kind.as_str()),
                 message: Some(error.message),
                 answered_by: Vec::new(),
-                latency_ms: error.calls.iter().map(|c| c.latency_ms).sum(),
+                latency_ms: error.latency_ms,
                 findings: 0,
                 expected_findings,
                 matched: 0,

@@ -311,7 +311,7 @@ impl Worker {
                 // An errored case found nothing it should have.
                 false_negatives: i32::try_from(case.expected_findings.len()).unwrap_or(i32::MAX),
                 correct: false,
-                latency_ms: error.calls.iter().map(|c| c.latency_ms).sum(),
+                latency_ms: error.latency_ms,
                 input_tokens: error
                     .calls
                     .iter()

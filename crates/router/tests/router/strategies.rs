@@ -184,3 +184,27 @@ async fn calls_are_counted_by_outcome_in_the_metrics() {
         1.0
     );
 }
+
+#[tokio::test]
+async fn an_ensemble_that_fails_takes_as_long_as_its_slower_side_not_both() {
+    let h = Harness::start().await;
+    // Both sides hang until the deadline, side by side.
+    h.script(PRIMARY, &[Behaviour::Hang]).await;
+    h.script(SECONDARY, &[Behaviour::Hang]).await;
+    let mut config = h.ensemble(Merge::Union);
+    config.parameters.timeout_ms = 400;
+    config.parameters.max_retries = 0;
+    let error = h.router.review(&config, input()).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::Timeout);
+    let calls: Vec<f64> = error.calls.iter().map(|c| c.latency_ms).collect();
+    assert_eq!(calls.len(), 2);
+    // The review's latency is its wall time: at least its slower call's,
+    // and short of the two added up (what V1 and the smoke test reported).
+    let slower = calls.iter().copied().fold(0.0, f64::max);
+    let added: f64 = calls.iter().sum();
+    assert!(
+        error.latency_ms >= slower && error.latency_ms < added,
+        "review {} ms, calls {calls:?}",
+        error.latency_ms
+    );
+}

@@ -15,11 +15,21 @@ use sqlx::PgPool;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A zone-specific readiness condition (V2: "an active deployment is loaded").
+/// A zone-specific readiness condition (V2: "it knows what to serve").
 pub trait Probe: Send + Sync + 'static {
     fn name(&self) -> &'static str;
-    /// `Err` carries a sentence saying why the service is not ready.
-    fn check(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn check(&self) -> BoxFuture<'_, ProbeOutcome>;
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeOutcome {
+    Ready,
+    /// Short of its full job but worth sending traffic to: `/readyz`
+    /// answers 200 `degraded` with the sentence.
+    Degraded(String),
+    /// Not ready, and why: `/readyz` answers 503.
+    NotReady(String),
 }
 
 /// What `/readyz` checks.
@@ -116,21 +126,26 @@ async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
         }
     };
     let mut checks = vec![report("database", database.await)];
+    let mut holding_back = false;
     for probe in &readiness.probes {
         let outcome = tokio::time::timeout(PROBE_TIMEOUT, probe.check())
             .await
             .unwrap_or_else(|_| {
-                Err(format!(
+                ProbeOutcome::NotReady(format!(
                     "did not answer within {} s",
                     PROBE_TIMEOUT.as_secs()
                 ))
             });
-        checks.push(report(probe.name(), outcome));
+        let blocking = matches!(outcome, ProbeOutcome::NotReady(_));
+        let reason = match outcome {
+            ProbeOutcome::Ready => Ok(()),
+            ProbeOutcome::Degraded(why) | ProbeOutcome::NotReady(why) => Err(why),
+        };
+        checks.push(report(probe.name(), reason));
+        holding_back |= blocking;
     }
-    let blocking = |check: &CheckReport| {
-        !check.ok && (check.name != "database" || readiness.database_required)
-    };
-    let (status, word) = if checks.iter().any(blocking) {
+    let database_blocks = !checks[0].ok && readiness.database_required;
+    let (status, word) = if holding_back || database_blocks {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     } else if checks.iter().all(|c| c.ok) {
         (StatusCode::OK, "ready")

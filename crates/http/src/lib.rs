@@ -15,5 +15,5 @@ pub mod telemetry;
 pub use auth::{AuthArgs, Authorized, Caller, KeyStore, Role};
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
-pub use health::{Probe, Readiness};
+pub use health::{Probe, ProbeOutcome, Readiness};
 pub use metrics::HttpMetrics;

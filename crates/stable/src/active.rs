@@ -3,6 +3,7 @@
 //! gate enables another, so a swap never fails or changes a request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -13,6 +14,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use trizone_core::Configuration;
+use trizone_http::ProbeOutcome;
 use trizone_store::production::{self, Deployment};
 use uuid::Uuid;
 
@@ -41,6 +43,9 @@ impl From<Deployment> for Active {
 #[derive(Clone, Debug)]
 pub struct ActiveDeployment {
     current: Arc<ArcSwapOption<Active>>,
+    /// The database said no deployment is active anywhere: a platform
+    /// before its first promotion, not a replica that lost track.
+    none_promoted: Arc<AtomicBool>,
     info: IntGaugeVec,
     swaps: IntCounter,
 }
@@ -63,6 +68,7 @@ impl ActiveDeployment {
         registry.register(Box::new(swaps.clone()))?;
         Ok(Self {
             current: Arc::new(ArcSwapOption::empty()),
+            none_promoted: Arc::new(AtomicBool::new(false)),
             info,
             swaps,
         })
@@ -98,8 +104,12 @@ impl ActiveDeployment {
     /// deployment in the database, whatever is held stays (the pointer is
     /// never cleared, so that only happens before the first promotion).
     pub async fn refresh(&self, db: &PgPool) -> Result<(), trizone_store::StoreError> {
-        if let Some(deployment) = production::active(db).await? {
-            self.store(deployment);
+        match production::active(db).await? {
+            Some(deployment) => {
+                self.none_promoted.store(false, Ordering::Relaxed);
+                self.store(deployment);
+            }
+            None => self.none_promoted.store(true, Ordering::Relaxed),
         }
         Ok(())
     }
@@ -157,7 +167,12 @@ async fn next_notification(listener: Option<&mut PgListener>) -> bool {
     }
 }
 
-/// `/readyz` says why reviews cannot be served yet.
+/// `/readyz` on what this replica serves. Before the first promotion of
+/// all, a replica is ready: the gate smoke-tests the first candidate
+/// through the same Service end users reach, which sends traffic only to
+/// ready pods, so a replica waiting for a promotion to be ready would wait
+/// for ever. A replica that cannot tell whether something is active (the
+/// database has not answered since it started) is not ready.
 #[derive(Debug, Clone)]
 pub struct ActiveProbe(pub ActiveDeployment);
 
@@ -166,12 +181,19 @@ impl trizone_http::Probe for ActiveProbe {
         "active_deployment"
     }
 
-    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn check(&self) -> BoxFuture<'_, ProbeOutcome> {
         Box::pin(async move {
             match self.0.load() {
-                Some(_) => Ok(()),
-                None => Err(
-                    "no configuration is active in V2 yet: the gate has not promoted one".into(),
+                Some(_) => ProbeOutcome::Ready,
+                None if self.0.none_promoted.load(Ordering::Relaxed) => ProbeOutcome::Degraded(
+                    "no configuration is active in V2 yet: ready for the gate's smoke test of the \
+                     first promotion; reviews answer 503 until it is enabled"
+                        .into(),
+                ),
+                None => ProbeOutcome::NotReady(
+                    "this replica does not know yet what is active: the database has not \
+                     answered since it started"
+                        .into(),
                 ),
             }
         })

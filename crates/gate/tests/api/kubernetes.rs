@@ -16,7 +16,7 @@ use trizone_gate::kubernetes::{CONFIG_MAP, Cluster, NAMESPACE, V2_DEPLOYMENT};
 use crate::{MODEL, Measured, TestApp, engine_with};
 
 #[derive(Debug, Clone)]
-struct Seen {
+pub(crate) struct Seen {
     method: String,
     path: String,
     body: Value,
@@ -24,7 +24,7 @@ struct Seen {
 
 /// A stand-in API server: answers the three requests the gate makes and
 /// records each; V2's Deployment reports `available` ready replicas of 3.
-fn api_server(available: Arc<AtomicI32>) -> (Cluster, Arc<Mutex<Vec<Seen>>>) {
+pub(crate) fn api_server(available: Arc<AtomicI32>) -> (Cluster, Arc<Mutex<Vec<Seen>>>) {
     let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);

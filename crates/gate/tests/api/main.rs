@@ -6,6 +6,7 @@
     reason = "test helpers fail the test loudly when set-up breaks"
 )]
 
+mod bootstrap;
 mod failures;
 mod judging;
 mod kubernetes;

@@ -3,7 +3,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use trizone_http::{Probe, Readiness};
+use trizone_http::{Probe, ProbeOutcome, Readiness};
 
 use crate::TestApp;
 
@@ -43,8 +43,8 @@ impl Probe for NoActiveDeployment {
     fn name(&self) -> &'static str {
         "active_deployment"
     }
-    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async { Err("no deployment has been promoted yet".to_owned()) })
+    fn check(&self) -> BoxFuture<'_, ProbeOutcome> {
+        Box::pin(async { ProbeOutcome::NotReady("no deployment has been promoted yet".to_owned()) })
     }
 }
 

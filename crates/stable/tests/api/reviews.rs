@@ -95,7 +95,9 @@ async fn a_review_is_served_by_the_active_deployment_and_recorded_with_its_feedb
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
-async fn before_the_first_promotion_reviews_answer_503_and_readyz_says_why(owner: PgPool) {
+async fn before_the_first_promotion_reviews_answer_503_and_the_replica_is_ready_for_its_smoke_test(
+    owner: PgPool,
+) {
     let app = TestApp::spawn(owner).await;
     let error = error_of(app.review(END_USER, &python_file()).await, 503).await;
     assert!(
@@ -106,9 +108,12 @@ async fn before_the_first_promotion_reviews_answer_503_and_readyz_says_why(owner
         "{error}"
     );
 
+    // Ready, so the Service in front of V2 sends the gate's first smoke test
+    // here; degraded, saying why reviews are refused meanwhile.
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200);
     let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["status"], "degraded");
     let check = ready["checks"]
         .as_array()
         .unwrap()
@@ -121,20 +126,22 @@ async fn before_the_first_promotion_reviews_answer_503_and_readyz_says_why(owner
         check["reason"]
             .as_str()
             .unwrap()
-            .contains("gate has not promoted")
+            .contains("ready for the gate's smoke test of the first promotion"),
+        "{check}"
     );
     assert_eq!(app.status().await["active"], Value::Null);
 
     app.promote(0.0).await;
-    assert_eq!(
-        app.client
-            .get(app.url("/readyz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let ready: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
     app.finish().await;
 }
 

@@ -288,6 +288,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{id}", tag = "datasets",
+    params(("id" = Uuid, Path, description = "Dataset id")),
     responses((status = 200, body = Dataset), (status = 404, body = trizone_http::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,

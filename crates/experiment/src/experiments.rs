@@ -117,6 +117,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/experiments/{id}", tag = "experiments",
+    params(("id" = Uuid, Path, description = "Experiment id")),
     responses((status = 200, body = ExperimentView), (status = 404, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn get(
@@ -195,6 +196,7 @@ fn next_step(experiment: &Experiment, verdict: &Verdict) -> Option<String> {
 /// evaluation must be cancelled first; a promoted, quarantined or
 /// blacklisted one belongs to the gate.
 #[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments",
+    params(("id" = Uuid, Path, description = "Experiment id")),
     responses((status = 200, body = ExperimentView), (status = 404, body = trizone_http::error::ErrorBody),
               (status = 409, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -258,7 +260,8 @@ pub struct FeedbackRecorded {
     pub score: i16,
 }
 
-#[utoipa::path(post, path = "/api/v1/experiments/{id}/feedback", tag = "experiments", request_body = FeedbackRequest,
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/feedback", tag = "experiments",
+    params(("id" = Uuid, Path, description = "Experiment id")), request_body = FeedbackRequest,
     responses((status = 201, body = FeedbackRecorded), (status = 404, body = trizone_http::error::ErrorBody),
               (status = 422, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]

@@ -103,8 +103,7 @@ pub async fn records(
 pub struct ReevaluationStatus {
     /// The record allows it and the configuration is not blacklisted.
     pub eligible: bool,
-    /// The blacklist entry, when there is one.
-    #[schema(value_type = Object)]
+    /// The blacklist entry, or null when the configuration is not blacklisted.
     pub blacklisted: Option<BlacklistEntry>,
     /// A re-evaluation is registered, evaluating or evaluated now.
     pub open: bool,

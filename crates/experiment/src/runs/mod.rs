@@ -59,7 +59,8 @@ pub struct RunView {
     pub summary: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs", request_body = StartRun,
+#[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs",
+    params(("id" = Uuid, Path, description = "Experiment id")), request_body = StartRun,
     responses((status = 202, body = RunView), (status = 404, body = trizone_http::error::ErrorBody),
               (status = 409, body = trizone_http::error::ErrorBody), (status = 422, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -246,6 +247,7 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 404, body = trizone_http::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
@@ -259,6 +261,7 @@ const EVENT_INTERVAL: Duration = Duration::from_millis(500);
 
 /// The run's progress as server-sent events (`progress`, then one `end`).
 #[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
     responses((status = 200, content_type = "text/event-stream", description = "progress events"),
               (status = 404, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
@@ -305,6 +308,7 @@ pub async fn events(
 }
 
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 404, body = trizone_http::error::ErrorBody),
               (status = 409, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]

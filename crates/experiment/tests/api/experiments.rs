@@ -257,5 +257,25 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
+    // Every operation on a path with `{id}` declares it, so generated
+    // clients can call it.
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        if !path.contains("{id}") {
+            continue;
+        }
+        for (method, operation) in item.as_object().unwrap() {
+            let declared = operation["parameters"].as_array().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p["name"] == "id" && p["in"] == "path" && p["required"] == true)
+            });
+            assert!(
+                declared,
+                "{method} {path} does not declare its id: {operation}"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 8);
     app.finish().await;
 }

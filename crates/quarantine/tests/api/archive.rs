@@ -243,3 +243,50 @@ async fn v3_own_pool_cannot_write(owner: PgPool) {
     drop(conn);
     platform.finish().await;
 }
+
+/// Whether a schema of the OpenAPI document admits `null`.
+fn admits_null(schema: &Value) -> bool {
+    let types_null = |s: &Value| match &s["type"] {
+        Value::String(t) => t == "null",
+        Value::Array(ts) => ts.iter().any(|t| t == "null"),
+        _ => false,
+    };
+    types_null(schema)
+        || schema["nullable"] == true
+        || ["oneOf", "anyOf"].iter().any(|k| {
+            schema[k]
+                .as_array()
+                .is_some_and(|alternatives| alternatives.iter().any(types_null))
+        })
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_record_not_blacklisted_matches_its_schema(owner: PgPool) {
+    let platform = Platform::start(owner, None).await;
+    let (_, record) = platform.quarantined(&platform.configuration(0.0)).await;
+    let view: Value = platform
+        .get(
+            platform.v3,
+            &format!("/api/v3/records/{record}"),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(view["reevaluation"]["blacklisted"], Value::Null);
+    let doc: Value = platform
+        .get(platform.v3, "/openapi.json", EXPERIMENTER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schema = &doc["components"]["schemas"]["ReevaluationStatus"]["properties"]["blacklisted"];
+    assert!(admits_null(schema), "{schema}");
+    assert!(
+        schema
+            .to_string()
+            .contains("#/components/schemas/BlacklistEntry"),
+        "the entry is described, not an opaque object: {schema}"
+    );
+}

@@ -80,6 +80,8 @@ check_kubernetes() {
         say "Kubernetes: kubernetes-validate --strict, Kubernetes $version"
         "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$version" "$rendered"
     done
+    say "Kubernetes: only V2's public API is exposed (one Ingress, the controller reaches V2 alone)"
+    "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_exposure.py" "$rendered"
     say "Kubernetes: checkov (every skip carries its reason in the manifest)"
     "$TOOLS/venv/bin/checkov" --framework kubernetes -d "$ROOT/k8s" --skip-download --compact --quiet
 }

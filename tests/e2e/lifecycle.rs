@@ -155,7 +155,7 @@ impl Api<'_> {
     }
 
     /// The fingerprint every V2 replica serves, once they agree on `expected`.
-    async fn await_served(&self, expected: &str) {
+    pub(crate) async fn await_served(&self, expected: &str) {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let mut agreed = true;

@@ -126,6 +126,22 @@ impl Up {
         }
         up
     }
+
+    /// Stops it as Ctrl-C does (every zone drains and writes what it
+    /// holds), within 30 s.
+    pub async fn stop(mut self) {
+        let interrupted = tokio::process::Command::new("kill")
+            .args(["-INT", &self.process.id().unwrap().to_string()])
+            .status()
+            .await
+            .unwrap();
+        assert!(interrupted.success());
+        let status = tokio::time::timeout(Duration::from_secs(30), self.process.wait())
+            .await
+            .unwrap_or_else(|_| panic!("trizone up did not stop within 30 s of Ctrl-C"))
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    }
 }
 
 #[sqlx::test(migrations = false)]

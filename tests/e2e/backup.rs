@@ -33,22 +33,9 @@ async fn a_dump_restores_into_a_fresh_database_that_verifies_and_runs_every_zone
     };
     api.teach_simulator(DATASET).await;
     api.simulate("backup-model", json!({"accuracy": 1.0})).await;
-    let (status, dataset) = api
-        .send(
-            api.http
-                .post(format!("{}/api/v1/datasets?name=backup", up.v1))
-                .header("content-type", "application/x-ndjson")
-                .body(DATASET),
-            crate::lifecycle::EXPERIMENTER,
-        )
-        .await;
-    assert_eq!(status, 201, "{dataset}");
+    let dataset = api.upload("backup", DATASET.to_owned()).await;
     let (experiment, decision) = api
-        .evaluate(
-            &api.configuration("backed-up", "backup-model"),
-            dataset["id"].as_str().unwrap(),
-            0,
-        )
+        .evaluate(&api.configuration("backed-up", "backup-model"), &dataset, 0)
         .await;
     assert_eq!(decision["outcome"], "promoting", "{decision}");
     let fingerprint = experiment["fingerprint"].as_str().unwrap().to_owned();

@@ -19,18 +19,23 @@ async fn get(base: &str, path: &str, token: &str) -> Value {
         .unwrap()
 }
 
-#[sqlx::test(migrations = false)]
-async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool) {
-    let url = database_url(&pool).await;
-    let up = Up::start(&url, Shape::default()).await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
-        .arg("demo")
+/// `trizone ARGS` with the session file alone, as a second terminal runs it.
+async fn from_another_terminal(up: &Up, args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        .args(args)
         .env("TRIZONE_SESSION_FILE", &up.session)
         .env("RUST_LOG", "warn")
         .env_remove("DATABASE_URL")
         .output()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, Shape::default()).await;
+    let output = from_another_terminal(&up, &["demo"]).await;
     let printed = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -77,14 +82,7 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
 
     // From a second terminal, with the session file alone: the audit chain
     // verifies through the gate, as an admin, with no database URL.
-    let verified = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
-        .args(["audit", "verify"])
-        .env("TRIZONE_SESSION_FILE", &up.session)
-        .env("RUST_LOG", "warn")
-        .env_remove("DATABASE_URL")
-        .output()
-        .await
-        .unwrap();
+    let verified = from_another_terminal(&up, &["audit", "verify"]).await;
     let said = String::from_utf8_lossy(&verified.stdout);
     assert!(verified.status.success(), "{said}");
     assert!(said.starts_with("audit chain intact: "), "{said}");

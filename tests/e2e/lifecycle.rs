@@ -54,6 +54,21 @@ impl Api<'_> {
         &self.up.gate[i % self.up.gate.len()]
     }
 
+    /// Uploads `body` (JSON lines) as dataset `name`; its id.
+    pub(crate) async fn upload(&self, name: &str, body: String) -> String {
+        let (status, dataset) = self
+            .send(
+                self.http
+                    .post(format!("{}/api/v1/datasets?name={name}", self.up.v1))
+                    .header("content-type", "application/x-ndjson")
+                    .body(body),
+                EXPERIMENTER,
+            )
+            .await;
+        assert_eq!(status, 201, "{dataset}");
+        dataset["id"].as_str().unwrap().to_owned()
+    }
+
     /// Loads `cases` into the simulator, so it answers them at each model's accuracy.
     pub(crate) async fn teach_simulator(&self, cases: &str) {
         let loaded = self
@@ -191,17 +206,7 @@ async fn lifecycle(up: &Up) {
     api.simulate("e2e-first", json!({"accuracy": 1.0})).await;
     api.simulate("e2e-second", json!({"accuracy": 1.0})).await;
     api.simulate("e2e-sloppy", json!({"accuracy": 0.6})).await;
-    let (status, dataset) = api
-        .send(
-            api.http
-                .post(format!("{}/api/v1/datasets?name=e2e", up.v1))
-                .header("content-type", "application/x-ndjson")
-                .body(DATASET),
-            EXPERIMENTER,
-        )
-        .await;
-    assert_eq!(status, 201, "{dataset}");
-    let dataset = dataset["id"].as_str().unwrap();
+    let dataset = &api.upload("e2e", DATASET.to_owned()).await;
 
     // PASS: V2 serves it, on every replica.
     let first = api.configuration("first", "e2e-first");

@@ -26,20 +26,6 @@ fn cases(from: usize, to: usize) -> String {
 }
 
 impl Api<'_> {
-    async fn upload(&self, name: &str, body: String) -> String {
-        let (status, dataset) = self
-            .send(
-                self.http
-                    .post(format!("{}/api/v1/datasets?name={name}", self.up.v1))
-                    .header("content-type", "application/x-ndjson")
-                    .body(body),
-                EXPERIMENTER,
-            )
-            .await;
-        assert_eq!(status, 201, "{dataset}");
-        dataset["id"].as_str().unwrap().to_owned()
-    }
-
     async fn registered(&self, name: &str, model: &str) -> String {
         let (status, experiment) = self.register(&self.configuration(name, model)).await;
         assert_eq!(status, 201, "{experiment}");

@@ -102,14 +102,23 @@ where
         .route("/readyz", get(readyz))
 }
 
-async fn healthz() -> Json<HealthReport> {
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up", body = HealthReport)))]
+pub async fn healthz() -> Json<HealthReport> {
     Json(HealthReport {
         status: "ok",
         checks: Vec::new(),
     })
 }
 
-async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
+/// Whether the service can do its job, each check with its reason.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready, or degraded but worth sending traffic to", body = HealthReport),
+        (status = 503, description = "Not ready, and why", body = HealthReport),
+    ))]
+pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
     let database = async {
         match tokio::time::timeout(
             PROBE_TIMEOUT,

@@ -118,7 +118,7 @@ where
     let routes = routes
         .route("/metrics", axum::routing::get(metrics::handler))
         .merge(crate::health::routes())
-        .merge(crate::openapi::routes(doc))
+        .merge(crate::openapi::routes(crate::openapi::complete(doc)))
         .with_state(state);
     apply(routes, metrics, limits)
 }

@@ -114,6 +114,9 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
 }
 
 /// `GET /metrics`, for a service (or admin) token.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text exposition", content_type = "text/plain", body = String)),
+    security(("bearer" = [])))]
 pub async fn handler(
     _: Authorized<Scrapers>,
     State(metrics): State<HttpMetrics>,

@@ -8,6 +8,8 @@
     reason = "test support fails the test loudly when set-up breaks"
 )]
 
+pub mod contract;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 

@@ -7,6 +7,7 @@
 )]
 
 mod bootstrap;
+mod contract;
 mod failures;
 mod judging;
 mod kubernetes;

@@ -8,6 +8,7 @@
 )]
 
 mod archive;
+mod contract;
 mod reevaluation;
 
 use std::net::SocketAddr;

@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use trizone_testkit::contract::Contract;
 use uuid::Uuid;
 
-use crate::{ADMIN, EXPERIMENTER, MODEL, Measured, TestApp};
+use crate::{ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, SERVICE, TestApp};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn every_operation_answers_as_the_gate_document_says(owner: PgPool) {
@@ -144,6 +144,137 @@ async fn every_operation_answers_as_the_gate_document_says(owner: PgPool) {
         ("/openapi.json", EXPERIMENTER),
     ] {
         let (status, _) = contract.send("GET", path, get(path, token)).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    assert_eq!(contract.unchecked(), Vec::<String>::new());
+    app.finish().await;
+}
+
+/// V2's document, checked here because V2's own tests cannot use the
+/// testkit (which depends on V2): the gate's tests run a real V2 replica
+/// beside the simulator.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let base = app.v2_url();
+    let mut contract = Contract::fetch(&app.client, &base, END_USER).await;
+    let send = |method: reqwest::Method, path: &str, token: &str| {
+        let request = app.client.request(method, format!("{base}{path}"));
+        if token.is_empty() {
+            request
+        } else {
+            request.bearer_auth(token)
+        }
+    };
+    let file = json!({"language": "python", "path": "a.py", "code": "x = eval(y)\n"});
+    let reviews = "/api/v2/reviews";
+    let (status, _) = contract
+        .send(
+            "POST",
+            reviews,
+            send(reqwest::Method::POST, reviews, END_USER).json(&file),
+        )
+        .await;
+    assert_eq!(status, 503, "nothing promoted yet");
+    let (_, version) = app.promote(0.0).await;
+    let (status, review) = contract
+        .send(
+            "POST",
+            reviews,
+            send(reqwest::Method::POST, reviews, END_USER).json(&file),
+        )
+        .await;
+    assert_eq!(status, 201, "{review}");
+    for (request, expected) in [
+        (
+            send(reqwest::Method::POST, reviews, END_USER).json(&json!({"language": "python"})),
+            422,
+        ),
+        (
+            send(reqwest::Method::POST, reviews, END_USER).body("not json"),
+            415,
+        ),
+        (send(reqwest::Method::POST, reviews, "").json(&file), 401),
+        (
+            send(reqwest::Method::POST, reviews, SERVICE).json(&file),
+            403,
+        ),
+    ] {
+        let (status, body) = contract.send("POST", reviews, request).await;
+        assert_eq!(status, expected, "{body}");
+    }
+    let id = review["id"].as_str().unwrap();
+    let one = "/api/v2/reviews/{id}";
+    for (path, expected) in [
+        (format!("/api/v2/reviews/{id}"), 200),
+        (format!("/api/v2/reviews/{}", Uuid::new_v4()), 404),
+    ] {
+        let (status, _) = contract
+            .send("GET", one, send(reqwest::Method::GET, &path, END_USER))
+            .await;
+        assert_eq!(status, expected, "{path}");
+    }
+    let feedback = "/api/v2/reviews/{id}/feedback";
+    for (path, body, expected) in [
+        (
+            format!("/api/v2/reviews/{id}/feedback"),
+            json!({"satisfaction": 5}),
+            201,
+        ),
+        (
+            format!("/api/v2/reviews/{id}/feedback"),
+            json!({"satisfaction": 9}),
+            422,
+        ),
+        (
+            format!("/api/v2/reviews/{}/feedback", Uuid::new_v4()),
+            json!({"satisfaction": 1}),
+            404,
+        ),
+    ] {
+        let (status, answer) = contract
+            .send(
+                "POST",
+                feedback,
+                send(reqwest::Method::POST, &path, END_USER).json(&body),
+            )
+            .await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+    let (status, _) = contract
+        .send(
+            "GET",
+            "/api/v2/status",
+            send(reqwest::Method::GET, "/api/v2/status", END_USER),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let deployment: Uuid =
+        sqlx::query_scalar("SELECT id FROM production.deployments WHERE version = $1")
+            .bind(version)
+            .fetch_one(&app.owner)
+            .await
+            .unwrap();
+    let smoke = "/internal/smoke/{deployment_id}";
+    for (path, token, expected) in [
+        (format!("/internal/smoke/{deployment}"), SERVICE, 200),
+        (format!("/internal/smoke/{}", Uuid::new_v4()), SERVICE, 404),
+        (format!("/internal/smoke/{deployment}"), END_USER, 403),
+    ] {
+        let (status, body) = contract
+            .send("POST", smoke, send(reqwest::Method::POST, &path, token))
+            .await;
+        assert_eq!(status, expected, "{path}: {body}");
+    }
+    for (path, token) in [
+        ("/healthz", ""),
+        ("/readyz", ""),
+        ("/metrics", SERVICE),
+        ("/openapi.json", END_USER),
+    ] {
+        let (status, _) = contract
+            .send("GET", path, send(reqwest::Method::GET, path, token))
+            .await;
         assert_eq!(status, 200, "{path}");
     }
     assert_eq!(contract.unchecked(), Vec::<String>::new());

@@ -273,7 +273,9 @@ pub struct PageQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "datasets", params(PageQuery),
-    responses((status = 200, body = Vec<Dataset>)), security(("bearer" = [])))]
+    responses((status = 200, body = Vec<Dataset>),
+              (status = 422, description = "A limit or offset out of range", body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     _: Authorized<AnyRole>,

@@ -82,7 +82,9 @@ pub struct ExperimentPage {
 }
 
 #[utoipa::path(get, path = "/api/v1/experiments", tag = "experiments", params(ListQuery),
-    responses((status = 200, body = ExperimentPage), (status = 400, body = trizone_http::error::ErrorBody)),
+    responses((status = 200, body = ExperimentPage),
+              (status = 400, description = "A query that does not parse", body = trizone_http::error::ErrorBody),
+              (status = 422, description = "A limit or offset out of range", body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,

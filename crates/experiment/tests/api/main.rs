@@ -5,6 +5,7 @@
     reason = "test helpers fail the test loudly when set-up breaks"
 )]
 
+mod contract;
 mod datasets;
 mod experiments;
 mod process;

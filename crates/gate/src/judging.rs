@@ -253,7 +253,10 @@ impl Gate {
         Ok(record)
     }
 
-    /// The stable configuration's accuracy, when non-inferiority is judged.
+    /// The stable configuration's accuracy, when non-inferiority is judged:
+    /// over all its evidence, as the candidate's is, not over whichever run
+    /// of it came last (a run that stopped early, or an extension, may be a
+    /// few dozen cases).
     async fn baseline(&self, conn: &mut PgConnection) -> Result<Option<Baseline>, GateError> {
         if self.thresholds.non_inferiority_margin.is_none() {
             return Ok(None);
@@ -261,16 +264,13 @@ impl Gate {
         let Some(active) = production::active(&mut *conn).await? else {
             return Ok(None);
         };
-        let accuracy = sqlx::query_scalar!(
-            r#"SELECT correct::float8 / NULLIF(cases, 0) AS accuracy
-               FROM experiments_v1.experiment_metrics
-               WHERE experiment_id = $1 ORDER BY computed_at DESC LIMIT 1"#,
-            active.experiment_id
+        let stable = evidence::pooled(
+            &mut *conn,
+            &active.fingerprint,
+            self.thresholds.max_p95_latency_ms,
         )
-        .fetch_optional(&mut *conn)
-        .await?
-        .flatten();
-        Ok(accuracy.map(|accuracy| Baseline { accuracy }))
+        .await?;
+        Ok(stable.accuracy().map(|accuracy| Baseline { accuracy }))
     }
 }
 

@@ -8,7 +8,9 @@ use sqlx::PgPool;
 use tokio::sync::watch;
 use trizone_core::{Evidence, ExperimentStatus, Thresholds, Verdict, judge};
 
-use crate::{ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, TestApp, error_of};
+use crate::{
+    ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, TestApp, deployment_version, error_of,
+};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_pass_is_promoted_and_served_by_v2_and_cannot_be_decided_twice(owner: PgPool) {
@@ -380,5 +382,66 @@ async fn the_schedule_judges_without_being_asked(owner: PgPool) {
             .await
             .unwrap();
     assert_eq!(published, 0.95);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn non_inferiority_is_judged_against_all_the_stable_configurations_evidence(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    // The stable configuration: 600 of 600 right, then an extension whose
+    // 50 cases went less well (45 right). Its accuracy is 645 / 650, not
+    // that last run's 0.9.
+    let stable = app
+        .evaluated(
+            &app.configuration(MODEL, 0.0),
+            Measured {
+                cases: 600,
+                correct: 600,
+                ..Measured::passing()
+            },
+        )
+        .await;
+    let extension = Measured {
+        cases: 50,
+        correct: 45,
+        ..Measured::passing()
+    };
+    trizone_testkit::evaluate(&app.owner, stable.experiment, extension).await;
+    let promoted = app.judge(stable.experiment).await;
+    assert_eq!(promoted["outcome"], "promoting", "{promoted}");
+    app.wait_for_v2(deployment_version(&app.owner, &promoted).await)
+        .await;
+
+    let margin = 0.01;
+    let thresholds = Thresholds {
+        non_inferiority_margin: Some(margin),
+        ..Thresholds::default()
+    };
+    let (gate, gate_db) = crate::engine_judging(
+        &app.owner,
+        &app.v2_url(),
+        trizone_gate::Policy::default(),
+        None,
+        thresholds,
+    )
+    .await;
+    let candidate = app
+        .evaluated(&app.configuration(MODEL, 0.5), Measured::passing())
+        .await;
+    let decision = gate
+        .judge_now(candidate.experiment, "admin:test")
+        .await
+        .unwrap();
+    let check = decision.verdict["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "non_inferiority")
+        .unwrap()
+        .clone();
+    let floor = 645.0 / 650.0 - margin;
+    let threshold = check["threshold"].as_f64().unwrap();
+    assert!((threshold - floor).abs() < 1e-9, "{check}");
+    gate_db.close().await;
     app.finish().await;
 }

@@ -43,13 +43,24 @@ pub async fn engine_with(
     policy: Policy,
     cluster: Option<trizone_gate::kubernetes::Cluster>,
 ) -> (Gate, PgPool) {
+    engine_judging(owner, v2_url, policy, cluster, Thresholds::default()).await
+}
+
+/// A gate engine that judges with `thresholds`.
+pub async fn engine_judging(
+    owner: &PgPool,
+    v2_url: &str,
+    policy: Policy,
+    cluster: Option<trizone_gate::kubernetes::Cluster>,
+    thresholds: Thresholds,
+) -> (Gate, PgPool) {
     let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
         .await
         .unwrap();
     let parts = trizone_gate::Parts {
         db: db.clone(),
         v2: V2Client::new(v2_url, SERVICE.to_owned()).unwrap(),
-        thresholds: Thresholds::default(),
+        thresholds,
         policy,
         replica: format!("gate-{}", Uuid::new_v4()),
         cluster,

@@ -28,6 +28,15 @@ impl Decision {
     pub fn is_decided(self) -> bool {
         self != Self::Inconclusive
     }
+
+    /// As stored and serialized: `pass`, `fail` or `inconclusive`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Inconclusive => "inconclusive",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
-use trizone_core::{Decision, Evidence, RunMetrics, Thresholds, Verdict};
+use trizone_core::{Evidence, RunMetrics, Thresholds, Verdict};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -146,14 +146,6 @@ pub struct DecisionRecord {
     pub pooled_runs: Option<Vec<Uuid>>,
 }
 
-fn decision_str(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Pass => "pass",
-        Decision::Fail => "fail",
-        Decision::Inconclusive => "inconclusive",
-    }
-}
-
 pub async fn insert(
     executor: impl PgExecutor<'_>,
     new: NewDecision<'_>,
@@ -169,7 +161,7 @@ pub async fn insert(
         new.run_id,
         new.experiment_id,
         new.fingerprint,
-        decision_str(new.verdict.decision),
+        new.verdict.decision.as_str(),
         Json(new.verdict) as _,
         Json(new.thresholds) as _,
         Json(new.metrics) as _,

@@ -201,7 +201,7 @@ fn not_evaluable_because(status: ExperimentStatus) -> Option<&'static str> {
 
 /// "decided after 412 of 1,000 cases: pass", or how far it got.
 fn summary(run: &Run, progress: &Progress, verdict: Option<&Verdict>) -> Option<String> {
-    let decision = verdict.map(|v| format!("{:?}", v.decision).to_lowercase());
+    let decision = verdict.map(|v| v.decision.as_str());
     let pooled = verdict
         .filter(|v| v.cases > u64::try_from(progress.cases_done).unwrap_or(0))
         .map(|v| format!(" (pooled with earlier runs: {} cases)", v.cases))

@@ -109,6 +109,11 @@ pub enum ExperimentCommand {
     Withdraw {
         id: String,
     },
+    /// The providers a configuration may name (the operator's list).
+    Providers {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -406,6 +411,20 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
                     text(&e["status"]),
                     text(&e["fingerprint"])
                 )
+            })
+        }
+        ExperimentCommand::Providers { json } => {
+            let providers = v1.get("/api/v1/providers").await?;
+            print(json, &providers, |out| {
+                for provider in providers.as_array().into_iter().flatten() {
+                    writeln!(
+                        out,
+                        "{:<20} {} API",
+                        text(&provider["name"]),
+                        text(&provider["api"])
+                    )?;
+                }
+                Ok(())
             })
         }
         ExperimentCommand::List { status, json } => {

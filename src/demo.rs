@@ -222,7 +222,7 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         let body = json!({
             "owner": "demo",
             "description": format!("trizone demo: the {} one", candidate.label),
-            "configuration": configuration(&name, candidate.model, &zones.sim, tag),
+            "configuration": configuration(&name, candidate.model, tag),
         });
         let experiment = zones.v1.post("/api/v1/experiments", &body).await?;
         say(&format!(
@@ -390,11 +390,11 @@ async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()>
 }
 
 /// A configuration calling `model` on the simulator.
-fn configuration(name: &str, model: &str, sim: &str, tag: &str) -> Value {
+fn configuration(name: &str, model: &str, tag: &str) -> Value {
     json!({
         "name": name,
         "models": {"primary": {
-            "provider": "openai", "model": model, "base_url": format!("{sim}/v1"),
+            "provider": crate::up::SIM_OPENAI, "model": model,
             "input_per_mtok": 0.5, "output_per_mtok": 1.5,
         }},
         "strategy": {"kind": "primary"},

@@ -15,6 +15,10 @@ use trizone_store::DbRole;
 
 use crate::session::Session;
 
+/// The simulator's providers, one per wire format it speaks.
+pub const SIM_OPENAI: &str = "sim-openai";
+pub const SIM_ANTHROPIC: &str = "sim-anthropic";
+
 /// Where everything listens.
 #[derive(Debug, Clone, Args)]
 pub struct Ports {
@@ -122,6 +126,8 @@ async fn bind(host: IpAddr, port: u16, what: &str) -> anyhow::Result<TcpListener
 /// Every zone and the simulator, running in this process.
 pub struct Platform {
     pub session: Session,
+    /// What configurations may name here.
+    pub providers: trizone_router::Providers,
     stop: watch::Sender<bool>,
     zones: JoinSet<anyhow::Result<()>>,
     sim: trizone_sim::RunningSim,
@@ -232,10 +238,7 @@ impl Platform {
                 .with_context(|| {
                     format!("cannot start the simulator on port {}", ports.sim_port)
                 })?;
-        // The simulator accepts any key; these only make the router send one.
-        let credentials = || {
-            trizone_router::Credentials::new(Some("sk-local-simulator"), Some("sk-local-simulator"))
-        };
+        let providers = providers(sim.address)?;
 
         let (stop, stopped) = watch::channel(false);
         let signal = || {
@@ -247,15 +250,17 @@ impl Platform {
         let mut zones = JoinSet::new();
         let listener = bind(host, ports.v1_port, "V1").await?;
         let shutdown = signal();
-        let creds = credentials();
-        zones.spawn(async move { trizone_experiment::run(&v1, creds, listener, shutdown).await });
+        let v1_providers = providers.clone();
+        zones.spawn(
+            async move { trizone_experiment::run(&v1, v1_providers, listener, shutdown).await },
+        );
         for (config, &port) in v2.into_iter().zip(&ports.v2_port) {
             let listener = bind(host, port, "V2").await?;
             let shutdown = signal();
-            let creds = credentials();
-            zones.spawn(
-                async move { trizone_stable::run(&config, creds, listener, shutdown).await },
-            );
+            let v2_providers = providers.clone();
+            zones.spawn(async move {
+                trizone_stable::run(&config, v2_providers, listener, shutdown).await
+            });
         }
         let listener = bind(host, ports.v3_port, "V3").await?;
         let shutdown = signal();
@@ -281,6 +286,7 @@ impl Platform {
         };
         Ok(Self {
             session,
+            providers,
             stop,
             zones,
             sim,
@@ -334,11 +340,16 @@ pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
         "  gate                {}",
         list_urls(ports.host, &ports.gate_port)
     )?;
-    writeln!(
-        out,
-        "  provider simulator  {0}/v1 (OpenAI) and {0} (Anthropic)",
-        session.sim_url
-    )?;
+    writeln!(out, "providers (a configuration names one):")?;
+    for provider in platform.providers.iter() {
+        writeln!(
+            out,
+            "  {:<18}  {:?} API at {}",
+            provider.name.as_str(),
+            provider.api,
+            provider.base_url
+        )?;
+    }
     writeln!(out, "tokens (set these variables to choose your own):")?;
     for (role, token) in &tokens.tokens {
         writeln!(out, "  export {}={token}", env_name(*role))?;
@@ -365,6 +376,25 @@ pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
         session.remove();
     }
     result.and(stopped)
+}
+
+/// The simulator, once per wire format, and whatever the operator lists
+/// in `TRIZONE_PROVIDERS_FILE`.
+fn providers(sim: SocketAddr) -> anyhow::Result<trizone_router::Providers> {
+    use trizone_router::{Api, Provider, Providers};
+    // The simulator accepts any key; this one only makes the router send one.
+    let key = "sk-local-simulator";
+    let simulated = [
+        Provider::new(SIM_OPENAI, Api::Openai, &format!("http://{sim}/v1"), key)?,
+        Provider::new(SIM_ANTHROPIC, Api::Anthropic, &format!("http://{sim}"), key)?,
+    ];
+    let operator = match std::env::var_os("TRIZONE_PROVIDERS_FILE") {
+        Some(path) => Providers::from_file(std::path::Path::new(&path))?,
+        None => Providers::default(),
+    };
+    Ok(Providers::new(
+        simulated.into_iter().chain(operator.iter().cloned()),
+    )?)
 }
 
 fn list_urls(host: IpAddr, ports: &[u16]) -> String {

@@ -95,8 +95,8 @@ impl Api<'_> {
     pub(crate) fn configuration(&self, name: &str, model: &str) -> Value {
         json!({
             "name": name,
-            "models": {"primary": {"provider": "openai", "model": model,
-                "base_url": format!("{}/v1", self.up.sim), "input_per_mtok": 1, "output_per_mtok": 2}},
+            "models": {"primary": {"provider": "sim-openai", "model": model,
+                "input_per_mtok": 1, "output_per_mtok": 2}},
             "strategy": {"kind": "primary"},
             "prompt": {"system": "Review carefully.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
             "parameters": {"max_retries": 0},
@@ -221,7 +221,7 @@ async fn lifecycle(up: &Up) {
     for replica in 0..up.v2.len() {
         let (status, review) = api.review(replica).await;
         assert_eq!(status, 201, "{review}");
-        assert_eq!(review["answered_by"], json!(["openai/e2e-first"]));
+        assert_eq!(review["answered_by"], json!(["sim-openai/e2e-first"]));
         assert_eq!(review["findings"][0]["line_start"], 2, "{review}");
     }
 
@@ -326,7 +326,7 @@ async fn lifecycle(up: &Up) {
     assert!(failures >= 60, "{failures}");
     let (status, review) = api.review(0).await;
     assert_eq!(status, 201, "{review}");
-    assert_eq!(review["answered_by"], json!(["openai/e2e-first"]));
+    assert_eq!(review["answered_by"], json!(["sim-openai/e2e-first"]));
     let (_, records) = api
         .get(
             &format!("{}/api/v3/records?reason=slo_breach", up.v3),

@@ -66,10 +66,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     let config = dir.join("reviewer.yaml");
     std::fs::write(
         &config,
-        format!(
-            "name: e2e-reviewer\nmodels:\n  primary: {{ provider: openai, model: gpt-sim, base_url: \"{}/v1\", input_per_mtok: 1, output_per_mtok: 2 }}\nstrategy: {{ kind: primary }}\nprompt:\n  system: Review carefully.\n  template: \"Review {{{{path}}}} ({{{{language}}}}):\\n{{{{code}}}}\"\nparameters: {{ max_retries: 0 }}\n",
-            up.sim
-        ),
+        "name: e2e-reviewer\nmodels:\n  primary: { provider: sim-openai, model: gpt-sim, input_per_mtok: 1, output_per_mtok: 2 }\nstrategy: { kind: primary }\nprompt:\n  system: Review carefully.\n  template: \"Review {{path}} ({{language}}):\\n{{code}}\"\nparameters: { max_retries: 0 }\n",
     )
     .unwrap();
 

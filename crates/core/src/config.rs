@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use crate::error::{Error, FieldError};
 use crate::fingerprint::{Fingerprint, sha256_hex};
 use crate::prompt::Template;
+use crate::provider::ProviderName;
 
 /// Everything that decides how a review is produced.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -33,12 +34,11 @@ pub struct Models {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
-    pub provider: Provider,
+    /// One of the providers the operator configured
+    /// (`GET /api/v1/providers` lists them). Its endpoint and key are the
+    /// operator's, never the configuration's.
+    pub provider: ProviderName,
     pub model: String,
-    /// Endpoint of an OpenAI-compatible gateway (vLLM, Ollama, Azure-style);
-    /// the provider's public endpoint when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub base_url: Option<String>,
     /// Price in USD per million input tokens.
     pub input_per_mtok: f64,
     /// Price in USD per million output tokens.
@@ -49,22 +49,6 @@ impl ModelSpec {
     /// `provider/model`, the label metrics and impact analysis use.
     pub fn id(&self) -> String {
         format!("{}/{}", self.provider, self.model)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Openai,
-    Anthropic,
-}
-
-impl std::fmt::Display for Provider {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Openai => "openai",
-            Self::Anthropic => "anthropic",
-        })
     }
 }
 
@@ -244,7 +228,14 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(
 fn malformed<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Error {
     let path = error.path().to_string();
     let field = if path == "." { String::new() } else { path };
-    Error::Malformed(FieldError::new(field, error.inner().to_string()))
+    // Configurations written before providers became the operator's carry
+    // an endpoint; say what replaced it rather than only that it is unknown.
+    let message = if field.ends_with(".base_url") {
+        "is not part of a configuration: name one of the operator's providers in `provider` (GET /api/v1/providers lists them); endpoints and keys are the operator's".to_owned()
+    } else {
+        error.inner().to_string()
+    };
+    Error::Malformed(FieldError::new(field, message))
 }
 
 fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
@@ -254,9 +245,6 @@ fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
             format!("{at}.model"),
             format!("must be 1 to {MAX_MODEL_CHARS} characters"),
         ));
-    }
-    if let Some(Err(message)) = spec.base_url.as_deref().map(check_base_url) {
-        errors.push(FieldError::new(format!("{at}.base_url"), message));
     }
     for (name, price) in [
         ("input_per_mtok", spec.input_per_mtok),
@@ -269,19 +257,6 @@ fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
             ));
         }
     }
-}
-
-fn check_base_url(raw: &str) -> Result<(), &'static str> {
-    let url = url::Url::parse(raw).map_err(|_| "must be an absolute http or https URL")?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err("must be an absolute http or https URL");
-    }
-    // Credentials in a URL would end up stored, fingerprinted and shown;
-    // keys belong in the environment or a mounted secret.
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err("must not carry credentials: provider keys come from the environment");
-    }
-    Ok(())
 }
 
 impl Prompt {
@@ -394,12 +369,12 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
     }
 
     #[test]
-    fn an_unknown_provider_names_the_field_and_the_allowed_values() {
-        let yaml = EXAMPLE_YAML.replace("provider: openai", "provider: mistral");
+    fn a_provider_that_is_not_a_name_is_rejected_with_its_field() {
+        let yaml = EXAMPLE_YAML.replace("provider: openai", "provider: \"http://llm.local\"");
         let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
         let field = &error.field_errors()[0];
         assert_eq!(field.field, "models.primary.provider");
-        assert!(field.message.contains("openai") && field.message.contains("anthropic"));
+        assert!(field.message.contains("provider"), "{field}");
     }
 
     #[test]
@@ -451,16 +426,15 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
     }
 
     #[test]
-    fn base_urls_must_be_http_and_carry_no_credentials() {
-        let mut config = example();
-        config.models.primary.base_url = Some("https://user:sk-secret@llm.local/v1".into());
-        let error = config.validate().unwrap_err();
-        assert_eq!(error.field_errors()[0].field, "models.primary.base_url");
-        assert!(!error.to_string().contains("sk-secret"));
-        config.models.primary.base_url = Some("ftp://llm.local".into());
-        assert!(config.validate().is_err());
-        config.models.primary.base_url = Some("http://127.0.0.1:8090/v1".into());
-        assert!(config.validate().is_ok());
+    fn a_configuration_names_a_provider_and_never_an_endpoint() {
+        let yaml = EXAMPLE_YAML.replace(
+            "model: gpt-4o,",
+            "model: gpt-4o, base_url: \"https://collector.example/v1\",",
+        );
+        let error = Configuration::parse(&yaml, Format::Yaml).unwrap_err();
+        let field = &error.field_errors()[0];
+        assert_eq!(field.field, "models.primary.base_url");
+        assert!(field.message.contains("operator's providers"), "{field}");
     }
 
     #[test]

@@ -16,13 +16,13 @@ pub mod language;
 pub mod lifecycle;
 pub mod metrics;
 pub mod prompt;
+pub mod provider;
 pub mod sequential;
 pub mod slo;
 pub mod thresholds;
 
 pub use config::{
-    Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy,
-    parse_document,
+    Configuration, Format, Merge, ModelSpec, Models, Parameters, Prompt, Strategy, parse_document,
 };
 pub use error::{Error, FieldError};
 pub use evidence::Evidence;
@@ -32,6 +32,7 @@ pub use judge::{Baseline, Check, CheckName, Decision, Judge, TestState, Verdict,
 pub use language::Language;
 pub use lifecycle::{ExperimentStatus, Mover};
 pub use metrics::RunMetrics;
+pub use provider::ProviderName;
 pub use sequential::Direction;
 pub use slo::{Breaches, Slo};
 pub use thresholds::Thresholds;

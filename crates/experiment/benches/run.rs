@@ -18,7 +18,7 @@ use sqlx::{PgPool, Postgres};
 use trizone_core::{Configuration, ExperimentStatus, Format, Mover};
 use trizone_experiment::runs::worker::WorkerSettings;
 use trizone_http::KeyStore;
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_router::{ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, Profile, RunningSim};
 use trizone_store::datasets::{self, NewCase};
 use trizone_store::{DbRole, experiments, runs};
@@ -81,11 +81,8 @@ async fn main() {
             ..Profile::default()
         },
     );
-    let yaml = format!(
-        "name: bench\nmodels:\n  primary: {{ provider: openai, model: gpt-sim, base_url: \"{}\", input_per_mtok: 1, output_per_mtok: 2 }}\nstrategy: {{ kind: primary }}\nprompt:\n  system: Review.\n  template: \"{{{{path}}}}:\\n{{{{code}}}}\"\nparameters: {{ timeout_ms: 10000, max_retries: 0 }}\n",
-        sim.openai_base_url()
-    );
-    let config = Configuration::parse(&yaml, Format::Yaml).unwrap();
+    let yaml = "name: bench\nmodels:\n  primary: { provider: sim-openai, model: gpt-sim, input_per_mtok: 1, output_per_mtok: 2 }\nstrategy: { kind: primary }\nprompt:\n  system: Review.\n  template: \"{{path}}:\\n{{code}}\"\nparameters: { timeout_ms: 10000, max_retries: 0 }\n";
+    let config = Configuration::parse(yaml, Format::Yaml).unwrap();
     let experiment = experiments::insert(
         &db,
         experiments::NewExperiment {
@@ -97,10 +94,13 @@ async fn main() {
     )
     .await
     .unwrap();
-    let state = trizone_experiment::state_with(db.clone(), KeyStore::default()).unwrap();
+    let providers = trizone_testkit::sim_providers(sim.address);
+    let state =
+        trizone_experiment::state_with(db.clone(), KeyStore::default(), providers.catalog())
+            .unwrap();
     let router = Arc::new(
         ModelRouter::new(
-            Credentials::new(Some("sk-bench"), None),
+            providers,
             ResilienceSettings::default(),
             &prometheus::Registry::new(),
         )

@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod experiments;
 pub mod metrics;
 pub mod openapi;
+pub mod providers;
 pub mod reevaluations;
 pub mod register;
 pub mod runs;
@@ -39,6 +40,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             post(experiments::feedback),
         )
         .route("/api/v1/readiness", get(experiments::readiness))
+        .route("/api/v1/providers", get(providers::list))
         .route("/api/v1/reevaluations", post(reevaluations::create))
         .route(
             "/api/v1/datasets",
@@ -53,12 +55,13 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 }
 
 /// Builds the state from `config`: keys, the database pool (as the
-/// experiment role, or it refuses to start) and metrics.
-pub async fn state(config: &Config) -> anyhow::Result<AppState> {
+/// experiment role, or it refuses to start), metrics, and the providers
+/// registrations may name.
+pub async fn state(config: &Config, catalog: trizone_router::Catalog) -> anyhow::Result<AppState> {
     let keys = config.auth.load()?;
     let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
     let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
-    let mut state = state_with(db, keys)?;
+    let mut state = state_with(db, keys, catalog)?;
     state.upload_limits.max_bytes = config.dataset_limit;
     state.max_concurrency = config.max_concurrency;
     state.v3 = config.v3_client()?;
@@ -66,13 +69,18 @@ pub async fn state(config: &Config) -> anyhow::Result<AppState> {
 }
 
 /// The state for an existing pool (tests build it this way).
-pub fn state_with(db: sqlx::PgPool, keys: trizone_http::KeyStore) -> anyhow::Result<AppState> {
+pub fn state_with(
+    db: sqlx::PgPool,
+    keys: trizone_http::KeyStore,
+    catalog: trizone_router::Catalog,
+) -> anyhow::Result<AppState> {
     let http_metrics = HttpMetrics::new("v1")?;
     let metrics = V1Metrics::new(http_metrics.registry())?;
     Ok(AppState {
         readiness: Readiness::new(db.clone()),
         db,
         keys,
+        catalog,
         http_metrics,
         metrics,
         upload_limits: datasets::UploadLimits::default(),
@@ -90,18 +98,18 @@ pub fn worker(
     runs::worker::Worker::new(state.db.clone(), router, settings, state.metrics.clone())
 }
 
-/// Serves V1 on `listener` and works evaluation runs, asking providers
-/// with `credentials`, until `shutdown` completes; a run in hand is then
-/// released for another replica.
+/// Serves V1 on `listener` and works evaluation runs, asking the
+/// operator's `providers`, until `shutdown` completes; a run in hand is
+/// then released for another replica.
 pub async fn run(
     config: &Config,
-    credentials: trizone_router::Credentials,
+    providers: trizone_router::Providers,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = state(config).await?;
+    let state = state(config, providers.catalog()).await?;
     let models = trizone_router::ModelRouter::new(
-        credentials,
+        providers,
         trizone_router::ResilienceSettings::default(),
         state.http_metrics.registry(),
     )?;

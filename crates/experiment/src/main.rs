@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.config.listen).await?;
     trizone_experiment::run(
         &args.config,
-        trizone_router::Credentials::from_env()?,
+        trizone_router::Providers::from_env()?,
         listener,
         trizone_http::serve::shutdown_signal(),
     )

@@ -3,7 +3,7 @@
 use trizone_http::openapi::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{datasets, experiments, reevaluations, register, runs};
+use crate::{datasets, experiments, providers, reevaluations, register, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +15,7 @@ use crate::{datasets, experiments, reevaluations, register, runs};
         experiments::withdraw,
         experiments::feedback,
         experiments::readiness,
+        providers::list,
         reevaluations::create,
         datasets::upload,
         datasets::list,

@@ -69,6 +69,13 @@ pub async fn register(
         state.metrics.registration("invalid");
         e.nested_in("configuration")
     })?;
+    let unknown = state.catalog.check(&request.configuration);
+    if !unknown.is_empty() {
+        state.metrics.registration("invalid");
+        return Err(trizone_core::Error::Invalid(unknown)
+            .nested_in("configuration")
+            .into());
+    }
     if request.owner.trim().is_empty() || request.owner.chars().count() > 200 {
         state.metrics.registration("invalid");
         return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));

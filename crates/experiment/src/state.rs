@@ -11,6 +11,8 @@ use crate::metrics::V1Metrics;
 pub struct AppState {
     pub db: PgPool,
     pub keys: KeyStore,
+    /// The providers configurations may name.
+    pub catalog: trizone_router::Catalog,
     pub http_metrics: HttpMetrics,
     pub readiness: Readiness,
     pub metrics: V1Metrics,

@@ -51,7 +51,15 @@ async fn main() {
     let sim = RunningSim::start(1, Dataset::default(), 0).await.unwrap();
     let mut replicas = Vec::new();
     for n in 0..REPLICAS {
-        replicas.push(V2Replica::start(&owner, &format!("v2-{n}"), Duration::from_secs(5)).await);
+        replicas.push(
+            V2Replica::start(
+                &owner,
+                &format!("v2-{n}"),
+                Duration::from_secs(5),
+                sim.address,
+            )
+            .await,
+        );
     }
     let gate_db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
         .await
@@ -99,7 +107,7 @@ async fn main() {
     let mut each = Vec::with_capacity(PROMOTIONS * REPLICAS);
     let started = Instant::now();
     for i in 0..PROMOTIONS {
-        let configuration = configuration(&sim.openai_base_url(), "gpt-sim", i as f64 / 1000.0);
+        let configuration = configuration("gpt-sim", i as f64 / 1000.0);
         let experiment = evaluated(&owner, &configuration, Measured::passing())
             .await
             .experiment;

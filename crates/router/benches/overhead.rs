@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use prometheus::Registry;
 use serde_json::json;
-use trizone_core::{Configuration, ModelSpec, Models, Parameters, Prompt, Provider, Strategy};
+use trizone_core::{Configuration, ModelSpec, Models, Parameters, Prompt, ProviderName, Strategy};
 use trizone_router::request::{ChatRequest, ReviewInput};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_router::{Api, ModelRouter, Provider, Providers, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
 
 const CODE: &str = "def bitcount(n):\n    count = 0\n    while n:\n        n &= n - 1\n        count += 1\n    return count\n";
@@ -28,23 +28,18 @@ const ROUNDS: usize = 5;
 const PER_ROUND: usize = 640;
 const TIME_LIMIT: Duration = Duration::from_secs(120);
 
-fn config(sim: &RunningSim, strategy: Strategy) -> Configuration {
-    let model = |provider, name: &str, base_url: String| ModelSpec {
-        provider,
+fn config(strategy: Strategy) -> Configuration {
+    let model = |provider: &str, name: &str| ModelSpec {
+        provider: ProviderName::parse(provider).unwrap(),
         model: name.into(),
-        base_url: Some(base_url),
         input_per_mtok: 1.0,
         output_per_mtok: 2.0,
     };
     Configuration {
         name: "bench".into(),
         models: Models {
-            primary: model(Provider::Openai, "gpt-sim", sim.openai_base_url()),
-            secondary: Some(model(
-                Provider::Anthropic,
-                "claude-sim",
-                sim.anthropic_base_url(),
-            )),
+            primary: model("sim-openai", "gpt-sim"),
+            secondary: Some(model("sim-anthropic", "claude-sim")),
         },
         strategy,
         prompt: Prompt {
@@ -74,7 +69,6 @@ async fn round(
     path: Path,
     concurrency: usize,
     router: &Arc<ModelRouter>,
-    sim: &RunningSim,
     bare: &Arc<BareCall>,
     histogram: &mut Histogram<u64>,
 ) {
@@ -82,7 +76,7 @@ async fn round(
     for _ in 0..concurrency {
         let (router, bare) = (router.clone(), bare.clone());
         let config = match path {
-            Path::Router(strategy) => Some(config(sim, strategy)),
+            Path::Router(strategy) => Some(config(strategy)),
             Path::Bare => None,
         };
         tasks.spawn(async move {
@@ -182,13 +176,29 @@ async fn main() {
     let registry = Registry::new();
     let router = Arc::new(
         ModelRouter::new(
-            Credentials::new(Some("sk-bench"), Some("sk-bench")),
+            Providers::new([
+                Provider::new(
+                    "sim-openai",
+                    Api::Openai,
+                    &sim.openai_base_url(),
+                    "sk-bench",
+                )
+                .unwrap(),
+                Provider::new(
+                    "sim-anthropic",
+                    Api::Anthropic,
+                    &sim.anthropic_base_url(),
+                    "sk-bench",
+                )
+                .unwrap(),
+            ])
+            .unwrap(),
             ResilienceSettings::default(),
             &registry,
         )
         .unwrap(),
     );
-    let request = ChatRequest::build(&config(&sim, Strategy::Primary), input()).unwrap();
+    let request = ChatRequest::build(&config(Strategy::Primary), input()).unwrap();
     let bare = Arc::new(BareCall {
         http: reqwest::Client::new(),
         url: format!("{}/chat/completions", sim.openai_base_url()),
@@ -205,15 +215,7 @@ async fn main() {
         Path::Router(Strategy::Primary),
         Path::Router(Strategy::Adaptive),
     ] {
-        round(
-            path,
-            8,
-            &router,
-            &sim,
-            &bare,
-            &mut Histogram::new(3).unwrap(),
-        )
-        .await;
+        round(path, 8, &router, &bare, &mut Histogram::new(3).unwrap()).await;
     }
 
     println!(
@@ -250,17 +252,9 @@ async fn main() {
                     Histogram::<u64>::new(3).unwrap(),
                 );
                 let before = cpu_time().unwrap_or_default();
-                round(Path::Bare, concurrency, &router, &sim, &bare, &mut b).await;
+                round(Path::Bare, concurrency, &router, &bare, &mut b).await;
                 let between = cpu_time().unwrap_or_default();
-                round(
-                    Path::Router(strategy),
-                    concurrency,
-                    &router,
-                    &sim,
-                    &bare,
-                    &mut r,
-                )
-                .await;
+                round(Path::Router(strategy), concurrency, &router, &bare, &mut r).await;
                 let after = cpu_time().unwrap_or_default();
                 base.push(&b);
                 routed.push(&r);

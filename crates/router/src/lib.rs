@@ -6,20 +6,20 @@
 //! jittered backoff honouring `Retry-After`, and goes through a circuit
 //! breaker per provider and model. Answers are parsed strictly.
 
-pub mod credentials;
 pub mod error;
 pub mod merge;
 pub mod metrics;
 pub mod outcome;
 pub mod output;
 pub mod provider;
+pub mod providers;
 pub mod request;
 pub mod resilience;
 pub mod router;
 
-pub use credentials::Credentials;
 pub use error::{CallError, ErrorKind, RouterError};
 pub use outcome::{CallOutcome, Fallback, Review, ReviewFinding};
+pub use providers::{Api, Catalog, Provider, ProviderInfo, Providers, ProvidersError};
 pub use request::ReviewInput;
 pub use resilience::ResilienceSettings;
 pub use router::ModelRouter;

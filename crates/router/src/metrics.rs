@@ -3,7 +3,7 @@
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
-use trizone_core::Provider;
+use trizone_core::ProviderName;
 
 use crate::outcome::CallOutcome;
 
@@ -67,9 +67,9 @@ impl RouterMetrics {
         })
     }
 
-    pub(crate) fn circuit_gauge(&self, provider: Provider, model: &str) -> IntGauge {
+    pub(crate) fn circuit_gauge(&self, provider: &ProviderName, model: &str) -> IntGauge {
         self.circuit_open
-            .with_label_values(&[provider.to_string().as_str(), model])
+            .with_label_values(&[provider.as_str(), model])
     }
 
     pub(crate) fn record(&self, call: &CallOutcome) {

@@ -59,14 +59,13 @@ pub fn cost_usd(spec: &ModelSpec, input_tokens: u64, output_tokens: u64) -> f64 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use trizone_core::Provider;
+    use trizone_core::ProviderName;
 
     #[test]
     fn cost_is_tokens_times_price_per_million() {
         let spec = ModelSpec {
-            provider: Provider::Openai,
+            provider: ProviderName::parse("openai").unwrap(),
             model: "m".into(),
-            base_url: None,
             input_per_mtok: 2.5,
             output_per_mtok: 10.0,
         };

@@ -19,7 +19,7 @@ use failsafe::futures::CircuitBreaker as _;
 use failsafe::{Config, Instrument, StateMachine};
 use prometheus::IntGauge;
 use tokio::time::Instant;
-use trizone_core::Provider;
+use trizone_core::ProviderName;
 
 use crate::error::{CallError, ErrorKind};
 use crate::metrics::RouterMetrics;
@@ -68,7 +68,7 @@ impl Instrument for CircuitGauge {
 pub(crate) struct Breakers {
     settings: ResilienceSettings,
     metrics: RouterMetrics,
-    map: RwLock<HashMap<Provider, HashMap<String, Breaker>>>,
+    map: RwLock<HashMap<ProviderName, HashMap<String, Breaker>>>,
 }
 
 impl Breakers {
@@ -80,19 +80,19 @@ impl Breakers {
         }
     }
 
-    fn get(&self, provider: Provider, model: &str) -> Breaker {
+    fn get(&self, provider: &ProviderName, model: &str) -> Breaker {
         let known = self
             .map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(&provider)
+            .get(provider)
             .and_then(|m| m.get(model))
             .cloned();
         if let Some(breaker) = known {
             return breaker;
         }
         let mut map = self.map.write().unwrap_or_else(PoisonError::into_inner);
-        map.entry(provider)
+        map.entry(provider.clone())
             .or_default()
             .entry(model.to_owned())
             .or_insert_with(|| {
@@ -113,7 +113,7 @@ impl Breakers {
     /// the deadline comes. Returns the result and how many attempts it took.
     pub(crate) async fn call<T, F, Fut>(
         &self,
-        provider: Provider,
+        provider: &ProviderName,
         model: &str,
         max_retries: u32,
         deadline: Instant,

@@ -1,14 +1,13 @@
 //! `ModelRouter`: runs a configuration's strategy over its models.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus::Registry;
 use tokio::time::Instant;
-use trizone_core::{Configuration, ModelSpec, Provider, Strategy};
+use trizone_core::{Configuration, ModelSpec, ProviderName, Strategy};
 
-use crate::credentials::Credentials;
 use crate::error::{CallError, ErrorKind, RouterError};
 use crate::merge::merge;
 use crate::metrics::RouterMetrics;
@@ -17,18 +16,18 @@ use crate::output::{self, ParsedReview};
 use crate::provider::ChatProvider;
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::openai::OpenAiProvider;
+use crate::providers::{Api, Catalog, Providers};
 use crate::request::{ChatRequest, ReviewInput, cost_usd};
 use crate::resilience::{Breakers, ResilienceSettings};
 
-/// Provider clients by provider and endpoint (`""` for the default one).
-type Clients = HashMap<Provider, HashMap<String, Arc<dyn ChatProvider>>>;
-
 /// Gets reviews from models as configurations say. One per process: it
-/// holds the connection pools, circuit breakers and metrics.
+/// holds the operator's providers, the connection pool, circuit breakers
+/// and metrics.
 pub struct ModelRouter {
-    http: reqwest::Client,
-    credentials: Credentials,
-    clients: RwLock<Clients>,
+    catalog: Catalog,
+    /// One client per provider, made at start-up: the only endpoints this
+    /// router ever calls, each with its own key.
+    clients: HashMap<ProviderName, Arc<dyn ChatProvider>>,
     breakers: Breakers,
     metrics: RouterMetrics,
 }
@@ -43,9 +42,9 @@ impl std::fmt::Debug for ModelRouter {
 type Answer = (Result<ParsedReview, CallError>, CallOutcome);
 
 impl ModelRouter {
-    /// Registers the router's metrics in `registry`.
+    /// A router over `providers`; registers its metrics in `registry`.
     pub fn new(
-        credentials: Credentials,
+        providers: Providers,
         settings: ResilienceSettings,
         registry: &Registry,
     ) -> Result<Self, prometheus::Error> {
@@ -53,15 +52,33 @@ impl ModelRouter {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
+            // A redirect would take the request, and Anthropic's
+            // `x-api-key` header, which reqwest does not strip across
+            // hosts, to a host the operator never configured.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| prometheus::Error::Msg(format!("cannot build the HTTP client: {e}")))?;
+        let clients = providers
+            .iter()
+            .map(|provider| {
+                let client: Arc<dyn ChatProvider> = match provider.api {
+                    Api::Openai => Arc::new(OpenAiProvider::new(http.clone(), provider)),
+                    Api::Anthropic => Arc::new(AnthropicProvider::new(http.clone(), provider)),
+                };
+                (provider.name.clone(), client)
+            })
+            .collect();
         Ok(Self {
-            http,
-            credentials,
-            clients: RwLock::new(HashMap::new()),
+            catalog: providers.catalog(),
+            clients,
             breakers: Breakers::new(settings, metrics.clone()),
             metrics,
         })
+    }
+
+    /// The providers this router calls, by name.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// Reviews `input` with `config`'s models and strategy. The latency, on
@@ -184,7 +201,7 @@ impl ModelRouter {
                 let attempt = || client.complete(&spec.model, request);
                 self.breakers
                     .call(
-                        spec.provider,
+                        &spec.provider,
                         &spec.model,
                         config.parameters.max_retries,
                         deadline,
@@ -215,36 +232,19 @@ impl ModelRouter {
         (parsed, outcome)
     }
 
-    /// The provider client for a model's provider and endpoint, made once
-    /// (it owns the connection pool); found without allocating afterwards.
-    fn client(&self, spec: &ModelSpec) -> Result<Arc<dyn ChatProvider>, CallError> {
-        let endpoint = spec.base_url.as_deref().unwrap_or_default();
-        let known = self
-            .clients
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&spec.provider)
-            .and_then(|m| m.get(endpoint))
-            .cloned();
-        if let Some(client) = known {
-            return Ok(client);
-        }
-        let api_key = self.credentials.key(spec.provider)?;
-        let base_url = spec.base_url.as_deref();
-        let mut clients = self.clients.write().unwrap_or_else(PoisonError::into_inner);
-        let client = clients
-            .entry(spec.provider)
-            .or_default()
-            .entry(endpoint.to_owned())
-            .or_insert_with(|| match spec.provider {
-                Provider::Openai => {
-                    Arc::new(OpenAiProvider::new(self.http.clone(), base_url, api_key))
-                }
-                Provider::Anthropic => {
-                    Arc::new(AnthropicProvider::new(self.http.clone(), base_url, api_key))
-                }
-            });
-        Ok(client.clone())
+    /// The client of the model's provider. A provider the operator did
+    /// not configure gets no request at all.
+    fn client(&self, spec: &ModelSpec) -> Result<&Arc<dyn ChatProvider>, CallError> {
+        self.clients.get(&spec.provider).ok_or_else(|| {
+            CallError::new(
+                ErrorKind::Config,
+                format!(
+                    "`{}` is not a provider of this service: its operator configured {}",
+                    spec.provider,
+                    self.catalog.names()
+                ),
+            )
+        })
     }
 }
 

@@ -135,11 +135,11 @@ impl Service {
     }
 }
 
-/// Serves V2 on `listener`, asking providers with `credentials`, until
+/// Serves V2 on `listener`, asking the operator's `providers`, until
 /// `shutdown` completes, then writes what is still buffered.
 pub async fn run(
     config: &Config,
-    credentials: trizone_router::Credentials,
+    providers: trizone_router::Providers,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -155,7 +155,7 @@ pub async fn run(
     };
     let service = Service::new(parts, |registry| {
         Ok(ModelRouter::new(
-            credentials,
+            providers,
             trizone_router::ResilienceSettings::default(),
             registry,
         )?)

@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use trizone_core::{Configuration, ExperimentStatus, Format, Mover};
 use trizone_http::layers::Limits;
 use trizone_http::{KeyStore, Role};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_router::{Api, ModelRouter, Provider, Providers, ResilienceSettings};
 use trizone_store::experiments::{self, NewExperiment};
 use trizone_store::runs::{self, NewRun};
 use trizone_store::{DbRole, datasets};
@@ -29,6 +29,31 @@ pub const ADMIN: &str = "admin-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
 pub const SERVICE: &str = "service-token";
+
+/// The simulator's two wire formats, as an operator would list them.
+pub const SIM_OPENAI: &str = "sim-openai";
+pub const SIM_ANTHROPIC: &str = "sim-anthropic";
+
+/// The providers of a simulator listening on `sim`.
+pub fn sim_providers(sim: SocketAddr) -> Providers {
+    Providers::new([
+        Provider::new(
+            SIM_OPENAI,
+            Api::Openai,
+            &format!("http://{sim}/v1"),
+            "sk-test",
+        )
+        .unwrap(),
+        Provider::new(
+            SIM_ANTHROPIC,
+            Api::Anthropic,
+            &format!("http://{sim}"),
+            "sk-ant-test",
+        )
+        .unwrap(),
+    ])
+    .unwrap()
+}
 
 /// One key per role, with the tokens above.
 pub fn keys() -> KeyStore {
@@ -80,8 +105,9 @@ pub struct V2Replica {
 }
 
 impl V2Replica {
-    /// A replica named `name` polling every `poll` besides listening.
-    pub async fn start(owner: &PgPool, name: &str, poll: Duration) -> Self {
+    /// A replica named `name` polling every `poll` besides listening,
+    /// reviewing with the simulator at `sim`.
+    pub async fn start(owner: &PgPool, name: &str, poll: Duration, sim: SocketAddr) -> Self {
         let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Stable, 4)
             .await
             .unwrap();
@@ -97,7 +123,7 @@ impl V2Replica {
         };
         let service = trizone_stable::Service::new(parts, |registry| {
             Ok(ModelRouter::new(
-                Credentials::new(Some("sk-test"), Some("sk-ant-test")),
+                sim_providers(sim),
                 ResilienceSettings::default(),
                 registry,
             )?)
@@ -133,12 +159,12 @@ impl V2Replica {
     }
 }
 
-/// A configuration for the simulator's `model` at `base_url`;
+/// A configuration for the simulator's `model` (see [`sim_providers`]);
 /// `temperature` varies the fingerprint.
-pub fn configuration(base_url: &str, model: &str, temperature: f64) -> Value {
+pub fn configuration(model: &str, temperature: f64) -> Value {
     json!({
         "name": format!("reviewer-{model}-{temperature}"),
-        "models": {"primary": {"provider": "openai", "model": model, "base_url": base_url, "input_per_mtok": 1, "output_per_mtok": 2}},
+        "models": {"primary": {"provider": SIM_OPENAI, "model": model, "input_per_mtok": 1, "output_per_mtok": 2}},
         "strategy": {"kind": "primary"},
         "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
         "parameters": {"temperature": temperature, "timeout_ms": 2000, "max_retries": 0}

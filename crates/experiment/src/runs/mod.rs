@@ -88,6 +88,14 @@ pub async fn start(
             message: format!("experiment {id} is {}: {why}", experiment.status),
         });
     }
+    // Every case would fail, and the failures would count against the
+    // configuration: refuse instead, saying what the operator removed.
+    if let Some(unknown) = state.catalog.check(&experiment.configuration).first() {
+        return Err(ApiError::Refused {
+            code: "provider_unavailable",
+            message: format!("experiment {id} cannot be evaluated: {unknown}"),
+        });
+    }
     let dataset_id = match request.dataset_id {
         Some(dataset_id) => dataset_id,
         None => runs::latest_dataset(&mut *tx, id).await?.ok_or_else(|| {

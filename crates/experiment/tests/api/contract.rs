@@ -223,6 +223,13 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
             .await;
         assert_eq!(status, expected, "{answer}");
     }
+    let providers = "/api/v1/providers";
+    for (token, expected) in [(EXPERIMENTER, 200), (END_USER, 403)] {
+        let (status, answer) = contract
+            .send("GET", providers, send(Method::GET, providers, token))
+            .await;
+        assert_eq!(status, expected, "{answer}");
+    }
     for (path, token) in [
         ("/healthz", ""),
         ("/readyz", ""),

@@ -279,3 +279,44 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
     assert_eq!(operations, 8);
     app.finish().await;
 }
+
+/// A configuration whose provider the operator no longer lists (or one an
+/// upgrade renamed `legacy-…`) would fail every case and be quarantined for
+/// it: the run is refused instead, naming the provider.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_of_a_provider_nobody_offers_is_refused_before_it_fails(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut body: Value = serde_json::from_str(&registration("retired", 0.0)).unwrap();
+    body["configuration"]["models"]["primary"]["provider"] = "legacy-openai-gateway-v1".into();
+    let config: trizone_core::Configuration =
+        serde_json::from_value(body["configuration"].clone()).unwrap();
+    let experiment = trizone_store::experiments::insert(
+        &app.owner,
+        trizone_store::experiments::NewExperiment {
+            owner: "alice",
+            description: "",
+            configuration: &config,
+            reevaluation_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    let run = app
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{}/runs", experiment.id)))
+        .bearer_auth(EXPERIMENTER)
+        .json(&serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}))
+        .send()
+        .await
+        .unwrap();
+    let refused = error_of(run, 409).await;
+    assert_eq!(refused["code"], "provider_unavailable");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("`legacy-openai-gateway-v1` is not a provider"),
+        "{refused}"
+    );
+    app.finish().await;
+}

@@ -16,9 +16,12 @@ use std::net::SocketAddr;
 
 use serde_json::Value;
 use sqlx::PgPool;
+use trizone_core::ProviderName;
 use trizone_http::layers::Limits;
 use trizone_http::{KeyStore, Role};
+use trizone_router::{Api, ProviderInfo};
 use trizone_store::DbRole;
+use trizone_testkit::{SIM_ANTHROPIC, SIM_OPENAI};
 
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
@@ -47,6 +50,21 @@ impl Drop for TestApp {
     }
 }
 
+/// What the tests' operator offers: the public providers the registration
+/// examples name, and the simulator the runs use.
+pub fn catalog() -> trizone_router::Catalog {
+    let names = [
+        ("anthropic", Api::Anthropic),
+        ("openai", Api::Openai),
+        (SIM_ANTHROPIC, Api::Anthropic),
+        (SIM_OPENAI, Api::Openai),
+    ];
+    trizone_router::Catalog::new(names.map(|(name, api)| ProviderInfo {
+        name: ProviderName::parse(name).unwrap(),
+        api,
+    }))
+}
+
 impl TestApp {
     pub async fn spawn(owner: PgPool) -> Self {
         Self::spawn_with(owner, trizone_experiment::datasets::UploadLimits::default()).await
@@ -65,7 +83,7 @@ impl TestApp {
             (Role::EndUser, END_USER),
             (Role::Admin, ADMIN),
         ]);
-        let mut state = trizone_experiment::state_with(db.clone(), keys).unwrap();
+        let mut state = trizone_experiment::state_with(db.clone(), keys, catalog()).unwrap();
         state.upload_limits = upload_limits;
         let app = trizone_experiment::router(state.clone(), Limits::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

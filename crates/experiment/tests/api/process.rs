@@ -2,6 +2,7 @@
 //! started again: the run finishes with every case counted once.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -31,7 +32,26 @@ fn free_address() -> SocketAddr {
     listener.local_addr().unwrap()
 }
 
-async fn start(database_url: &str, address: SocketAddr, replica: &str) -> Child {
+/// A providers file naming the simulator at `sim`, as an operator writes it,
+/// with its key in a file of its own.
+fn providers_file(sim: SocketAddr) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("trizone-v1-providers-{}", sim.port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("sim-key");
+    std::fs::write(&key, "sk-test\n").unwrap();
+    let file = dir.join("providers.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "providers:\n  - name: sim-openai\n    api: openai\n    base_url: http://{sim}/v1\n    key_file: {}\n",
+            key.display()
+        ),
+    )
+    .unwrap();
+    file
+}
+
+async fn start(database_url: &str, address: SocketAddr, replica: &str, sim: SocketAddr) -> Child {
     let child = Command::new(env!("CARGO_BIN_EXE_trizone-experiment"))
         .env("TRIZONE_V1_LISTEN", address.to_string())
         .env("TRIZONE_V1_DATABASE_URL", database_url)
@@ -41,7 +61,7 @@ async fn start(database_url: &str, address: SocketAddr, replica: &str) -> Child 
         )
         .env("TRIZONE_V1_LEASE_SECONDS", "3")
         .env("TRIZONE_V1_REPLICA", replica)
-        .env("OPENAI_API_KEY", "sk-test")
+        .env("TRIZONE_PROVIDERS_FILE", providers_file(sim))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -75,17 +95,17 @@ async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_i
     let mut services = vec![
         (
             "process-a",
-            start(&database_url, address_a, "process-a").await,
+            start(&database_url, address_a, "process-a", sim.address).await,
             format!("http://{address_a}"),
         ),
         (
             "process-b",
-            start(&database_url, address_b, "process-b").await,
+            start(&database_url, address_b, "process-b", sim.address).await,
             format!("http://{address_b}"),
         ),
     ];
     let client = reqwest::Client::new();
-    let id = start_run(&client, &services[0].2, &sim, &cases, 2).await;
+    let id = start_run(&client, &services[0].2, &cases, 2).await;
     wait_until(&client, &services[0].2, &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
@@ -128,8 +148,8 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
     let address = free_address();
     let base = format!("http://{address}");
     let client = reqwest::Client::new();
-    let mut service = start(&database_url, address, "process-1").await;
-    let id = start_run(&client, &base, &sim, &cases, 2).await;
+    let mut service = start(&database_url, address, "process-1", sim.address).await;
+    let id = start_run(&client, &base, &cases, 2).await;
     wait_until(&client, &base, &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
@@ -138,7 +158,7 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
     let (done, _) = recorded(&owner, &id).await;
     assert!((6..40).contains(&done), "{done} cases done when killed");
 
-    let mut service = start(&database_url, address, "process-2").await;
+    let mut service = start(&database_url, address, "process-2", sim.address).await;
     let view = wait_until(&client, &base, &id, |v| v["status"] == "finished").await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&owner, &id).await, (40, 40));

@@ -190,3 +190,73 @@ async fn only_experimenters_and_admins_register(owner: PgPool) {
     error_of(response, 401).await;
     app.finish().await;
 }
+
+/// What an experimenter sees when a configuration names its own endpoint, as
+/// an attacker would to collect the platform's keys.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_configuration_naming_an_endpoint_is_refused_with_the_field(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut body: Value = serde_json::from_str(&registration("collector", 0.0)).unwrap();
+    body["configuration"]["models"]["secondary"]["base_url"] =
+        "https://collector.example/v1".into();
+    let error = error_of(app.register(body.to_string(), false).await, 422).await;
+    assert_eq!(error["field"], "configuration.models.secondary.base_url");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("operator's providers"),
+        "{error}"
+    );
+    assert_eq!(registered(&app).await, 0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_provider_the_operator_did_not_list_is_refused_naming_those_it_did(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut body: Value = serde_json::from_str(&registration("elsewhere", 0.0)).unwrap();
+    body["configuration"]["models"]["primary"]["provider"] = "my-own-gateway".into();
+    let error = error_of(app.register(body.to_string(), false).await, 422).await;
+    assert_eq!(error["field"], "configuration.models.primary.provider");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("`my-own-gateway` is not a provider") && message.contains("`openai`"),
+        "{message}"
+    );
+    assert_eq!(registered(&app).await, 0);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn experimenters_see_the_providers_by_name_and_api_only(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let response = app.get("/api/v1/providers", crate::EXPERIMENTER).await;
+    assert_eq!(response.status(), 200);
+    let providers: Value = response.json().await.unwrap();
+    let names: Vec<_> = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["api"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("anthropic", "anthropic"),
+            ("openai", "openai"),
+            ("sim-anthropic", "anthropic"),
+            ("sim-openai", "openai")
+        ]
+    );
+    assert!(providers[0].get("base_url").is_none(), "{providers}");
+    error_of(app.get("/api/v1/providers", END_USER).await, 403).await;
+    app.finish().await;
+}
+
+async fn registered(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM experiments_v1.experiments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap()
+}

@@ -10,8 +10,9 @@ use tokio::sync::watch;
 use trizone_core::Configuration;
 use trizone_experiment::runs::worker::WorkerSettings;
 use trizone_router::request::{ChatRequest, ReviewInput};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_router::{ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
+use trizone_testkit::{SIM_OPENAI, sim_providers};
 
 use crate::{EXPERIMENTER, TestApp, error_of};
 
@@ -45,10 +46,10 @@ pub async fn simulator(cases: &str, profile: Value) -> RunningSim {
     sim
 }
 
-pub fn configuration(sim: &RunningSim) -> Value {
+pub fn configuration() -> Value {
     json!({
         "name": "sim-reviewer",
-        "models": {"primary": {"provider": "openai", "model": MODEL, "base_url": sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},
+        "models": {"primary": {"provider": SIM_OPENAI, "model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}},
         "strategy": {"kind": "primary"},
         "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
         "parameters": {"timeout_ms": 5000, "max_retries": 0}
@@ -62,10 +63,10 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(app: &TestApp, owner: &str) -> Self {
+    fn start(app: &TestApp, sim: &RunningSim, owner: &str) -> Self {
         let registry = prometheus::Registry::new();
         let router = ModelRouter::new(
-            Credentials::new(Some("sk-test"), None),
+            sim_providers(sim.address),
             ResilienceSettings::default(),
             &registry,
         )
@@ -100,7 +101,6 @@ impl Worker {
 pub async fn start_run(
     client: &reqwest::Client,
     base: &str,
-    sim: &RunningSim,
     cases: &str,
     concurrency: i32,
 ) -> String {
@@ -114,7 +114,7 @@ pub async fn start_run(
         .json()
         .await
         .unwrap();
-    let registration = json!({"owner": "alice", "configuration": configuration(sim)});
+    let registration = json!({"owner": "alice", "configuration": configuration()});
     let experiment: Value = client
         .post(format!("{base}/api/v1/experiments"))
         .bearer_auth(EXPERIMENTER)
@@ -189,8 +189,8 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     let cases = dataset(60);
     let profile = json!({"accuracy": 0.6});
     let sim = simulator(&cases, profile.clone()).await;
-    let worker = Worker::start(&app, "replica-a");
-    let id = start_run(&app.client, &app.url(""), &sim, &cases, 8).await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 8).await;
     let view = wait_until(&app.client, &app.url(""), &id, |v| {
         v["status"] == "finished"
     })
@@ -199,7 +199,7 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     // The expectation, computed apart: a second simulator with the same seed
     // asked each case's prompt once, scored by exact line ranges.
     let twin = simulator(&cases, profile).await;
-    let config: Configuration = serde_json::from_value(configuration(&twin)).unwrap();
+    let config: Configuration = serde_json::from_value(configuration()).unwrap();
     let client = reqwest::Client::new();
     let (mut correct, mut false_positives, mut false_negatives) = (0, 0, 0);
     for line in cases.lines() {
@@ -282,8 +282,8 @@ async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool
         json!({"latency_median_ms": 40, "latency_p95_ms": 60}),
     )
     .await;
-    let first = Worker::start(&app, "replica-a");
-    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    let first = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 2).await;
     wait_until(&app.client, &app.url(""), &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
@@ -294,7 +294,7 @@ async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool
         .unwrap();
     assert!(partial < 40, "the run finished before the crash");
     // A restarted service (another worker) resumes once the lease expires.
-    let second = Worker::start(&app, "replica-b");
+    let second = Worker::start(&app, &sim, "replica-b");
     let view = wait_until(&app.client, &app.url(""), &id, |v| {
         v["status"] == "finished"
     })
@@ -315,10 +315,10 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
     )
     .await;
     let (a, b) = (
-        Worker::start(&app, "replica-a"),
-        Worker::start(&app, "replica-b"),
+        Worker::start(&app, &sim, "replica-a"),
+        Worker::start(&app, &sim, "replica-b"),
     );
-    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    let id = start_run(&app.client, &app.url(""), &cases, 2).await;
     wait_until(&app.client, &app.url(""), &id, |v| {
         v["progress"]["cases_done"].as_i64().unwrap() >= 6
     })
@@ -362,8 +362,8 @@ async fn a_cancelled_run_stops_and_the_experiment_returns_to_registered(owner: P
         json!({"latency_median_ms": 100, "latency_p95_ms": 120}),
     )
     .await;
-    let worker = Worker::start(&app, "replica-a");
-    let id = start_run(&app.client, &app.url(""), &sim, &cases, 1).await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 1).await;
     wait_until(&app.client, &app.url(""), &id, |v| v["status"] == "running").await;
     let response = app
         .client
@@ -410,7 +410,7 @@ async fn starting_a_run_is_validated_and_progress_streams_as_events(owner: PgPoo
     let app = TestApp::spawn(owner).await;
     let cases = dataset(6);
     let sim = simulator(&cases, json!({})).await;
-    let id = start_run(&app.client, &app.url(""), &sim, &cases, 2).await;
+    let id = start_run(&app.client, &app.url(""), &cases, 2).await;
     let experiment = run_view(&app.client, &app.url(""), &id).await["experiment_id"]
         .as_str()
         .unwrap()
@@ -458,7 +458,7 @@ async fn starting_a_run_is_validated_and_progress_streams_as_events(owner: PgPoo
     )
     .await;
     // Work it, and read its progress as server-sent events to the end.
-    let worker = Worker::start(&app, "replica-a");
+    let worker = Worker::start(&app, &sim, "replica-a");
     let events = app
         .get(&format!("/api/v1/runs/{id}/events"), EXPERIMENTER)
         .await;
@@ -495,9 +495,9 @@ async fn a_run_that_cannot_record_fails_and_the_experiment_can_be_evaluated_agai
         .execute(&app.owner)
         .await
         .unwrap();
-    let worker = Worker::start(&app, "replica-a");
+    let worker = Worker::start(&app, &sim, "replica-a");
     let base = app.url("");
-    let id = start_run(&app.client, &base, &sim, &cases, 2).await;
+    let id = start_run(&app.client, &base, &cases, 2).await;
     let view = wait_until(&app.client, &base, &id, |v| v["status"] == "failed").await;
     assert!(
         view["error"]

@@ -84,8 +84,15 @@ async fn a_fresh_cluster_reaches_its_first_active_configuration(owner: PgPool) {
         .unwrap();
     let mut replicas = Vec::new();
     for i in 0..3 {
-        replicas
-            .push(V2Replica::start(&owner, &format!("v2-{i}"), Duration::from_millis(200)).await);
+        replicas.push(
+            V2Replica::start(
+                &owner,
+                &format!("v2-{i}"),
+                Duration::from_millis(200),
+                sim.address,
+            )
+            .await,
+        );
     }
     let backends: Vec<String> = replicas.iter().map(V2Replica::url).collect();
     let front = service(backends.clone()).await;
@@ -110,7 +117,7 @@ async fn a_fresh_cluster_reaches_its_first_active_configuration(owner: PgPool) {
     let (gate, _gate_db) =
         engine_with(&owner, &front.url(), Policy::default(), Some(cluster)).await;
 
-    let configuration = trizone_testkit::configuration(&sim.openai_base_url(), MODEL, 0.0);
+    let configuration = trizone_testkit::configuration(MODEL, 0.0);
     let evaluated = trizone_testkit::evaluated(&owner, &configuration, Measured::passing()).await;
     let decision = gate
         .judge_now(evaluated.experiment, "admin:test")

@@ -95,7 +95,7 @@ impl TestApp {
         let sim = RunningSim::start(9, Dataset::parse("").unwrap(), 0)
             .await
             .unwrap();
-        let v2 = V2Replica::start(&owner, "v2-test", Duration::from_secs(3600)).await;
+        let v2 = V2Replica::start(&owner, "v2-test", Duration::from_secs(3600), sim.address).await;
         let gate_db = trizone_store::connect_as(&owner.connect_options(), DbRole::Gate, 4)
             .await
             .unwrap();
@@ -160,7 +160,7 @@ impl TestApp {
 
     /// A configuration for the simulator; `temperature` varies the fingerprint.
     pub fn configuration(&self, model: &str, temperature: f64) -> Value {
-        trizone_testkit::configuration(&self.sim.openai_base_url(), model, temperature)
+        trizone_testkit::configuration(model, temperature)
     }
 
     /// An experiment V1 has evaluated, with a finished run of these

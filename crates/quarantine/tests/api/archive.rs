@@ -16,7 +16,7 @@ async fn a_quarantined_configuration_is_archived_with_its_reasons_impact_and_aud
     let page: Value = platform
         .get(
             platform.v3,
-            "/api/v3/records?reason=accuracy&model=openai/gpt-sim&owner=alice",
+            "/api/v3/records?reason=accuracy&model=sim-openai/gpt-sim&owner=alice",
             EXPERIMENTER,
         )
         .await

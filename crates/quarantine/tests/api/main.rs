@@ -66,10 +66,16 @@ impl Platform {
         ))
         .await;
         let v3 = v3_server.address;
-        let replica = V2Replica::start(&owner, "v2-test", Duration::from_secs(3600)).await;
+        let replica =
+            V2Replica::start(&owner, "v2-test", Duration::from_secs(3600), sim.address).await;
         let v2 = replica.address();
 
-        let mut v1_state = trizone_experiment::state_with(v1_db.clone(), keys()).unwrap();
+        let mut v1_state = trizone_experiment::state_with(
+            v1_db.clone(),
+            keys(),
+            trizone_testkit::sim_providers(sim.address).catalog(),
+        )
+        .unwrap();
         let v3_url = v3_for_v1.map_or_else(|| v3_server.url(), str::to_owned);
         v1_state.v3 = Some(
             trizone_experiment::reevaluations::V3Client::new(&v3_url, SERVICE.into()).unwrap(),
@@ -142,7 +148,7 @@ impl Platform {
     }
 
     pub fn configuration(&self, temperature: f64) -> Value {
-        trizone_testkit::configuration(&self.sim.openai_base_url(), "gpt-sim", temperature)
+        trizone_testkit::configuration("gpt-sim", temperature)
     }
 
     /// Records a finished run of `experiment` as V1's worker would, with

@@ -5,9 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChatProvider, Completion, error_message, http_error, retry_after, transport_error};
 use crate::error::{CallError, ErrorKind};
+use crate::providers::Provider;
 use crate::request::ChatRequest;
 
-pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 const API_VERSION: &str = "2023-06-01";
 
 pub struct AnthropicProvider {
@@ -25,13 +25,14 @@ impl std::fmt::Debug for AnthropicProvider {
 }
 
 impl AnthropicProvider {
-    /// `base_url` is the API root without `/v1` (as Anthropic's SDKs take it).
-    pub fn new(http: reqwest::Client, base_url: Option<&str>, api_key: &str) -> Self {
-        let base = base_url.unwrap_or(DEFAULT_BASE_URL).trim_end_matches('/');
+    /// The provider's base URL is the API root without `/v1` (as
+    /// Anthropic's SDKs take it).
+    pub fn new(http: reqwest::Client, provider: &Provider) -> Self {
+        let base = provider.base_url.as_str().trim_end_matches('/');
         Self {
             http,
             url: format!("{base}/v1/messages"),
-            api_key: api_key.to_owned(),
+            api_key: provider.key().to_owned(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! OpenAI-compatible chat completions through async-openai: OpenAI itself,
-//! Azure-style gateways, vLLM, Ollama, any `base_url`.
+//! Azure-style gateways, vLLM, Ollama, at the base URL the operator gave.
 
 use std::task::{Context, Poll};
 
@@ -15,9 +15,8 @@ use futures::future::BoxFuture;
 
 use super::{ChatProvider, Completion, error_message, http_error, retry_after, transport_error};
 use crate::error::{CallError, ErrorKind};
+use crate::providers::Provider;
 use crate::request::ChatRequest;
-
-pub const DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 pub struct OpenAiProvider {
     client: Client<OpenAIConfig>,
@@ -30,10 +29,10 @@ impl std::fmt::Debug for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    pub fn new(http: reqwest::Client, base_url: Option<&str>, api_key: &str) -> Self {
+    pub fn new(http: reqwest::Client, provider: &Provider) -> Self {
         let config = OpenAIConfig::new()
-            .with_api_base(base_url.unwrap_or(DEFAULT_BASE_URL))
-            .with_api_key(api_key);
+            .with_api_base(provider.base_url.as_str().trim_end_matches('/'))
+            .with_api_key(provider.key());
         // Our own HTTP service replaces async-openai's default one, which
         // retries on its own: retries must live in one place, under the
         // router's deadline.

@@ -14,13 +14,40 @@ use std::time::Duration;
 use prometheus::Registry;
 use serde_json::{Value, json};
 use trizone_core::{
-    Configuration, Merge, ModelSpec, Models, Parameters, Prompt, Provider, Strategy,
+    Configuration, Merge, ModelSpec, Models, Parameters, Prompt, ProviderName, Strategy,
 };
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings, ReviewInput};
+use trizone_router::{Api, ModelRouter, Provider, Providers, ResilienceSettings, ReviewInput};
 use trizone_sim::{Behaviour, Dataset, Profile, RunningSim};
 
 pub const PRIMARY: &str = "gpt-sim";
 pub const SECONDARY: &str = "claude-sim";
+pub const OPENAI_KEY: &str = "sk-test-openai";
+pub const ANTHROPIC_KEY: &str = "sk-test-anthropic";
+
+/// The simulator as the operator would list it: one provider per wire format.
+pub fn providers(sim: &RunningSim) -> Providers {
+    Providers::new([
+        Provider::new(
+            "sim-openai",
+            Api::Openai,
+            &sim.openai_base_url(),
+            OPENAI_KEY,
+        )
+        .unwrap(),
+        Provider::new(
+            "sim-anthropic",
+            Api::Anthropic,
+            &sim.anthropic_base_url(),
+            ANTHROPIC_KEY,
+        )
+        .unwrap(),
+    ])
+    .unwrap()
+}
+
+pub fn provider(name: &str) -> ProviderName {
+    ProviderName::parse(name).unwrap()
+}
 
 /// A case the simulator knows: one bug on line 3.
 pub const CODE: &str =
@@ -60,12 +87,7 @@ impl Harness {
             .await
             .unwrap();
         let registry = Registry::new();
-        let router = ModelRouter::new(
-            Credentials::new(Some("sk-test-openai"), Some("sk-test-anthropic")),
-            settings,
-            &registry,
-        )
-        .unwrap();
+        let router = ModelRouter::new(providers(&sim), settings, &registry).unwrap();
         Self {
             sim,
             router,
@@ -80,16 +102,14 @@ impl Harness {
             name: "under-test".into(),
             models: Models {
                 primary: ModelSpec {
-                    provider: Provider::Openai,
+                    provider: provider("sim-openai"),
                     model: PRIMARY.into(),
-                    base_url: Some(self.sim.openai_base_url()),
                     input_per_mtok: 2.5,
                     output_per_mtok: 10.0,
                 },
                 secondary: Some(ModelSpec {
-                    provider: Provider::Anthropic,
+                    provider: provider("sim-anthropic"),
                     model: SECONDARY.into(),
-                    base_url: Some(self.sim.anthropic_base_url()),
                     input_per_mtok: 15.0,
                     output_per_mtok: 75.0,
                 }),

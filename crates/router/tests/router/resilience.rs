@@ -18,11 +18,11 @@ async fn adaptive_falls_back_when_the_primary_returns_500s() {
         .review(&h.config(Strategy::Adaptive), input())
         .await
         .unwrap();
-    assert_eq!(review.answered_by, ["anthropic/claude-sim"]);
+    assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
     let fallback = review.fallback.expect("a fallback is recorded");
     assert_eq!(
         (fallback.from.as_str(), fallback.reason),
-        ("openai/gpt-sim", ErrorKind::Server)
+        ("sim-openai/gpt-sim", ErrorKind::Server)
     );
     assert!(
         fallback.message.contains("the simulated model failed"),
@@ -42,7 +42,7 @@ async fn adaptive_falls_back_when_the_primary_hangs_past_the_deadline() {
     let mut config = h.config(Strategy::Adaptive);
     config.parameters.timeout_ms = 300;
     let review = h.router.review(&config, input()).await.unwrap();
-    assert_eq!(review.answered_by, ["anthropic/claude-sim"]);
+    assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
     assert_eq!(review.fallback.unwrap().reason, ErrorKind::Timeout);
     // A hang is not retried past the deadline: one attempt took all of it.
     assert_eq!(review.calls[0].attempts, 1);
@@ -54,7 +54,7 @@ async fn the_circuit_opens_fails_fast_and_half_opens_to_probe() {
     h.profile(PRIMARY, json!({"errors": {"server": 1.0}})).await;
     let mut config = h.config(Strategy::Adaptive);
     config.parameters.max_retries = 0;
-    let circuit = [("provider", "openai"), ("model", PRIMARY)];
+    let circuit = [("provider", "sim-openai"), ("model", PRIMARY)];
     // Three consecutive failures open the circuit.
     for _ in 0..3 {
         let review = h.router.review(&config, input()).await.unwrap();
@@ -70,7 +70,7 @@ async fn the_circuit_opens_fails_fast_and_half_opens_to_probe() {
     h.profile(PRIMARY, json!({})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     let review = h.router.review(&config, input()).await.unwrap();
-    assert_eq!(review.answered_by, ["openai/gpt-sim"]);
+    assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.fallback, None);
     assert_eq!(h.metric("router_circuit_open", &circuit), 0.0);
     assert_eq!(h.requests(PRIMARY).await.len(), 4);

@@ -14,7 +14,7 @@ async fn primary_answers_with_the_primary_model_and_finds_the_known_bug() {
         .review(&h.config(Strategy::Primary), input())
         .await
         .unwrap();
-    assert_eq!(review.answered_by, ["openai/gpt-sim"]);
+    assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.calls.len(), 1);
     assert_eq!(review.calls[0].attempts, 1);
     let lines: Vec<_> = review
@@ -34,7 +34,7 @@ async fn secondary_answers_through_the_anthropic_api() {
         .review(&h.config(Strategy::Secondary), input())
         .await
         .unwrap();
-    assert_eq!(review.answered_by, ["anthropic/claude-sim"]);
+    assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
     assert_eq!(h.requests(PRIMARY).await.len(), 0);
     assert_eq!(h.requests(SECONDARY).await.len(), 1);
 }
@@ -47,7 +47,7 @@ async fn adaptive_uses_the_primary_when_it_is_healthy() {
         .review(&h.config(Strategy::Adaptive), input())
         .await
         .unwrap();
-    assert_eq!(review.answered_by, ["openai/gpt-sim"]);
+    assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.fallback, None);
 }
 
@@ -88,7 +88,7 @@ async fn ensemble_union_counts_agreement_and_keeps_lone_findings() {
         .unwrap();
     assert_eq!(
         review.answered_by,
-        ["openai/gpt-sim", "anthropic/claude-sim"]
+        ["sim-openai/gpt-sim", "sim-anthropic/claude-sim"]
     );
     let bug = review.findings.iter().find(|f| f.finding.line_start == 3);
     let invented = review.findings.iter().find(|f| f.finding.line_start != 3);
@@ -128,11 +128,11 @@ async fn ensemble_survives_one_side_failing_and_says_so() {
         .review(&h.ensemble(Merge::Union), input())
         .await
         .unwrap();
-    assert_eq!(review.answered_by, ["openai/gpt-sim"]);
+    assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     let degraded = review.degraded.expect("the failed side is reported");
     assert_eq!(
         (degraded.from.as_str(), degraded.reason),
-        ("anthropic/claude-sim", ErrorKind::Malformed)
+        ("sim-anthropic/claude-sim", ErrorKind::Malformed)
     );
     assert_eq!(review.findings.len(), 1);
 }
@@ -150,7 +150,8 @@ async fn ensemble_fails_only_when_both_sides_fail() {
     assert_eq!(error.kind, ErrorKind::Malformed);
     assert_eq!(error.calls.len(), 2);
     assert!(
-        error.message.contains("openai/gpt-sim") && error.message.contains("anthropic/claude-sim"),
+        error.message.contains("sim-openai/gpt-sim")
+            && error.message.contains("sim-anthropic/claude-sim"),
         "{}",
         error.message
     );
@@ -164,7 +165,7 @@ async fn calls_are_counted_by_outcome_in_the_metrics() {
         .review(&h.config(Strategy::Adaptive), input())
         .await
         .unwrap();
-    let primary = [("provider", "openai"), ("model", PRIMARY)];
+    let primary = [("provider", "sim-openai"), ("model", PRIMARY)];
     assert_eq!(
         h.metric(
             "router_provider_requests_total",

@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use trizone_core::{Configuration, Format};
 use trizone_http::layers::Limits;
 use trizone_http::{KeyStore, Role};
-use trizone_router::{Credentials, ModelRouter, ResilienceSettings};
+use trizone_router::{Api, ModelRouter, Provider, Providers, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
 use trizone_stable::config::{RecordSettings, ServiceLimits};
 use trizone_stable::{Parts, Service};
@@ -122,9 +122,20 @@ impl TestApp {
             records: options.records.clone(),
             replica: "test-replica".into(),
         };
+        let providers = Providers::new([
+            Provider::new("sim-openai", Api::Openai, &sim.openai_base_url(), "sk-test").unwrap(),
+            Provider::new(
+                "sim-anthropic",
+                Api::Anthropic,
+                &sim.anthropic_base_url(),
+                "sk-ant-test",
+            )
+            .unwrap(),
+        ])
+        .unwrap();
         let service = Service::new(parts, |registry| {
             Ok(ModelRouter::new(
-                Credentials::new(Some("sk-test"), Some("sk-ant-test")),
+                providers,
                 ResilienceSettings::default(),
                 registry,
             )?)
@@ -179,7 +190,7 @@ impl TestApp {
     pub fn configuration(&self, temperature: f64) -> Value {
         json!({
             "name": format!("sim-reviewer-{temperature}"),
-            "models": {"primary": {"provider": "openai", "model": MODEL, "base_url": self.sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}},
+            "models": {"primary": {"provider": "sim-openai", "model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}},
             "strategy": {"kind": "primary"},
             "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
             "parameters": {"temperature": temperature, "timeout_ms": 2000, "max_retries": 0}

@@ -22,7 +22,10 @@ async fn a_review_is_served_by_the_active_deployment_and_recorded_with_its_feedb
     let review: Value = response.json().await.unwrap();
     assert_eq!(review["deployment"]["version"], deployment.version);
     assert_eq!(review["deployment"]["fingerprint"], deployment.fingerprint);
-    assert_eq!(review["answered_by"], json!([format!("openai/{MODEL}")]));
+    assert_eq!(
+        review["answered_by"],
+        json!([format!("sim-openai/{MODEL}")])
+    );
     assert_eq!(review["outcome"], "ok");
     let finding = &review["findings"][0];
     assert_eq!(
@@ -67,7 +70,7 @@ async fn a_review_is_served_by_the_active_deployment_and_recorded_with_its_feedb
         stored.code_bytes as usize,
         python_file()["code"].as_str().unwrap().len()
     );
-    assert_eq!(stored.answered_by, json!([format!("openai/{MODEL}")]));
+    assert_eq!(stored.answered_by, json!([format!("sim-openai/{MODEL}")]));
     let scores: Vec<(i16, String)> = sqlx::query_as(
         "SELECT score, comment FROM production.review_feedback WHERE review_id = $1",
     )
@@ -487,8 +490,8 @@ async fn a_fallback_reads_back_as_it_was_served(owner: PgPool) {
     let adaptive = json!({
         "name": "adaptive-reviewer",
         "models": {
-            "primary": {"provider": "openai", "model": "down-model", "base_url": app.sim.openai_base_url(), "input_per_mtok": 1, "output_per_mtok": 2},
-            "secondary": {"provider": "anthropic", "model": MODEL, "base_url": app.sim.anthropic_base_url(), "input_per_mtok": 1, "output_per_mtok": 2}
+            "primary": {"provider": "sim-openai", "model": "down-model", "input_per_mtok": 1, "output_per_mtok": 2},
+            "secondary": {"provider": "sim-anthropic", "model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}
         },
         "strategy": {"kind": "adaptive"},
         "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
@@ -503,7 +506,7 @@ async fn a_fallback_reads_back_as_it_was_served(owner: PgPool) {
     let location = response.headers()["location"].to_str().unwrap().to_owned();
     let served: Value = response.json().await.unwrap();
     let fallback = &served["fallback"];
-    assert_eq!(fallback["from"], "openai/down-model", "{served}");
+    assert_eq!(fallback["from"], "sim-openai/down-model", "{served}");
     assert_eq!(fallback["reason"], "server");
     // From V2's queue, then from the table once written: the same fallback.
     let queued: Value = app.get(&location, END_USER).await.json().await.unwrap();
@@ -511,6 +514,9 @@ async fn a_fallback_reads_back_as_it_was_served(owner: PgPool) {
     app.wait_until_written().await;
     let stored: Value = app.get(&location, END_USER).await.json().await.unwrap();
     assert_eq!(&stored["fallback"], fallback, "{stored}");
-    assert_eq!(stored["answered_by"], json!([format!("anthropic/{MODEL}")]));
+    assert_eq!(
+        stored["answered_by"],
+        json!([format!("sim-anthropic/{MODEL}")])
+    );
     app.finish().await;
 }

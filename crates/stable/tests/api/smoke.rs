@@ -29,7 +29,7 @@ async fn a_working_deployment_passes_without_reaching_users_or_records(owner: Pg
     assert!(cases.len() >= 4);
     for case in cases {
         assert_eq!(case["outcome"], "ok", "{case}");
-        assert_eq!(case["answered_by"], json!([format!("openai/{MODEL}")]));
+        assert_eq!(case["answered_by"], json!([format!("sim-openai/{MODEL}")]));
     }
     // The simulator flags `eval(`: the case that has it is matched.
     let eval = cases

@@ -9,6 +9,7 @@ mod audit;
 mod grants;
 mod lifecycle;
 mod repositories;
+mod upgrade;
 
 use sqlx::PgPool;
 use trizone_core::{Configuration, Format};

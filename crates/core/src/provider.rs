@@ -1,0 +1,88 @@
+//! The name of a model provider. Providers are the operator's: each service
+//! is given a list of them (name, API, base URL, key file), and a
+//! configuration names one. A configuration never carries an endpoint of
+//! its own, so a provider's key only ever goes to the host it belongs to.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+const MAX_CHARS: usize = 63;
+
+/// A provider's name: 1 to 63 lowercase letters, digits and dashes,
+/// starting with a letter or digit (`openai`, `anthropic`, `vllm-internal`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9-]{0,62}$", example = "openai")]
+pub struct ProviderName(String);
+
+impl ProviderName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let valid = !raw.is_empty()
+            && raw.len() <= MAX_CHARS
+            && !raw.starts_with('-')
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(format!(
+                "a provider is named by 1 to {MAX_CHARS} lowercase letters, digits and dashes (`openai`, `vllm-internal`); ask your operator which providers this platform offers"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ProviderName {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<ProviderName> for String {
+    fn from(name: ProviderName) -> Self {
+        name.0
+    }
+}
+
+impl std::fmt::Display for ProviderName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_short_lowercase_labels() {
+        for good in [
+            "openai",
+            "anthropic",
+            "vllm-internal",
+            "sim-openai",
+            "a",
+            "9",
+        ] {
+            assert_eq!(ProviderName::parse(good).unwrap().as_str(), good);
+        }
+        let too_long = "a".repeat(MAX_CHARS + 1);
+        for bad in [
+            "",
+            "OpenAI",
+            "-x",
+            "a b",
+            "a_b",
+            "https://evil.example",
+            &too_long,
+        ] {
+            assert!(ProviderName::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

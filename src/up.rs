@@ -344,7 +344,7 @@ pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
     for provider in platform.providers.iter() {
         writeln!(
             out,
-            "  {:<18}  {:?} API at {}",
+            "  {:<18}  {} API at {}",
             provider.name.as_str(),
             provider.api,
             provider.base_url

@@ -82,6 +82,8 @@ check_kubernetes() {
     done
     say "Kubernetes: only V2's public API is exposed (one Ingress, the controller reaches V2 alone)"
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_exposure.py" "$rendered"
+    say "Kubernetes: provider keys go only with the operator's list, and only the pods holding them reach the providers"
+    "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_providers.py" "$rendered"
     say "Kubernetes: checkov (every skip carries its reason in the manifest)"
     "$TOOLS/venv/bin/checkov" --framework kubernetes -d "$ROOT/k8s" --skip-download --compact --quiet
 }

@@ -185,6 +185,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         .unwrap();
     assert!(models["data"].is_array(), "{models}");
     let v2 = up.v2[0].clone();
+    let sim = up.sim.clone();
     let saved: Value = serde_json::from_slice(&std::fs::read(&up.session).unwrap()).unwrap();
     assert_eq!(saved["v1_url"], up.v1.as_str());
     assert_eq!(saved["tokens"]["admin"], "e2e-admin");
@@ -209,6 +210,11 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
     );
     assert!(
         printed.contains("export TRIZONE_TOKEN_ADMIN=e2e-admin"),
+        "{printed}"
+    );
+    // The simulator is listed as the providers configurations may name.
+    assert!(
+        printed.contains(&format!("sim-openai          OpenAI API at {sim}/v1")),
         "{printed}"
     );
     assert!(

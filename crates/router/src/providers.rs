@@ -35,6 +35,15 @@ pub enum Api {
     Anthropic,
 }
 
+impl std::fmt::Display for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Openai => "OpenAI",
+            Self::Anthropic => "Anthropic",
+        })
+    }
+}
+
 impl Api {
     /// The public endpoint of the company the wire format is named after.
     fn public_base_url(self) -> &'static str {
@@ -347,6 +356,25 @@ mod tests {
         assert_eq!(vllm.key(), "sk-from-a-file");
         assert!(!format!("{providers:?}").contains("sk-from-a-file"));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_lists_the_manifests_ship_are_read_as_written() {
+        for shipped in [
+            include_str!("../../../k8s/v1-exp/providers.yaml"),
+            include_str!("../../../k8s/v2-stable/providers.yaml"),
+        ] {
+            let file: ProvidersFile = yaml_serde::from_str(shipped).unwrap();
+            for entry in file.providers {
+                let provider = Provider::new(&entry.name, entry.api, &entry.base_url, "k").unwrap();
+                assert_eq!(provider.base_url.scheme(), "https", "{provider:?}");
+                assert!(
+                    entry
+                        .key_file
+                        .starts_with("/var/run/secrets/trizone/providers")
+                );
+            }
+        }
     }
 
     #[test]

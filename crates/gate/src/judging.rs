@@ -165,6 +165,34 @@ impl Gate {
                 .await?;
                 (Outcome::Blacklisted, None, None)
             }
+            // Evidence counts under a fingerprint; a configuration that
+            // no longer hashes to it is not what was evaluated.
+            (_, Decision::Pass)
+                if evaluated
+                    && experiment.configuration.fingerprint() != experiment.fingerprint =>
+            {
+                tracing::error!(
+                    experiment = %experiment.id,
+                    fingerprint = %experiment.fingerprint,
+                    "refusing to promote: the configuration does not hash to the fingerprint that was evaluated"
+                );
+                audit::append(
+                    &mut *tx,
+                    NewEvent {
+                        actor,
+                        action: "gate.promotion_refused",
+                        subject: experiment.fingerprint.as_str(),
+                        details: &json!({
+                            "experiment_id": experiment.id,
+                            "run_id": run.run_id,
+                            "configuration_fingerprint": experiment.configuration.fingerprint(),
+                            "reason": "the configuration does not hash to the fingerprint that was evaluated",
+                        }),
+                    },
+                )
+                .await?;
+                (Outcome::KeptInV1, None, None)
+            }
             (_, Decision::Pass) if evaluated => {
                 let deployment = production::insert_pending(
                     &mut *tx,

@@ -156,6 +156,18 @@ impl Worker {
     async fn work(&self, run: Run) -> Result<(), StoreError> {
         let _in_progress = self.metrics.run_started();
         let experiment = experiments::get(&self.db, run.experiment_id).await?;
+        // Evidence is filed under the fingerprint of the configuration this
+        // worker actually sends, so what the gate later promotes under that
+        // fingerprint is what was evaluated.
+        if experiment.configuration.fingerprint() != experiment.fingerprint {
+            return Err(StoreError::Corrupt {
+                column: "experiments.configuration",
+                value: format!(
+                    "experiment {}'s configuration does not hash to its fingerprint {}: it was changed after registration",
+                    experiment.id, experiment.fingerprint
+                ),
+            });
+        }
         let fingerprint = experiment.fingerprint.as_str();
         let thresholds = evidence::gate_thresholds(&self.db).await?;
         let judge = Judge::new(&thresholds, None);

@@ -539,3 +539,41 @@ async fn a_run_that_cannot_record_fails_and_the_experiment_can_be_evaluated_agai
     worker.stop().await;
     app.finish().await;
 }
+
+/// A configuration changed after registration (past the database's trigger,
+/// by its owner) is not evaluated: evidence filed under the fingerprint would
+/// not be evidence about the configuration sent.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_configuration_that_no_longer_matches_its_fingerprint_is_not_evaluated(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(6);
+    let sim = simulator(&cases, json!({})).await;
+    let id = start_run(&app.client, &app.url(""), &cases, 2).await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE experiments_v1.experiments DISABLE TRIGGER experiments_content_fixed;
+         UPDATE experiments_v1.experiments e
+            SET configuration = jsonb_set(e.configuration, '{{prompt,system}}', '\"Approve everything.\"')
+           FROM experiments_v1.evaluation_runs r
+          WHERE r.id = '{id}' AND e.id = r.experiment_id;
+         ALTER TABLE experiments_v1.experiments ENABLE TRIGGER experiments_content_fixed;"
+    )))
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let view = wait_until(&app.client, &app.url(""), &id, |v| v["status"] == "failed").await;
+    assert!(
+        view["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not hash to its fingerprint"),
+        "{view}"
+    );
+    assert_eq!(recorded(&app.owner, &id).await, (0, 0));
+    assert!(
+        sim.state.stats().get(MODEL).is_none_or(|m| m.requests == 0),
+        "no case was sent"
+    );
+    worker.stop().await;
+    app.finish().await;
+}

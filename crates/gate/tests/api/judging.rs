@@ -445,3 +445,44 @@ async fn non_inferiority_is_judged_against_all_the_stable_configurations_evidenc
     gate_db.close().await;
     app.finish().await;
 }
+
+/// The mid-run swap with the database's defences taken down: the owner
+/// disables the trigger that fixes an experiment's content and rewrites the
+/// prompt of a configuration whose evidence passes. The gate promotes only a
+/// configuration that hashes to the fingerprint the evidence is filed under.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_configuration_changed_after_evaluation_is_not_promoted(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let evaluated = app
+        .evaluated(&app.configuration(MODEL, 0.0), Measured::passing())
+        .await;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE experiments_v1.experiments DISABLE TRIGGER experiments_content_fixed;
+         UPDATE experiments_v1.experiments
+            SET configuration = jsonb_set(configuration, '{{prompt,system}}', '\"Approve everything.\"')
+          WHERE id = '{}';
+         ALTER TABLE experiments_v1.experiments ENABLE TRIGGER experiments_content_fixed;",
+        evaluated.experiment
+    )))
+    .execute(&app.owner)
+    .await
+    .unwrap();
+
+    let decision = app.judge(evaluated.experiment).await;
+    assert_eq!(decision["decision"], "pass", "{decision}");
+    assert_eq!(decision["outcome"], "kept_in_v1", "{decision}");
+    assert_eq!(app.v2_version().await, None, "V2 serves nothing");
+    let deployments: i64 = sqlx::query_scalar("SELECT count(*) FROM production.deployments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(deployments, 0);
+    let refused: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit.event_log WHERE action = 'gate.promotion_refused'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(refused, 1);
+    app.finish().await;
+}

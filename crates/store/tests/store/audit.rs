@@ -48,47 +48,85 @@ async fn an_empty_chain_is_intact(owner: PgPool) {
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn events_from_every_writing_zone_chain_and_record_their_role(owner: PgPool) {
-    for (i, role) in [DbRole::Experiment, DbRole::Gate, DbRole::Stable]
-        .into_iter()
-        .enumerate()
+    for (i, (role, action)) in [
+        (DbRole::Experiment, "experiment.registered"),
+        (DbRole::Gate, "gate.decided"),
+    ]
+    .into_iter()
+    .enumerate()
     {
         let pool = pool_as(&owner, role).await;
-        assert_eq!(append(&pool, "register", "fp-1").await, i as i64 + 1);
+        assert_eq!(append(&pool, action, "fp-1").await, i as i64 + 1);
     }
     let ChainReport::Intact { events, head } = verify(&owner).await else {
         panic!("chain broken")
     };
-    assert_eq!(events, 3);
+    assert_eq!(events, 2);
     assert_eq!(head.len(), 64);
     let events = audit::events_for_subject(&owner, "fp-1").await.unwrap();
     let roles: Vec<_> = events.iter().map(|e| e.db_role.as_str()).collect();
-    assert_eq!(
-        roles,
-        ["trizone_experiment", "trizone_gate", "trizone_stable"]
-    );
+    assert_eq!(roles, ["trizone_experiment", "trizone_gate"]);
     assert_eq!(events[0].details, json!({"n": 1, "note": "é"}));
+}
+
+/// V2 wrote an `experiment.withdrawn` event before: each role now appends
+/// only its own zone's actions, and V2 and V3 none.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn each_role_appends_only_its_own_zones_actions(owner: PgPool) {
+    for (role, action) in [
+        (DbRole::Experiment, "gate.promoted"),
+        (DbRole::Gate, "experiment.withdrawn"),
+        (DbRole::Stable, "experiment.withdrawn"),
+        (DbRole::Quarantine, "gate.quarantined"),
+    ] {
+        let pool = pool_as(&owner, role).await;
+        let error = audit::append(
+            &pool,
+            NewEvent {
+                actor: "intruder",
+                action,
+                subject: "fp-1",
+                details: &json!({}),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("permission denied")
+                || error.to_string().contains("may not append"),
+            "{role:?} appended {action}: {error}"
+        );
+    }
+    assert!(matches!(
+        verify(&owner).await,
+        ChainReport::Intact { events: 0, .. }
+    ));
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn eight_concurrent_writers_leave_a_valid_chain(owner: PgPool) {
     const WRITERS: usize = 8;
     const EACH: usize = 25;
-    let roles = [DbRole::Experiment, DbRole::Gate, DbRole::Stable];
+    let roles = [
+        (DbRole::Experiment, "run.write"),
+        (DbRole::Gate, "gate.write"),
+    ];
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
-        let pool = pool_as(&owner, roles[writer % roles.len()]).await;
+        let (role, action) = roles[writer % roles.len()];
+        let pool = pool_as(&owner, role).await;
         tasks.spawn(async move {
             for i in 0..EACH {
                 // Half the events commit alone, half inside a longer transaction.
                 if i % 2 == 0 {
-                    append(&pool, "write", &format!("writer-{writer}")).await;
+                    append(&pool, action, &format!("writer-{writer}")).await;
                 } else {
                     let mut tx = pool.begin().await.unwrap();
                     audit::append(
                         &mut *tx,
                         NewEvent {
                             actor: "tx",
-                            action: "write",
+                            action,
                             subject: &format!("writer-{writer}"),
                             details: &json!({"i": i}),
                         },
@@ -119,13 +157,13 @@ async fn eight_concurrent_writers_leave_a_valid_chain(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_rolled_back_append_leaves_no_gap(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
-    append(&gate, "one", "s").await;
+    append(&gate, "gate.one", "s").await;
     let mut tx = gate.begin().await.unwrap();
     audit::append(
         &mut *tx,
         NewEvent {
             actor: "t",
-            action: "never",
+            action: "gate.never",
             subject: "s",
             details: &json!({}),
         },
@@ -133,7 +171,7 @@ async fn a_rolled_back_append_leaves_no_gap(owner: PgPool) {
     .await
     .unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(append(&gate, "two", "s").await, 2);
+    assert_eq!(append(&gate, "gate.two", "s").await, 2);
     assert!(matches!(
         verify(&owner).await,
         ChainReport::Intact { events: 2, .. }
@@ -185,7 +223,7 @@ async fn deleted_rows_are_detected_in_the_middle_and_at_the_tail(owner: PgPool) 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
-    append(&gate, "first", "s").await;
+    append(&gate, "gate.first", "s").await;
     // A REPEATABLE READ transaction takes its snapshot before another append.
     let mut stale = gate.begin().await.unwrap();
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -196,12 +234,12 @@ async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
         .execute(&mut *stale)
         .await
         .unwrap();
-    append(&gate, "second", "s").await;
+    append(&gate, "gate.second", "s").await;
     let error = audit::append(
         &mut *stale,
         NewEvent {
             actor: "t",
-            action: "stale",
+            action: "gate.stale",
             subject: "s",
             details: &json!({}),
         },

@@ -185,6 +185,72 @@ async fn evidence_is_append_only_even_for_v1(owner: PgPool) {
     assert_cannot_write(&owner, &gate, &evidence).await;
 }
 
+/// The attack: as V1's login, swap the prompt and model of a configuration
+/// under test, so the gate copies the swap into V2 under the evaluated
+/// fingerprint. Refused for V1 by its grant, and for every role, the owner
+/// too, by the trigger; V1 still moves statuses.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn an_experiments_configuration_is_fixed_at_registration(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let experiment = register(&v1, "under-test", 0.0).await;
+    let swaps = [
+        format!(
+            "UPDATE experiments_v1.experiments SET configuration = jsonb_set(configuration, '{{prompt,system}}', '\"Approve everything.\"') WHERE id = '{}'",
+            experiment.id
+        ),
+        format!(
+            "UPDATE experiments_v1.experiments SET fingerprint = repeat('0', 64) WHERE id = '{}'",
+            experiment.id
+        ),
+        format!(
+            "UPDATE experiments_v1.experiments SET owner = 'mallory' WHERE id = '{}'",
+            experiment.id
+        ),
+        format!(
+            "DELETE FROM experiments_v1.experiments WHERE id = '{}'",
+            experiment.id
+        ),
+    ];
+    for swap in &swaps {
+        assert_eq!(sqlstate(&v1, swap).await, INSUFFICIENT_PRIVILEGE, "{swap}");
+    }
+    for swap in &swaps[..3] {
+        let error = sqlx::query(AssertSqlSafe(swap.clone()))
+            .execute(&owner)
+            .await
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("fixed at registration"),
+            "the owner changed it: {error}"
+        );
+    }
+    let read = experiments::get(&owner, experiment.id).await.unwrap();
+    assert_eq!(read.configuration, experiment.configuration);
+    assert_eq!(read.configuration.fingerprint(), read.fingerprint);
+    experiments::transition(
+        &mut v1.acquire().await.unwrap(),
+        experiment.id,
+        ExperimentStatus::Registered,
+        ExperimentStatus::Evaluating,
+        Mover::Experiment,
+    )
+    .await
+    .unwrap();
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn v1_cannot_insert_an_experiment_past_registration(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let template = register(&v1, "template", 0.0).await;
+    let insert = format!(
+        "INSERT INTO experiments_v1.experiments (name, owner, configuration, fingerprint, prompt_hash, primary_model, strategy, status)
+         SELECT 'forged', owner, configuration, repeat('1', 64), prompt_hash, primary_model, strategy, 'promoted'
+         FROM experiments_v1.experiments WHERE id = '{}'",
+        template.id
+    );
+    assert_eq!(sqlstate(&v1, &insert).await, INSUFFICIENT_PRIVILEGE);
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn the_gate_cannot_write_what_v2_records(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
@@ -199,6 +265,7 @@ async fn the_gate_cannot_write_what_v2_records(owner: PgPool) {
     // decision, once made, stays as it was.
     for statement in [
         "DELETE FROM quarantine.blacklist",
+        "UPDATE quarantine.quarantine_records SET reason = 'accuracy'",
         "UPDATE gate.decisions SET outcome = outcome",
         "DELETE FROM gate.decisions",
     ] {
@@ -217,7 +284,7 @@ async fn no_application_role_can_change_or_insert_audit_rows(owner: PgPool) {
         &gate,
         trizone_store::audit::NewEvent {
             actor: "test",
-            action: "seed",
+            action: "gate.seed",
             subject: "s",
             details: &serde_json::json!({}),
         },

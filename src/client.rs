@@ -88,8 +88,10 @@ pub enum ExperimentCommand {
     /// Register a configuration file (YAML or JSON).
     Register {
         file: std::path::PathBuf,
-        #[arg(long, default_value = "me")]
-        owner: String,
+        /// Default: the name your key is bound to (only an admin registers
+        /// for someone else).
+        #[arg(long)]
+        owner: Option<String>,
         #[arg(long, default_value = "")]
         description: String,
         #[arg(long)]

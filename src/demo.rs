@@ -220,7 +220,6 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
     for candidate in &candidates {
         let name = format!("demo-{}-{tag}", candidate.label.replace(' ', "-"));
         let body = json!({
-            "owner": "demo",
             "description": format!("trizone demo: the {} one", candidate.label),
             "configuration": configuration(&name, candidate.model, tag),
         });

@@ -70,11 +70,12 @@ impl Tokens {
         Self { tokens }
     }
 
-    /// `TRIZONE_API_KEYS` for the services: the tokens' hashes only.
+    /// `TRIZONE_API_KEYS` for the services: the tokens' hashes only, each
+    /// key bound to its role's name (what owns an experiment it registers).
     pub fn key_spec(&self) -> String {
         self.tokens
             .iter()
-            .map(|(role, token)| format!("{}:{}", role.as_str(), token_hash_hex(token)))
+            .map(|(role, token)| format!("{0}:{1}:{0}", role.as_str(), token_hash_hex(token)))
             .collect::<Vec<_>>()
             .join(",")
     }

@@ -104,7 +104,7 @@ impl Api<'_> {
     }
 
     pub(crate) async fn register(&self, configuration: &Value) -> (u16, Value) {
-        let body = json!({"owner": "alice", "configuration": configuration});
+        let body = json!({"configuration": configuration});
         self.post(
             &format!("{}/api/v1/experiments", self.up.v1),
             EXPERIMENTER,

@@ -73,14 +73,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     let experiment = json_of(
         &trizone(
             &up,
-            &[
-                "experiment",
-                "register",
-                config.to_str().unwrap(),
-                "--owner",
-                "alice",
-                "--json",
-            ],
+            &["experiment", "register", config.to_str().unwrap(), "--json"],
         )
         .await,
     );

@@ -194,13 +194,30 @@ fn next_step(experiment: &Experiment, verdict: &Verdict) -> Option<String> {
     }
 }
 
+/// Refuses a change to `experiment` by anyone but its owner or an admin.
+pub(crate) fn check_owner(
+    caller: &trizone_http::auth::Caller,
+    experiment: &Experiment,
+) -> Result<(), ApiError> {
+    if caller.may_change(&experiment.owner) {
+        Ok(())
+    } else {
+        Err(ApiError::NotYours {
+            message: format!(
+                "experiment {} belongs to {}: only its owner or an admin may change it",
+                experiment.id, experiment.owner
+            ),
+        })
+    }
+}
+
 /// Withdraws an experiment that is registered or evaluated. A running
 /// evaluation must be cancelled first; a promoted, quarantined or
 /// blacklisted one belongs to the gate.
 #[utoipa::path(delete, path = "/api/v1/experiments/{id}", tag = "experiments",
     params(("id" = Uuid, Path, description = "Experiment id")),
-    responses((status = 200, body = ExperimentView), (status = 404, body = trizone_http::error::ErrorBody),
-              (status = 409, body = trizone_http::error::ErrorBody)),
+    responses((status = 200, body = ExperimentView), (status = 403, description = "not the owner's nor an admin's", body = trizone_http::error::ErrorBody),
+              (status = 404, body = trizone_http::error::ErrorBody), (status = 409, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn withdraw(
     State(state): State<AppState>,
@@ -209,6 +226,7 @@ pub async fn withdraw(
 ) -> Result<Json<ExperimentView>, ApiError> {
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let experiment = experiments::get(&mut *tx, id).await?;
+    check_owner(auth.caller(), &experiment)?;
     if experiment.status.mover_to(ExperimentStatus::Withdrawn) != Some(Mover::Experiment) {
         let hint = match experiment.status {
             ExperimentStatus::Evaluating => "; cancel its run first",
@@ -264,7 +282,8 @@ pub struct FeedbackRecorded {
 
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/feedback", tag = "experiments",
     params(("id" = Uuid, Path, description = "Experiment id")), request_body = FeedbackRequest,
-    responses((status = 201, body = FeedbackRecorded), (status = 404, body = trizone_http::error::ErrorBody),
+    responses((status = 201, body = FeedbackRecorded), (status = 403, description = "not the owner's nor an admin's", body = trizone_http::error::ErrorBody),
+              (status = 404, body = trizone_http::error::ErrorBody),
               (status = 422, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn feedback(
@@ -282,7 +301,7 @@ pub async fn feedback(
             "must be at most 2000 characters",
         ));
     }
-    experiments::get(&state.db, id).await?;
+    check_owner(auth.caller(), &experiments::get(&state.db, id).await?)?;
     let feedback_id = experiments::add_feedback(
         &state.db,
         id,

@@ -17,8 +17,10 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// Who is responsible for the experiment (a person or team).
-    pub owner: String,
+    /// Who owns the experiment: the principal the caller's key is bound to,
+    /// when left out. Only an admin registers on behalf of someone else.
+    #[serde(default)]
+    pub owner: Option<String>,
     #[serde(default)]
     pub description: String,
     pub configuration: Configuration,
@@ -47,6 +49,7 @@ fn body_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     responses(
         (status = 201, description = "registered", body = ExperimentView),
         (status = 200, description = "already registered: the existing experiment", body = ExperimentView),
+        (status = 403, description = "an `owner` other than the caller's, from a non-admin", body = trizone_http::error::ErrorBody),
         (status = 409, description = "blacklisted or quarantined", body = trizone_http::error::ErrorBody),
         (status = 422, description = "invalid, naming the field", body = trizone_http::error::ErrorBody),
     ),
@@ -76,10 +79,23 @@ pub async fn register(
             .nested_in("configuration")
             .into());
     }
-    if request.owner.trim().is_empty() || request.owner.chars().count() > 200 {
-        state.metrics.registration("invalid");
-        return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));
-    }
+    let caller = auth.caller();
+    let owner = match request.owner.as_deref().map(str::trim) {
+        None => caller.principal.as_str(),
+        Some(owner) if owner.is_empty() || owner.chars().count() > 200 => {
+            state.metrics.registration("invalid");
+            return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));
+        }
+        Some(owner) if !caller.may_change(owner) => {
+            return Err(ApiError::NotYours {
+                message: format!(
+                    "your key registers as `{}`: leave `owner` out, or ask an admin to register for `{owner}`",
+                    caller.principal
+                ),
+            });
+        }
+        Some(owner) => owner,
+    };
     let config = &request.configuration;
     let fingerprint = config.fingerprint();
 
@@ -113,7 +129,7 @@ pub async fn register(
 
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let new = experiments::NewExperiment {
-        owner: request.owner.trim(),
+        owner,
         description: &request.description,
         configuration: config,
         reevaluation_of: None,

@@ -59,16 +59,37 @@ impl std::fmt::Display for Role {
 }
 
 /// Who made a request. `key_id` (a prefix of the key's hash) is safe to log
-/// and to record as the actor of an audit event.
+/// and to record as the actor of an audit event. `principal` is the person
+/// or team the operator bound the key to (`role:sha256hex:name`), else
+/// `key-<key_id>`: what owns the experiments the key registers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Caller {
     pub role: Role,
     pub key_id: String,
+    pub principal: String,
+}
+
+impl Caller {
+    /// Whether this caller may change what `owner` owns: the owner, or an admin.
+    pub fn may_change(&self, owner: &str) -> bool {
+        self.role == Role::Admin || self.principal == owner
+    }
 }
 
 struct Key {
     role: Role,
     hash: [u8; 32],
+    name: Option<String>,
+}
+
+const MAX_NAME_CHARS: usize = 64;
+
+/// A principal's name: what an operator binds a key to.
+fn valid_name(name: &str) -> bool {
+    (1..=MAX_NAME_CHARS).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
 }
 
 /// The keys a service accepts.
@@ -114,11 +135,11 @@ pub enum KeyLoadError {
 /// The key settings every service binary flattens into its `Config`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AuthArgs {
-    /// Accepted keys as `role:sha256hex` entries (separated by newlines,
-    /// commas or spaces).
+    /// Accepted keys as `role:sha256hex[:name]` entries (separated by
+    /// newlines, commas or spaces); `name` binds a key to its owner.
     #[arg(long = "api-keys", env = "TRIZONE_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<String>,
-    /// A file of `role:sha256hex` lines, e.g. a mounted Kubernetes secret.
+    /// A file of `role:sha256hex[:name]` lines, e.g. a mounted Kubernetes secret.
     #[arg(long = "api-keys-file", env = "TRIZONE_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
 }
@@ -155,9 +176,10 @@ fn read_key_file(path: &Path) -> Result<Vec<Key>, KeyLoadError> {
 }
 
 impl KeyStore {
-    /// Parses `role:sha256hex` entries separated by newlines, commas or
-    /// spaces; `#` starts a comment. This is the format of
-    /// `TRIZONE_API_KEYS` and of a mounted keys file.
+    /// Parses `role:sha256hex[:name]` entries separated by newlines, commas
+    /// or spaces; `#` starts a comment. This is the format of
+    /// `TRIZONE_API_KEYS` and of a mounted keys file. `name` binds the key
+    /// to a person or team (letters, digits, `.`, `_`, `@`, `-`).
     pub fn parse(spec: &str) -> Result<Self, KeySpecError> {
         Ok(Self {
             keys: Arc::new(Self::parse_keys(spec)?),
@@ -176,9 +198,18 @@ impl KeyStore {
                 entry: i + 1,
                 problem,
             };
-            let (role, hash) = entry
-                .split_once(':')
-                .ok_or_else(|| fail("expected `role:sha256hex`".into()))?;
+            let mut parts = entry.splitn(3, ':');
+            let (Some(role), Some(hash)) = (parts.next(), parts.next()) else {
+                return Err(fail(
+                    "expected `role:sha256hex` or `role:sha256hex:name`".into(),
+                ));
+            };
+            let name = parts.next().map(str::to_owned);
+            if name.as_deref().is_some_and(|n| !valid_name(n)) {
+                return Err(fail(format!(
+                    "a key's name is 1 to {MAX_NAME_CHARS} letters, digits, `.`, `_`, `@` or `-`"
+                )));
+            }
             let role = Role::parse(role).ok_or_else(|| {
                 fail(format!(
                     "unknown role `{role}`; roles are end_user, experimenter, admin, service"
@@ -188,7 +219,11 @@ impl KeyStore {
             hex::decode_to_slice(hash, &mut bytes).map_err(|_| {
                 fail("the hash must be 64 hexadecimal digits (the SHA-256 of the token)".into())
             })?;
-            keys.push(Key { role, hash: bytes });
+            keys.push(Key {
+                role,
+                hash: bytes,
+                name,
+            });
         }
         Ok(keys)
     }
@@ -200,6 +235,24 @@ impl KeyStore {
             .map(|(role, token)| Key {
                 role,
                 hash: hash_token(token),
+                name: None,
+            })
+            .collect();
+        Self {
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// Builds a store from plaintext tokens, each bound to a principal.
+    pub fn from_named_tokens<'a>(
+        tokens: impl IntoIterator<Item = (Role, &'a str, &'a str)>,
+    ) -> Self {
+        let keys = tokens
+            .into_iter()
+            .map(|(role, name, token)| Key {
+                role,
+                hash: hash_token(token),
+                name: Some(name.to_owned()),
             })
             .collect();
         Self {
@@ -221,9 +274,13 @@ impl KeyStore {
                 found = Some(key);
             }
         }
-        found.map(|key| Caller {
-            role: key.role,
-            key_id: hex::encode(&key.hash[..6]),
+        found.map(|key| {
+            let key_id = hex::encode(&key.hash[..6]);
+            Caller {
+                role: key.role,
+                principal: key.name.clone().unwrap_or_else(|| format!("key-{key_id}")),
+                key_id,
+            }
         })
     }
 }
@@ -410,6 +467,24 @@ mod tests {
                 .to_string()
                 .starts_with("in TRIZONE_API_KEYS: API key entry 1")
         );
+    }
+
+    #[test]
+    fn a_key_bound_to_a_name_makes_that_name_the_principal() {
+        let named = format!("experimenter:{}:alice", token_hash_hex("a"));
+        let unnamed = format!("experimenter:{}", token_hash_hex("b"));
+        let store = KeyStore::parse(&format!("{named}\n{unnamed}")).unwrap();
+        let alice = store.authenticate("a").unwrap();
+        assert_eq!(alice.principal, "alice");
+        assert!(alice.may_change("alice") && !alice.may_change("bob"));
+        let other = store.authenticate("b").unwrap();
+        assert_eq!(other.principal, format!("key-{}", other.key_id));
+        let bad = format!("experimenter:{}:not a name", token_hash_hex("c"));
+        assert!(KeyStore::parse(&bad).is_err());
+        let admin = KeyStore::from_tokens([(Role::Admin, "z")])
+            .authenticate("z")
+            .unwrap();
+        assert!(admin.may_change("alice"));
     }
 
     #[test]

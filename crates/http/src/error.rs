@@ -26,6 +26,9 @@ pub enum ApiError {
     Unauthenticated,
     #[error("this endpoint needs one of these roles: {allowed}")]
     Forbidden { allowed: &'static str },
+    /// A caller of the right role acting on what is not theirs.
+    #[error("{message}")]
+    NotYours { message: String },
     #[error("{entity} {id} not found")]
     NotFound { entity: &'static str, id: String },
     #[error("no such endpoint")]
@@ -81,7 +84,7 @@ impl ApiError {
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
-            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Forbidden { .. } | Self::NotYours { .. } => StatusCode::FORBIDDEN,
             Self::NotFound { .. } | Self::NoRoute => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
@@ -104,6 +107,7 @@ impl ApiError {
             Self::Unprocessable { .. } => "invalid",
             Self::Unauthenticated => "unauthenticated",
             Self::Forbidden { .. } => "forbidden",
+            Self::NotYours { .. } => "not_owner",
             Self::NotFound { .. } | Self::NoRoute => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Conflict { .. } => "conflict",

@@ -57,11 +57,11 @@ pub fn sim_providers(sim: SocketAddr) -> Providers {
 
 /// One key per role, with the tokens above.
 pub fn keys() -> KeyStore {
-    KeyStore::from_tokens([
-        (Role::Admin, ADMIN),
-        (Role::Experimenter, EXPERIMENTER),
-        (Role::EndUser, END_USER),
-        (Role::Service, SERVICE),
+    KeyStore::from_named_tokens([
+        (Role::Admin, "admin", ADMIN),
+        (Role::Experimenter, "alice", EXPERIMENTER),
+        (Role::EndUser, "end-user", END_USER),
+        (Role::Service, "service", SERVICE),
     ])
 }
 

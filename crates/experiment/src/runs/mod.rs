@@ -61,7 +61,8 @@ pub struct RunView {
 
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs",
     params(("id" = Uuid, Path, description = "Experiment id")), request_body = StartRun,
-    responses((status = 202, body = RunView), (status = 404, body = trizone_http::error::ErrorBody),
+    responses((status = 202, body = RunView), (status = 403, description = "not the owner's nor an admin's", body = trizone_http::error::ErrorBody),
+              (status = 404, body = trizone_http::error::ErrorBody),
               (status = 409, body = trizone_http::error::ErrorBody), (status = 422, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn start(
@@ -82,6 +83,7 @@ pub async fn start(
     // request's dataset, then a run already under way.
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let experiment = experiments::get(&mut *tx, id).await?;
+    crate::experiments::check_owner(auth.caller(), &experiment)?;
     if let Some(why) = not_evaluable_because(experiment.status) {
         return Err(ApiError::Refused {
             code: "not_evaluable",
@@ -317,8 +319,8 @@ pub async fn events(
 
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
-    responses((status = 200, body = RunView), (status = 404, body = trizone_http::error::ErrorBody),
-              (status = 409, body = trizone_http::error::ErrorBody)),
+    responses((status = 200, body = RunView), (status = 403, description = "not the owner's nor an admin's", body = trizone_http::error::ErrorBody),
+              (status = 404, body = trizone_http::error::ErrorBody), (status = 409, body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
@@ -327,6 +329,10 @@ pub async fn cancel(
 ) -> Result<Json<RunView>, ApiError> {
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let run = runs::get(&mut *tx, id).await?;
+    crate::experiments::check_owner(
+        auth.caller(),
+        &experiments::get(&mut *tx, run.experiment_id).await?,
+    )?;
     if !runs::cancel(&mut *tx, id).await? {
         return Err(ApiError::Refused {
             code: "run_ended",

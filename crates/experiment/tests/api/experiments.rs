@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::{END_USER, EXPERIMENTER, TestApp, error_of, registration};
+use crate::{ADMIN, END_USER, EXPERIMENTER, TestApp, error_of, registration};
 
 async fn registered(app: &TestApp, name: &str, temperature: f64) -> Value {
     app.register(registration(name, temperature), false)
@@ -318,5 +318,92 @@ async fn a_run_of_a_provider_nobody_offers_is_refused_before_it_fails(owner: PgP
             .contains("`legacy-openai-gateway-v1` is not a provider"),
         "{refused}"
     );
+    app.finish().await;
+}
+
+/// Bob holds an experimenter key too. He may read Alice's experiment, and
+/// may not withdraw it, rate it, run it or cancel its run; an admin may.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn only_the_owner_or_an_admin_changes_an_experiment(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let created = registered(&app, "alices", 0.0).await;
+    assert_eq!(created["owner"], "alice");
+    let id = created["id"].as_str().unwrap();
+    let as_bob = |method: reqwest::Method, path: String| {
+        app.client
+            .request(method, app.url(&path))
+            .bearer_auth(crate::OTHER_EXPERIMENTER)
+    };
+    let read = as_bob(reqwest::Method::GET, format!("/api/v1/experiments/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    for request in [
+        as_bob(reqwest::Method::DELETE, format!("/api/v1/experiments/{id}")),
+        as_bob(
+            reqwest::Method::POST,
+            format!("/api/v1/experiments/{id}/feedback"),
+        )
+        .json(&serde_json::json!({"score": 0})),
+        as_bob(
+            reqwest::Method::POST,
+            format!("/api/v1/experiments/{id}/runs"),
+        )
+        .json(&serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"})),
+    ] {
+        let refused = error_of(request.send().await.unwrap(), 403).await;
+        assert_eq!(refused["code"], "not_owner");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap()
+                .contains("belongs to alice"),
+            "{refused}"
+        );
+    }
+    let feedback = app
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{id}/feedback")))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"score": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(feedback.status(), 201);
+    let withdrawn = app
+        .client
+        .delete(app.url(&format!("/api/v1/experiments/{id}")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    app.finish().await;
+}
+
+/// `owner` was free text: anyone could register as anyone.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_owner_is_the_key_that_registers(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut body: Value = serde_json::from_str(&registration("mine", 0.0)).unwrap();
+    body.as_object_mut().unwrap().remove("owner");
+    let response = app.register(body.to_string(), false).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.json::<Value>().await.unwrap()["owner"], "alice");
+    body["owner"] = "bob".into();
+    body["configuration"]["parameters"]["temperature"] = 0.5.into();
+    let refused = error_of(app.register(body.to_string(), false).await, 403).await;
+    assert_eq!(refused["code"], "not_owner");
+    let on_behalf = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_behalf.status(), 201);
+    assert_eq!(on_behalf.json::<Value>().await.unwrap()["owner"], "bob");
     app.finish().await;
 }

@@ -23,7 +23,10 @@ use trizone_router::{Api, ProviderInfo};
 use trizone_store::DbRole;
 use trizone_testkit::{SIM_ANTHROPIC, SIM_OPENAI};
 
+/// Alice's key: the registrations here are hers.
 pub const EXPERIMENTER: &str = "experimenter-token";
+/// Another experimenter's key, Bob's.
+pub const OTHER_EXPERIMENTER: &str = "other-experimenter-token";
 pub const END_USER: &str = "end-user-token";
 pub const ADMIN: &str = "admin-token";
 
@@ -78,10 +81,11 @@ impl TestApp {
         let db = trizone_store::connect_as(&owner.connect_options(), DbRole::Experiment, 4)
             .await
             .unwrap();
-        let keys = KeyStore::from_tokens([
-            (Role::Experimenter, EXPERIMENTER),
-            (Role::EndUser, END_USER),
-            (Role::Admin, ADMIN),
+        let keys = KeyStore::from_named_tokens([
+            (Role::Experimenter, "alice", EXPERIMENTER),
+            (Role::Experimenter, "bob", OTHER_EXPERIMENTER),
+            (Role::EndUser, "end-user", END_USER),
+            (Role::Admin, "admin", ADMIN),
         ]);
         let mut state = trizone_experiment::state_with(db.clone(), keys, catalog()).unwrap();
         state.upload_limits = upload_limits;

@@ -8,7 +8,6 @@ use trizone_store::{DbRole, quarantine};
 use crate::{END_USER, TestApp, error_of, registration};
 
 const YAML: &str = r#"
-owner: bob
 description: the same configuration, written as YAML
 configuration:
   name: yaml-reviewer

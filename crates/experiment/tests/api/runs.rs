@@ -114,7 +114,7 @@ pub async fn start_run(
         .json()
         .await
         .unwrap();
-    let registration = json!({"owner": "alice", "configuration": configuration()});
+    let registration = json!({"configuration": configuration()});
     let experiment: Value = client
         .post(format!("{base}/api/v1/experiments"))
         .bearer_auth(EXPERIMENTER)

@@ -219,10 +219,55 @@ pub fn parse_document<T: serde::de::DeserializeOwned>(
             serde_path_to_error::deserialize(de).map_err(malformed)
         }
         Format::Yaml => {
+            check_yaml_nesting(body)?;
             let de = yaml_serde::Deserializer::from_str(body);
             serde_path_to_error::deserialize(de).map_err(malformed)
         }
     }
+}
+
+/// Deepest flow nesting (`[`, `{`) a YAML document may have. A configuration
+/// needs four levels; the YAML parser's time grows with the square of the
+/// depth (200 KB of `[` took 42 s), which its own recursion limit, checked
+/// only for block nesting, does not stop.
+pub const MAX_YAML_NESTING: usize = 64;
+
+/// Refuses a document whose flow collections nest deeper than
+/// [`MAX_YAML_NESTING`], before the parser sees it. Brackets inside quoted
+/// scalars and comments do not count; one in a plain scalar may, which can
+/// only refuse a document with more than 64 unclosed brackets in its text.
+fn check_yaml_nesting(body: &str) -> Result<(), Error> {
+    let (mut depth, mut quote, mut comment) = (0usize, None, false);
+    let mut previous = '\n';
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some('\''), '\'') if chars.peek() == Some(&'\'') => {
+                chars.next();
+            }
+            (Some('"'), '\\') => {
+                chars.next();
+            }
+            (Some(open), c) if c == open => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                if depth > MAX_YAML_NESTING {
+                    return Err(Error::Malformed(FieldError::new(
+                        "",
+                        format!("the document nests deeper than {MAX_YAML_NESTING} levels"),
+                    )));
+                }
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            (None, _) => {}
+        }
+        previous = c;
+    }
+    Ok(())
 }
 
 fn malformed<E: std::fmt::Display>(error: serde_path_to_error::Error<E>) -> Error {
@@ -518,6 +563,26 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
             let reparsed = Configuration::parse(&text, Format::Json).unwrap();
             proptest::prop_assert_eq!(reparsed.fingerprint(), config.fingerprint());
         }
+    }
+
+    #[test]
+    fn deep_yaml_nesting_is_refused_before_parsing_and_shallow_brackets_are_not() {
+        let bomb = format!("name: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        // The parser would take tens of seconds and say something else.
+        let error = Configuration::parse(&bomb, Format::Yaml).unwrap_err();
+        assert!(matches!(error, Error::Malformed(_)), "{error:?}");
+        assert!(
+            error.to_string().contains("nests deeper than 64"),
+            "{error}"
+        );
+
+        let quoted = EXAMPLE_YAML.replace(
+            "system: You are a meticulous code reviewer. Answer only with JSON findings.",
+            &format!("system: '{} it''s {}'", "[".repeat(200), "{".repeat(200)),
+        );
+        assert!(Configuration::parse(&quoted, Format::Yaml).is_ok());
+        let commented = format!("# {}\n{EXAMPLE_YAML}", "[".repeat(200));
+        assert!(Configuration::parse(&commented, Format::Yaml).is_ok());
     }
 
     #[test]

@@ -24,6 +24,13 @@ pub struct Config {
     /// Largest dataset upload, in bytes (it streams; lines are limited to 1 MiB).
     #[arg(long, env = "TRIZONE_V1_DATASET_LIMIT", default_value_t = 256 * 1024 * 1024)]
     pub dataset_limit: usize,
+    /// Largest YAML registration, in bytes: YAML costs more to parse than
+    /// JSON, so it is capped apart from the body limit.
+    #[arg(long, env = "TRIZONE_V1_YAML_LIMIT", default_value_t = 256 * 1024)]
+    pub yaml_limit: usize,
+    /// Registrations parsed at once, each on a blocking thread.
+    #[arg(long, env = "TRIZONE_V1_PARSE_AT_ONCE", default_value_t = 2)]
+    pub parse_at_once: usize,
     /// Most cases one run may have in flight.
     #[arg(long, env = "TRIZONE_V1_MAX_CONCURRENCY", default_value_t = 64)]
     pub max_concurrency: i32,

@@ -63,6 +63,7 @@ pub async fn state(config: &Config, catalog: trizone_router::Catalog) -> anyhow:
     let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
     let mut state = state_with(db, keys, catalog)?;
     state.upload_limits.max_bytes = config.dataset_limit;
+    state.parsing = register::Parsing::new(config.parse_at_once, config.yaml_limit);
     state.max_concurrency = config.max_concurrency;
     state.v3 = config.v3_client()?;
     Ok(state)
@@ -84,6 +85,7 @@ pub fn state_with(
         http_metrics,
         metrics,
         upload_limits: datasets::UploadLimits::default(),
+        parsing: register::Parsing::default(),
         max_concurrency: 64,
         v3: None,
     })

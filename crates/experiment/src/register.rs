@@ -41,6 +41,55 @@ fn body_format(headers: &HeaderMap) -> Result<Format, ApiError> {
     }
 }
 
+/// Where registrations are parsed: off the async runtime, a few at a time,
+/// so a costly document delays other registrations and never the zone.
+#[derive(Debug, Clone)]
+pub struct Parsing {
+    permits: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Largest YAML registration, in bytes.
+    pub yaml_bytes: usize,
+}
+
+impl Parsing {
+    pub fn new(at_once: usize, yaml_bytes: usize) -> Self {
+        Self {
+            permits: std::sync::Arc::new(tokio::sync::Semaphore::new(at_once.max(1))),
+            yaml_bytes,
+        }
+    }
+
+    /// The request in `body`, parsed and its configuration validated.
+    async fn parse(&self, body: Bytes, format: Format) -> Result<RegisterRequest, ApiError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::Unavailable {
+                message: "the service is stopping".into(),
+            })?;
+        tokio::task::spawn_blocking(move || {
+            let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest {
+                message: "the body is not UTF-8".into(),
+                field: None,
+            })?;
+            let request: RegisterRequest = parse_document(text, format)?;
+            request
+                .configuration
+                .validate()
+                .map_err(|e| e.nested_in("configuration"))?;
+            Ok(request)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(Box::new(e)))?
+    }
+}
+
+impl Default for Parsing {
+    fn default() -> Self {
+        Self::new(2, 256 * 1024)
+    }
+}
+
 /// Registers a configuration: 201 when new, 200 with the existing live
 /// experiment when the same configuration is already registered.
 #[utoipa::path(
@@ -62,16 +111,20 @@ pub async fn register(
     body: Bytes,
 ) -> Result<(StatusCode, Json<ExperimentView>), ApiError> {
     let format = body_format(&headers)?;
-    let text = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest {
-        message: "the body is not UTF-8".into(),
-        field: None,
-    })?;
-    let request: RegisterRequest =
-        parse_document(text, format).inspect_err(|_| state.metrics.registration("invalid"))?;
-    request.configuration.validate().map_err(|e| {
-        state.metrics.registration("invalid");
-        e.nested_in("configuration")
-    })?;
+    if format == Format::Yaml && body.len() > state.parsing.yaml_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            message: format!(
+                "a YAML registration is at most {} bytes (JSON may be larger)",
+                state.parsing.yaml_bytes
+            ),
+            field: None,
+        });
+    }
+    let request = state
+        .parsing
+        .parse(body, format)
+        .await
+        .inspect_err(|_| state.metrics.registration("invalid"))?;
     let unknown = state.catalog.check(&request.configuration);
     if !unknown.is_empty() {
         state.metrics.registration("invalid");

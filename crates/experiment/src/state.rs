@@ -17,6 +17,8 @@ pub struct AppState {
     pub readiness: Readiness,
     pub metrics: V1Metrics,
     pub upload_limits: UploadLimits,
+    /// How registrations are parsed: how many at once, the YAML size cap.
+    pub parsing: crate::register::Parsing,
     /// Most cases a run may have in flight.
     pub max_concurrency: i32,
     /// V3, for re-evaluations; `None` refuses them with a 503.

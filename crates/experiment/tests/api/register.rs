@@ -259,3 +259,34 @@ async fn registered(app: &TestApp) -> i64 {
         .await
         .unwrap()
 }
+
+/// 200 KB of nested brackets took the YAML parser 37 s of CPU inside the
+/// request; now it is refused before parsing, and YAML has its own size cap.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_yaml_nesting_bomb_is_refused_and_yaml_has_its_own_size_cap(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let bomb = format!(
+        "configuration: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    );
+    let error = error_of(app.register(bomb, true).await, 422).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("nests deeper than 64"),
+        "{error}"
+    );
+    let padded = format!("{YAML}# {}\n", "x".repeat(300 * 1024));
+    let error = error_of(app.register(padded, true).await, 413).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("YAML registration"),
+        "{error}"
+    );
+    assert_eq!(registered(&app).await, 0);
+    app.finish().await;
+}

@@ -9,6 +9,7 @@ mod auth;
 mod errors;
 mod health;
 mod observability;
+mod serving;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -86,6 +86,7 @@ pub fn state_with(
         metrics,
         upload_limits: datasets::UploadLimits::default(),
         parsing: register::Parsing::default(),
+        streams: runs::streams::Streams::new(runs::streams::StreamSettings::default()),
         max_concurrency: 64,
         v3: None,
     })
@@ -127,6 +128,13 @@ pub async fn run(
         ..Limits::default()
     };
     tracing::info!(address = %listener.local_addr()?, "V1 experimentation serving");
+    // Progress streams end first, so the server has nothing held open to
+    // wait for.
+    let streams = state.streams.clone();
+    let shutdown = async move {
+        shutdown.await;
+        streams.close();
+    };
     let served = trizone_http::serve::serve(listener, router(state, limits), shutdown).await;
     // The server has drained; stop the worker and wait for it to let go.
     let _ = stop.send(true);

@@ -2,10 +2,10 @@
 //! is done by [`worker::Worker`] on whichever replica holds the run's lease.
 
 pub mod order;
+pub mod streams;
 pub mod worker;
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -267,53 +267,33 @@ pub async fn get(
     Ok(Json(view(&state, id).await?))
 }
 
-const EVENT_INTERVAL: Duration = Duration::from_millis(500);
+impl RunView {
+    /// Whether the run has ended (finished, failed or cancelled).
+    fn is_over(&self) -> bool {
+        !matches!(self.run.status.as_str(), "queued" | "running")
+    }
+}
 
-/// The run's progress as server-sent events (`progress`, then one `end`).
+/// The run's progress as server-sent events: `progress`, then one `end`; or
+/// `expired` when the stream has lasted its time, `closing` when the service
+/// stops (reconnect after either). A few streams per key at once (429 past
+/// that); every watcher of a run shares one poller.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
     responses((status = 200, content_type = "text/event-stream", description = "progress events"),
-              (status = 404, body = trizone_http::error::ErrorBody)),
+              (status = 404, body = trizone_http::error::ErrorBody),
+              (status = 429, description = "too many streams open with this key", body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn events(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    auth: Authorized<Experimenters>,
     Path(id): Path<Uuid>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     // Fails now, with a JSON error, if the run does not exist.
     let first = view(&state, id).await?;
-    let stream = futures::stream::unfold(
-        (state, Some(first), false),
-        move |(state, pending, ended)| async move {
-            if ended {
-                return None;
-            }
-            let current = match pending {
-                Some(current) => current,
-                None => {
-                    tokio::time::sleep(EVENT_INTERVAL).await;
-                    match view(&state, id).await {
-                        Ok(current) => current,
-                        Err(_) => {
-                            return Some((
-                                Ok(Event::default()
-                                    .event("error")
-                                    .data("progress is unavailable")),
-                                (state, None, true),
-                            ));
-                        }
-                    }
-                }
-            };
-            let over = !matches!(current.run.status.as_str(), "queued" | "running");
-            let name = if over { "end" } else { "progress" };
-            let event = Event::default()
-                .event(name)
-                .json_data(&current)
-                .unwrap_or_else(|_| Event::default().event(name));
-            Some((Ok(event), (state, None, over)))
-        },
-    );
+    let stream = state
+        .streams
+        .events(&state, &auth.caller().key_id, id, first)?;
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }
 

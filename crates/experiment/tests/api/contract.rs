@@ -192,18 +192,16 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
             .await;
         assert_eq!(status, expected, "{answer}");
     }
-    let (status, _) = contract
-        .send(
-            "GET",
-            "/api/v1/runs/{id}/events",
-            send(
-                Method::GET,
-                &format!("/api/v1/runs/{run_id}/events"),
-                END_USER,
-            ),
-        )
-        .await;
-    assert_eq!(status, 200);
+    for (token, expected) in [(EXPERIMENTER, 200), (END_USER, 403)] {
+        let (status, _) = contract
+            .send(
+                "GET",
+                "/api/v1/runs/{id}/events",
+                send(Method::GET, &format!("/api/v1/runs/{run_id}/events"), token),
+            )
+            .await;
+        assert_eq!(status, expected);
+    }
 
     let withdraw = format!("/api/v1/experiments/{id}");
     for expected in [200, 409] {

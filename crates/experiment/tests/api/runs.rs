@@ -577,3 +577,44 @@ async fn a_configuration_that_no_longer_matches_its_fingerprint_is_not_evaluated
     worker.stop().await;
     app.finish().await;
 }
+
+/// Each stream polled the database on its own, for anyone, for as long as it
+/// stayed open, and held up shutdown. Now: experimenters and admins only, a
+/// few streams per key, one poller per run, and every stream ends when the
+/// service stops.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn progress_streams_share_a_poller_are_capped_per_key_and_end_on_shutdown(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(6);
+    // No worker: the run stays queued, so its streams stay open.
+    let id = start_run(&app.client, &app.url(""), &cases, 2).await;
+    let path = format!("/api/v1/runs/{id}/events");
+    error_of(app.get(&path, crate::END_USER).await, 403).await;
+
+    let mut open = Vec::new();
+    for _ in 0..4 {
+        let stream = app.get(&path, EXPERIMENTER).await;
+        assert_eq!(stream.status(), 200);
+        open.push(stream);
+    }
+    assert_eq!(
+        app.state.streams.pollers(),
+        1,
+        "one poller for four watchers"
+    );
+    let refused = error_of(app.get(&path, EXPERIMENTER).await, 429).await;
+    assert_eq!(refused["code"], "rate_limited");
+    // Another key has its own allowance.
+    assert_eq!(app.get(&path, crate::ADMIN).await.status(), 200);
+
+    app.state.streams.close();
+    for stream in open {
+        let text = tokio::time::timeout(Duration::from_secs(10), stream.text())
+            .await
+            .expect("a stream stayed open after the service began to stop")
+            .unwrap();
+        assert!(text.contains("event: progress"), "{text}");
+        assert!(text.contains("event: closing"), "{text}");
+    }
+    app.finish().await;
+}

@@ -91,6 +91,8 @@ struct Zones {
     /// Admin token, for the re-evaluation V1 only grants admins.
     v1_admin: Zone,
     sim: String,
+    /// `trizone up` gives the simulator's control API the admin token.
+    sim_token: String,
     http: reqwest::Client,
 }
 
@@ -109,6 +111,10 @@ impl Zones {
             gate: zone(ZoneName::Gate, &session.gate_url, "admin")?,
             v1_admin: zone(ZoneName::V1, &session.v1_url, "admin")?,
             sim: session.sim_url.trim_end_matches('/').to_owned(),
+            sim_token: session
+                .token("admin")
+                .context("no admin token: set TRIZONE_TOKEN_ADMIN")?
+                .to_owned(),
             http: reqwest::Client::new(),
         })
     }
@@ -353,6 +359,7 @@ async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()>
     let loaded = zones
         .http
         .put(format!("{}/control/dataset", zones.sim))
+        .bearer_auth(&zones.sim_token)
         .body(DATASET)
         .send()
         .await
@@ -367,6 +374,7 @@ async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()>
                 "{}/control/profiles/{}",
                 zones.sim, candidate.model
             ))
+            .bearer_auth(&zones.sim_token)
             .json(&candidate.profile)
             .send()
             .await

@@ -234,7 +234,14 @@ impl Platform {
             .collect::<Result<_, _>>()?;
 
         let sim =
-            trizone_sim::RunningSim::start(42, trizone_sim::Dataset::default(), ports.sim_port)
+            // Its control API takes the admin token: whoever may change a
+            // model's behaviour decides what gets promoted.
+            trizone_sim::RunningSim::start_with(
+                42,
+                trizone_sim::Dataset::default(),
+                ports.sim_port,
+                tokens.get(Role::Admin),
+            )
                 .await
                 .with_context(|| {
                     format!("cannot start the simulator on port {}", ports.sim_port)

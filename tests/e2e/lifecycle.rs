@@ -74,6 +74,7 @@ impl Api<'_> {
         let loaded = self
             .http
             .put(format!("{}/control/dataset", self.up.sim))
+            .bearer_auth(ADMIN)
             .body(cases.to_owned())
             .send()
             .await
@@ -85,6 +86,7 @@ impl Api<'_> {
         let response = self
             .http
             .put(format!("{}/control/profiles/{model}", self.up.sim))
+            .bearer_auth(ADMIN)
             .json(&profile)
             .send()
             .await

@@ -24,6 +24,9 @@ struct Args {
     /// Profiles by model name (YAML or JSON map; `*` for every other model).
     #[arg(long)]
     profiles: Option<PathBuf>,
+    /// The bearer token `/control` requires.
+    #[arg(long, env = "TRIZONE_SIM_CONTROL_TOKEN", hide_env_values = true)]
+    control_token: String,
 }
 
 #[tokio::main]
@@ -40,7 +43,9 @@ async fn main() -> anyhow::Result<()> {
         }
         None => Dataset::default(),
     };
-    let sim = trizone_sim::RunningSim::start(args.seed, dataset, args.port).await?;
+    let sim =
+        trizone_sim::RunningSim::start_with(args.seed, dataset, args.port, &args.control_token)
+            .await?;
     if let Some(path) = &args.profiles {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;

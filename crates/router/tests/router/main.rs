@@ -135,6 +135,7 @@ impl Harness {
         let response = self
             .http
             .put(format!("http://{}{path}", self.sim.address))
+            .bearer_auth(&self.sim.control_token)
             .json(&body)
             .send()
             .await
@@ -161,6 +162,7 @@ impl Harness {
         let stats: Value = self
             .http
             .get(format!("http://{}/control/stats", self.sim.address))
+            .bearer_auth(&self.sim.control_token)
             .send()
             .await
             .unwrap()

@@ -29,6 +29,7 @@ async fn chat(sim: &RunningSim, model: &str, content: &str) -> reqwest::Response
 async fn put(sim: &RunningSim, path: &str, body: &str) -> reqwest::Response {
     reqwest::Client::new()
         .put(format!("http://{}{path}", sim.address))
+        .bearer_auth(&sim.control_token)
         .body(body.to_owned())
         .send()
         .await
@@ -188,4 +189,31 @@ async fn the_messages_api_takes_an_x_api_key_or_a_bearer_token() {
     let answer: Value = with_bearer.json().await.unwrap();
     assert_eq!(answer["content"][0]["type"], "text");
     assert!(answer["usage"]["input_tokens"].as_u64().unwrap() > 0);
+}
+
+/// Anyone who could change a profile could fake a configuration's accuracy
+/// into promotion, or force rollbacks: `/control` takes the control token.
+#[tokio::test]
+async fn the_control_api_needs_its_token() {
+    let sim = RunningSim::start(1, Dataset::default(), 0).await.unwrap();
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/control/profiles/m", sim.address);
+    for request in [
+        client.put(&url).body(r#"{"accuracy": 1.0}"#),
+        client
+            .put(&url)
+            .bearer_auth("a-guess")
+            .body(r#"{"accuracy": 1.0}"#),
+        client.get(format!("http://{}/control/stats", sim.address)),
+    ] {
+        assert_eq!(request.send().await.unwrap().status(), 401);
+    }
+    assert!(
+        put(&sim, "/control/profiles/m", r#"{"accuracy": 1.0}"#)
+            .await
+            .status()
+            .is_success()
+    );
+    // The provider API itself stays open, as a provider's is to its key holders.
+    assert_eq!(chat(&sim, "m", "hi").await.status(), 200);
 }

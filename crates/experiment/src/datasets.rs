@@ -11,7 +11,7 @@ use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use trizone_core::ExpectedFinding;
-use trizone_http::auth::{AnyRole, Experimenters};
+use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::StoreError;
 use trizone_store::datasets::{self, Dataset, NewCase};
@@ -224,6 +224,7 @@ where
 #[utoipa::path(post, path = "/api/v1/datasets", tag = "datasets", params(UploadQuery),
     request_body(content = String, content_type = "application/x-ndjson", description = "one case per line"),
     responses((status = 201, body = Dataset), (status = 413, body = trizone_http::error::ErrorBody),
+              (status = 429, description = "two uploads already under way with this key", body = trizone_http::error::ErrorBody),
               (status = 422, description = "a bad line, by number; nothing stored", body = trizone_http::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn upload(
@@ -236,27 +237,45 @@ pub async fn upload(
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ApiError::invalid("name", "must be 1 to 200 characters"));
     }
-    let mut tx = state.db.begin().await.map_err(StoreError::from)?;
-    let id = datasets::create(&mut *tx, name, &query.description, &auth.caller().key_id).await?;
+    // Sixteen trickling uploads once held sixteen pooled connections idle
+    // in their transactions. A key uploads two at a time; the first batch
+    // is read before a connection is taken, so a small upload, or a slow
+    // client's first lines, hold none; and the role's
+    // idle_in_transaction_session_timeout ends a transaction left waiting.
+    let _slot = state.uploads.admit(&auth.caller().key_id)?;
     let mut lines = Lines::new(body.into_data_stream(), state.upload_limits);
     let (mut seen, mut batch, mut count) = (HashSet::new(), Vec::with_capacity(BATCH), 0i32);
-    while let Some((number, line)) = lines.next().await? {
-        if line.trim().is_empty() {
-            continue;
+    let mut ended = false;
+    while !ended && batch.len() < BATCH {
+        match lines.next().await? {
+            Some((number, line)) if !line.trim().is_empty() => {
+                batch.push(parse_case(number, &line, &mut seen)?);
+            }
+            Some(_) => {}
+            None => ended = true,
         }
-        batch.push(parse_case(number, &line, &mut seen)?);
-        if batch.len() == BATCH {
+    }
+    if batch.is_empty() {
+        return Err(ApiError::invalid("body", "the upload has no cases"));
+    }
+    let mut tx = state.db.begin().await.map_err(StoreError::from)?;
+    let id = datasets::create(&mut *tx, name, &query.description, &auth.caller().key_id).await?;
+    loop {
+        if batch.len() == BATCH || (ended && !batch.is_empty()) {
             datasets::insert_cases(&mut *tx, id, count, &batch).await?;
-            count += BATCH as i32;
+            count += batch.len() as i32;
             batch.clear();
         }
-    }
-    if !batch.is_empty() {
-        datasets::insert_cases(&mut *tx, id, count, &batch).await?;
-        count += batch.len() as i32;
-    }
-    if count == 0 {
-        return Err(ApiError::invalid("body", "the upload has no cases"));
+        if ended {
+            break;
+        }
+        match lines.next().await? {
+            Some((number, line)) if !line.trim().is_empty() => {
+                batch.push(parse_case(number, &line, &mut seen)?);
+            }
+            Some(_) => {}
+            None => ended = true,
+        }
     }
     let hash = hex::encode(lines.hasher.finalize());
     let dataset = datasets::finish(&mut *tx, id, count, &hash).await?;
@@ -278,7 +297,7 @@ pub struct PageQuery {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Vec<Dataset>>, ApiError> {
     let limit = page.limit.unwrap_or(50);
@@ -294,7 +313,7 @@ pub async fn list(
     responses((status = 200, body = Dataset), (status = 404, body = trizone_http::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Dataset>, ApiError> {
     Ok(Json(datasets::get(&state.db, id).await?))

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trizone_core::{Configuration, Decision, ExperimentStatus, Judge, Mover, Verdict};
-use trizone_http::auth::{AnyRole, Experimenters};
+use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments::{self, Experiment, ListFilter, Readiness};
@@ -88,7 +88,7 @@ pub struct ExperimentPage {
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ExperimentPage>, ApiError> {
     let limit = query.limit.unwrap_or(50);
@@ -124,7 +124,7 @@ pub async fn list(
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ExperimentView>, ApiError> {
     let experiment = experiments::get(&state.db, id).await?;
@@ -324,7 +324,7 @@ pub async fn feedback(
     responses((status = 200, body = Vec<Readiness>)), security(("bearer" = [])))]
 pub async fn readiness(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
 ) -> Result<Json<Vec<Readiness>>, ApiError> {
     Ok(Json(experiments::readiness(&state.db, None).await?))
 }

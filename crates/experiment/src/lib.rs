@@ -7,6 +7,7 @@ pub mod datasets;
 pub mod experiments;
 pub mod metrics;
 pub mod openapi;
+pub mod per_key;
 pub mod providers;
 pub mod reevaluations;
 pub mod register;
@@ -86,6 +87,7 @@ pub fn state_with(
         metrics,
         upload_limits: datasets::UploadLimits::default(),
         parsing: register::Parsing::default(),
+        uploads: per_key::PerKey::new(2),
         streams: runs::streams::Streams::new(runs::streams::StreamSettings::default()),
         max_concurrency: 64,
         v3: None,
@@ -111,6 +113,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = state(config, providers.catalog()).await?;
+    // The worker has a pool of its own: requests that exhaust the API's
+    // pool (slow uploads, a burst of reads) do not interrupt an evaluation.
+    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let worker_db = trizone_store::connect(options, DbRole::Experiment, 8).await?;
     let models = trizone_router::ModelRouter::new(
         providers,
         trizone_router::ResilienceSettings::default(),
@@ -122,7 +128,15 @@ pub async fn run(
         poll: std::time::Duration::from_secs(1),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(worker(&state, std::sync::Arc::new(models), settings).run(stopped));
+    let worker = tokio::spawn(
+        runs::worker::Worker::new(
+            worker_db,
+            std::sync::Arc::new(models),
+            settings,
+            state.metrics.clone(),
+        )
+        .run(stopped),
+    );
     let limits = Limits {
         body_bytes: config.body_limit,
         ..Limits::default()

@@ -19,6 +19,8 @@ pub struct AppState {
     pub upload_limits: UploadLimits,
     /// How registrations are parsed: how many at once, the YAML size cap.
     pub parsing: crate::register::Parsing,
+    /// Uploads under way, per key.
+    pub uploads: crate::per_key::PerKey,
     /// Open progress streams and the pollers they share.
     pub streams: crate::runs::streams::Streams,
     /// Most cases a run may have in flight.

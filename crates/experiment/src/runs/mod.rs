@@ -13,7 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
-use trizone_http::auth::{AnyRole, Experimenters};
+use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::runs::{self, NewRun, Progress, Run};
@@ -261,7 +261,7 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     responses((status = 200, body = RunView), (status = 404, body = trizone_http::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    _: Authorized<AnyRole>,
+    _: Authorized<Experimenters>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<RunView>, ApiError> {
     Ok(Json(view(&state, id).await?))

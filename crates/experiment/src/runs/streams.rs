@@ -17,6 +17,7 @@ use trizone_http::ApiError;
 use uuid::Uuid;
 
 use super::{RunView, view};
+use crate::per_key::{PerKey, Slot};
 use crate::state::AppState;
 
 /// What a run's watchers see: its latest view, or `None` once it cannot be read.
@@ -51,30 +52,8 @@ pub struct Streams {
 struct Inner {
     settings: StreamSettings,
     pollers: Mutex<HashMap<Uuid, watch::Sender<Latest>>>,
-    open_per_key: Mutex<HashMap<String, usize>>,
+    per_key: PerKey,
     closing: watch::Sender<bool>,
-}
-
-/// One admitted stream of a key; gives its place back when dropped.
-struct Slot {
-    inner: Arc<Inner>,
-    key: String,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        let mut open = self
-            .inner
-            .open_per_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.key) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.key);
-            }
-        }
-    }
 }
 
 impl Streams {
@@ -83,7 +62,7 @@ impl Streams {
             inner: Arc::new(Inner {
                 settings,
                 pollers: Mutex::new(HashMap::new()),
-                open_per_key: Mutex::new(HashMap::new()),
+                per_key: PerKey::new(settings.per_key),
                 closing: watch::channel(false).0,
             }),
         }
@@ -104,23 +83,6 @@ impl Streams {
             .pollers
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn admit(&self, key: &str) -> Result<Slot, ApiError> {
-        let mut open = self
-            .inner
-            .open_per_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(key.to_owned()).or_default();
-        if *count >= self.inner.settings.per_key {
-            return Err(ApiError::RateLimited { retry_after_s: 5 });
-        }
-        *count += 1;
-        Ok(Slot {
-            inner: self.inner.clone(),
-            key: key.to_owned(),
-        })
     }
 
     /// The run's shared progress, starting its poller if nobody watches it yet.
@@ -165,7 +127,7 @@ impl Streams {
         id: Uuid,
         first: RunView,
     ) -> Result<impl Stream<Item = Result<Event, std::convert::Infallible>> + use<>, ApiError> {
-        let slot = self.admit(key)?;
+        let slot = self.inner.per_key.admit(key)?;
         let progress = self.watch(state, id, first);
         let deadline = tokio::time::Instant::now() + self.inner.settings.lifetime;
         let closing = self.inner.closing.subscribe();

@@ -61,14 +61,18 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         assert_eq!(status, expected, "{body}");
     }
     let (status, _) = contract
-        .send("GET", experiments, send(Method::GET, experiments, END_USER))
+        .send(
+            "GET",
+            experiments,
+            send(Method::GET, experiments, EXPERIMENTER),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = contract
         .send(
             "GET",
             experiments,
-            send(Method::GET, "/api/v1/experiments?limit=0", END_USER),
+            send(Method::GET, "/api/v1/experiments?limit=0", EXPERIMENTER),
         )
         .await;
     assert_eq!(status, 422);
@@ -79,7 +83,7 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         (format!("/api/v1/experiments/{unknown}"), 404),
     ] {
         let (status, _) = contract
-            .send("GET", one, send(Method::GET, &path, END_USER))
+            .send("GET", one, send(Method::GET, &path, EXPERIMENTER))
             .await;
         assert_eq!(status, expected, "{path}");
     }
@@ -103,7 +107,7 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         .send(
             "GET",
             "/api/v1/readiness",
-            send(Method::GET, "/api/v1/readiness", END_USER),
+            send(Method::GET, "/api/v1/readiness", EXPERIMENTER),
         )
         .await;
     assert_eq!(status, 200);
@@ -131,7 +135,7 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         .await;
     assert_eq!(status, 422);
     let (status, _) = contract
-        .send("GET", datasets, send(Method::GET, datasets, END_USER))
+        .send("GET", datasets, send(Method::GET, datasets, EXPERIMENTER))
         .await;
     assert_eq!(status, 200);
     let dataset_id = dataset["id"].as_str().unwrap();
@@ -141,7 +145,7 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         (format!("/api/v1/datasets/{unknown}"), 404),
     ] {
         let (status, _) = contract
-            .send("GET", one_dataset, send(Method::GET, &path, END_USER))
+            .send("GET", one_dataset, send(Method::GET, &path, EXPERIMENTER))
             .await;
         assert_eq!(status, expected, "{path}");
     }
@@ -176,7 +180,7 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
         (format!("/api/v1/runs/{unknown}"), 404),
     ] {
         let (status, _) = contract
-            .send("GET", one_run, send(Method::GET, &path, END_USER))
+            .send("GET", one_run, send(Method::GET, &path, EXPERIMENTER))
             .await;
         assert_eq!(status, expected, "{path}");
     }

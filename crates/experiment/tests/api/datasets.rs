@@ -51,14 +51,14 @@ async fn a_dataset_uploads_and_reads_back(owner: PgPool) {
     assert_eq!(dataset["content_sha256"].as_str().unwrap().len(), 64);
     let id = dataset["id"].as_str().unwrap();
     let read: Value = app
-        .get(&format!("/api/v1/datasets/{id}"), END_USER)
+        .get(&format!("/api/v1/datasets/{id}"), EXPERIMENTER)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(read["name"], "smoke");
     let listed: Value = app
-        .get("/api/v1/datasets", END_USER)
+        .get("/api/v1/datasets", EXPERIMENTER)
         .await
         .json()
         .await
@@ -211,11 +211,66 @@ async fn uploading_needs_a_name_and_an_experimenter(owner: PgPool) {
     error_of(
         app.get(
             "/api/v1/datasets/00000000-0000-0000-0000-000000000000",
-            END_USER,
+            EXPERIMENTER,
         )
         .await,
         404,
     )
     .await;
+    app.finish().await;
+}
+
+/// Starts an upload that sends its headers and one case, then waits.
+async fn trickling_upload(app: &TestApp, token: &str) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let first = format!("{}\n", line("slow", json!([])));
+    let request = format!(
+        "POST /api/v1/datasets?name=slow HTTP/1.1\r\nhost: x\r\nauthorization: Bearer {token}\r\ntransfer-encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n",
+        first.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Sixteen trickling uploads held sixteen pooled connections idle in their
+/// transactions, and every V1 request then got 503.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn trickling_uploads_hold_no_connection_and_a_key_has_two_at_a_time(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let _slow = [
+        trickling_upload(&app, EXPERIMENTER).await,
+        trickling_upload(&app, EXPERIMENTER).await,
+    ];
+    // Both are admitted and reading (bounded wait for the server to see them).
+    let mut third = None;
+    for _ in 0..100 {
+        let response = upload(&app, "third", line("c", json!([]))).await;
+        if response.status() == 429 {
+            third = Some(response);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let third = third.expect("a third upload from the same key was admitted");
+    assert_eq!(error_of(third, 429).await["code"], "rate_limited");
+    let idle: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity
+         WHERE usename = 'trizone_experiment' AND state = 'idle in transaction'",
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(idle, 0, "a trickling upload holds a transaction open");
+    // Other keys, and every other request, are served meanwhile.
+    let admin = app
+        .client
+        .post(app.url("/api/v1/datasets?name=admins"))
+        .bearer_auth(crate::ADMIN)
+        .body(line("d", json!([])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 201);
     app.finish().await;
 }

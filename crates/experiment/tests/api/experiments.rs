@@ -14,21 +14,29 @@ async fn registered(app: &TestApp, name: &str, temperature: f64) -> Value {
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
-async fn any_valid_token_reads_and_listing_filters_and_pages(owner: PgPool) {
+async fn experimenters_read_and_listing_filters_and_pages(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
     for i in 0..3 {
         registered(&app, &format!("e{i}"), f64::from(i) / 10.0).await;
     }
     let page: Value = app
-        .get("/api/v1/experiments?limit=2", END_USER)
+        .get("/api/v1/experiments?limit=2", EXPERIMENTER)
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 2);
     assert_eq!(page["next_offset"], 2);
+    // V1 is the experimenters' zone: end users see V2 only.
+    for path in [
+        "/api/v1/experiments",
+        "/api/v1/readiness",
+        "/api/v1/datasets",
+    ] {
+        error_of(app.get(path, END_USER).await, 403).await;
+    }
     let last: Value = app
-        .get("/api/v1/experiments?limit=2&offset=2", END_USER)
+        .get("/api/v1/experiments?limit=2&offset=2", EXPERIMENTER)
         .await
         .json()
         .await
@@ -67,7 +75,7 @@ async fn an_experiment_reads_back_with_its_readiness(owner: PgPool) {
     let created = registered(&app, "read-me", 0.0).await;
     let id = created["id"].as_str().unwrap();
     let read: Value = app
-        .get(&format!("/api/v1/experiments/{id}"), END_USER)
+        .get(&format!("/api/v1/experiments/{id}"), EXPERIMENTER)
         .await
         .json()
         .await
@@ -80,20 +88,21 @@ async fn an_experiment_reads_back_with_its_readiness(owner: PgPool) {
     error_of(
         app.get(
             "/api/v1/experiments/00000000-0000-0000-0000-000000000000",
-            END_USER,
+            EXPERIMENTER,
         )
         .await,
         404,
     )
     .await;
     let error = error_of(
-        app.get("/api/v1/experiments/not-a-uuid", END_USER).await,
+        app.get("/api/v1/experiments/not-a-uuid", EXPERIMENTER)
+            .await,
         400,
     )
     .await;
     assert_eq!(error["code"], "bad_request");
     let all: Value = app
-        .get("/api/v1/readiness", END_USER)
+        .get("/api/v1/readiness", EXPERIMENTER)
         .await
         .json()
         .await
@@ -225,7 +234,7 @@ async fn feedback_is_recorded_and_bounded(owner: PgPool) {
     )
     .await;
     let readiness: Value = app
-        .get(&format!("/api/v1/experiments/{id}"), END_USER)
+        .get(&format!("/api/v1/experiments/{id}"), EXPERIMENTER)
         .await
         .json()
         .await

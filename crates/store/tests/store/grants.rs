@@ -379,3 +379,17 @@ async fn each_binary_refuses_a_pool_of_another_role(owner: PgPool) {
         "connected as database role `trizone_gate`, expected `trizone_stable`"
     );
 }
+
+/// A transaction a client leaves idle (a trickling upload) ends after a
+/// minute, whichever zone's login holds it.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn every_zone_ends_a_transaction_left_idle(owner: PgPool) {
+    for role in DbRole::ALL {
+        let pool = pool_as(&owner, role).await;
+        let timeout: String = sqlx::query_scalar("SHOW idle_in_transaction_session_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(timeout, "1min", "{role:?}");
+    }
+}

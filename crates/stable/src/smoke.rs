@@ -80,6 +80,7 @@ pub struct SmokeCaseReport {
         (status = 200, description = "Pass or fail, with each case's outcome", body = SmokeReport),
         (status = 403, description = "Not a service token", body = trizone_http::error::ErrorBody),
         (status = 404, description = "No such deployment", body = trizone_http::error::ErrorBody),
+        (status = 409, description = "The deployment is not being promoted", body = trizone_http::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -89,6 +90,18 @@ pub async fn run(
     Path(deployment_id): Path<Uuid>,
 ) -> Result<Json<SmokeReport>, ApiError> {
     let deployment = trizone_store::production::get(&state.db, deployment_id).await?;
+    // Each smoke test makes real provider calls: only the promotion under
+    // way (the gate stores `smoke_testing` before it asks) is tested, not
+    // any deployment a service token can name.
+    if deployment.status != "smoke_testing" {
+        return Err(ApiError::Refused {
+            code: "not_being_promoted",
+            message: format!(
+                "deployment {deployment_id} is {}: only a deployment being promoted is smoke-tested",
+                deployment.status
+            ),
+        });
+    }
     let cases = CASES.as_ref().map_err(|e| ApiError::internal(e.clone()))?;
     let config = &deployment.configuration;
     let models = &state.models;

@@ -255,9 +255,35 @@ async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
             .fetch_one(&app.owner)
             .await
             .unwrap();
+    // A promotion stopped at its smoke test, as the gate leaves it before asking.
+    let candidate = app
+        .evaluated(&app.configuration(MODEL, 0.9), Measured::passing())
+        .await;
+    let experiment = trizone_store::experiments::get(&app.owner, candidate.experiment)
+        .await
+        .unwrap();
+    let promoting = trizone_store::production::insert_pending(
+        &app.owner,
+        experiment.id,
+        &experiment.fingerprint,
+        &experiment.configuration,
+    )
+    .await
+    .unwrap();
+    trizone_store::production::advance(
+        &app.owner,
+        promoting.id,
+        "pending",
+        "smoke_testing",
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     let smoke = "/internal/smoke/{deployment_id}";
     for (path, token, expected) in [
-        (format!("/internal/smoke/{deployment}"), SERVICE, 200),
+        (format!("/internal/smoke/{}", promoting.id), SERVICE, 200),
+        (format!("/internal/smoke/{deployment}"), SERVICE, 409),
         (format!("/internal/smoke/{}", Uuid::new_v4()), SERVICE, 404),
         (format!("/internal/smoke/{deployment}"), END_USER, 403),
     ] {

@@ -222,6 +222,25 @@ impl TestApp {
         .unwrap()
     }
 
+    /// A deployment of `configuration` whose promotion has reached its smoke
+    /// test, as the gate leaves it before asking V2.
+    pub async fn deploy_for_smoke(&self, configuration: Value) -> Deployment {
+        let deployment = self.deploy(configuration).await;
+        assert!(
+            production::advance(
+                &self.gate,
+                deployment.id,
+                "pending",
+                "smoke_testing",
+                None,
+                None
+            )
+            .await
+            .unwrap()
+        );
+        deployment
+    }
+
     /// Enables `deployment` the way the gate does; `notify` false leaves
     /// V2 to find out by polling.
     pub async fn activate(&self, deployment: &Deployment, notify: bool) {

@@ -18,7 +18,7 @@ async fn smoke(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
 async fn a_working_deployment_passes_without_reaching_users_or_records(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
     let active = app.promote(0.0).await;
-    let candidate = app.deploy(app.configuration(0.5)).await;
+    let candidate = app.deploy_for_smoke(app.configuration(0.5)).await;
 
     let response = smoke(&app, &candidate.id.to_string(), SERVICE).await;
     assert_eq!(response.status(), 200);
@@ -54,7 +54,7 @@ async fn a_deployment_whose_provider_fails_fails_with_each_case_s_reason(owner: 
     let app = TestApp::spawn(owner).await;
     let mut configuration = app.configuration(0.25);
     configuration["models"]["primary"]["model"] = json!("broken-model");
-    let candidate = app.deploy(configuration).await;
+    let candidate = app.deploy_for_smoke(configuration).await;
     app.sim.state.set_profile(
         "broken-model",
         serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
@@ -92,6 +92,24 @@ async fn smoke_tests_are_for_services_and_known_deployments(owner: PgPool) {
     assert_eq!(
         error_of(smoke(&app, "nope", SERVICE).await, 400).await["code"],
         "bad_request"
+    );
+    app.finish().await;
+}
+
+/// A service token could smoke-test any deployment, a superseded one too,
+/// each time with real provider calls. Only the promotion under way is.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn only_a_deployment_being_promoted_is_smoke_tested(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let active = app.promote(0.0).await;
+    let pending = app.deploy(app.configuration(0.5)).await;
+    for deployment in [&active, &pending] {
+        let refused = error_of(smoke(&app, &deployment.id.to_string(), SERVICE).await, 409).await;
+        assert_eq!(refused["code"], "not_being_promoted", "{refused}");
+    }
+    assert!(
+        app.sim.state.stats().is_empty(),
+        "a refused smoke test called a provider"
     );
     app.finish().await;
 }

@@ -251,7 +251,11 @@ fn check_yaml_nesting(body: &str) -> Result<(), Error> {
             }
             (Some(open), c) if c == open => quote = None,
             (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
+            // A quote opens a quoted scalar only where a scalar can start;
+            // the one in `it's` does not, or it would hide what follows.
+            (None, '\'' | '"') if previous.is_whitespace() || "[{,".contains(previous) => {
+                quote = Some(c);
+            }
             (None, '#') if previous.is_whitespace() => comment = true,
             (None, '[' | '{') => {
                 depth += 1;
@@ -583,6 +587,17 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
         assert!(Configuration::parse(&quoted, Format::Yaml).is_ok());
         let commented = format!("# {}\n{EXAMPLE_YAML}", "[".repeat(200));
         assert!(Configuration::parse(&commented, Format::Yaml).is_ok());
+        // An apostrophe in a plain scalar opens no quote to hide a bomb in.
+        let hidden = format!(
+            "name: it's\nmodels: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let error = Configuration::parse(&hidden, Format::Yaml).unwrap_err();
+        assert!(
+            error.to_string().contains("nests deeper than 64"),
+            "{error}"
+        );
     }
 
     #[test]

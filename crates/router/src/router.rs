@@ -76,11 +76,6 @@ impl ModelRouter {
         })
     }
 
-    /// The providers this router calls, by name.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
-    }
-
     /// Reviews `input` with `config`'s models and strategy. The latency, on
     /// a review and on an error alike, is the wall time of the whole review:
     /// an ensemble's calls run side by side, so their latencies do not add.

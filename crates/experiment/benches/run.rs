@@ -107,9 +107,8 @@ async fn main() {
         .unwrap(),
     );
     let settings = WorkerSettings {
-        owner: "bench".into(),
-        lease: Duration::from_secs(30),
         poll: Duration::from_millis(5),
+        ..WorkerSettings::new("bench")
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(trizone_experiment::worker(&state, router, settings).run(stopped));

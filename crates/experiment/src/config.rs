@@ -34,6 +34,16 @@ pub struct Config {
     /// Most cases one run may have in flight.
     #[arg(long, env = "TRIZONE_V1_MAX_CONCURRENCY", default_value_t = 64)]
     pub max_concurrency: i32,
+    /// Runs one replica works at once.
+    #[arg(long, env = "TRIZONE_V1_RUNS_AT_ONCE", default_value_t = 4)]
+    pub runs_at_once: usize,
+    /// Cases in flight at once across all of a replica's runs.
+    #[arg(long, env = "TRIZONE_V1_CASE_BUDGET", default_value_t = 64)]
+    pub case_budget: usize,
+    /// The longest a run may take, in seconds from its start; a run still
+    /// going then fails, and the cases it recorded still count.
+    #[arg(long, env = "TRIZONE_V1_MAX_RUN_SECONDS", default_value_t = 6 * 60 * 60)]
+    pub max_run_seconds: u64,
     /// Seconds a run's lease lasts without renewal before another replica may take it.
     #[arg(long, env = "TRIZONE_V1_LEASE_SECONDS", default_value_t = 30)]
     pub lease_seconds: u64,

@@ -116,16 +116,19 @@ pub async fn run(
     // The worker has a pool of its own: requests that exhaust the API's
     // pool (slow uploads, a burst of reads) do not interrupt an evaluation.
     let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
-    let worker_db = trizone_store::connect(options, DbRole::Experiment, 8).await?;
+    let pool_size = u32::try_from(config.runs_at_once.saturating_mul(2) + 2).unwrap_or(u32::MAX);
+    let worker_db = trizone_store::connect(options, DbRole::Experiment, pool_size.max(8)).await?;
     let models = trizone_router::ModelRouter::new(
         providers,
         trizone_router::ResilienceSettings::default(),
         state.http_metrics.registry(),
     )?;
     let settings = runs::worker::WorkerSettings {
-        owner: config.replica_name(),
         lease: std::time::Duration::from_secs(config.lease_seconds.max(3)),
-        poll: std::time::Duration::from_secs(1),
+        runs_at_once: config.runs_at_once,
+        case_budget: config.case_budget,
+        max_run: std::time::Duration::from_secs(config.max_run_seconds),
+        ..runs::worker::WorkerSettings::new(config.replica_name())
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(

@@ -149,7 +149,9 @@ pub async fn latest_dataset(
     .await?)
 }
 
-/// Claims the oldest run nobody holds a live lease on, for `owner`.
+/// Claims, for the replica `owner`, a run nobody holds a live lease on:
+/// the oldest of those whose experiment's owner has the fewest runs being
+/// worked, so one experimenter's queue cannot starve everyone else's.
 pub async fn claim(
     executor: impl PgExecutor<'_>,
     owner: &str,
@@ -161,10 +163,16 @@ pub async fn claim(
            SET status = 'running', lease_owner = $1, lease_expires_at = now() + $2::interval,
                started_at = coalesce(r.started_at, now())
            WHERE r.id = (
-               SELECT id FROM experiments_v1.evaluation_runs
-               WHERE status IN ('queued', 'running') AND (lease_expires_at IS NULL OR lease_expires_at < now())
-               ORDER BY created_at
-               FOR UPDATE SKIP LOCKED
+               SELECT c.id FROM experiments_v1.evaluation_runs c
+               JOIN experiments_v1.experiments e ON e.id = c.experiment_id
+               WHERE c.status IN ('queued', 'running')
+                 AND (c.lease_expires_at IS NULL OR c.lease_expires_at < now())
+               ORDER BY (SELECT count(*) FROM experiments_v1.evaluation_runs w
+                         JOIN experiments_v1.experiments we ON we.id = w.experiment_id
+                         WHERE we.owner = e.owner AND w.status = 'running'
+                           AND w.lease_expires_at >= now()),
+                        c.created_at
+               FOR UPDATE OF c SKIP LOCKED
                LIMIT 1)
            RETURNING r.id, r.experiment_id, r.dataset_id, r.status, r.concurrency, r.cases_total, r.error,
                      r.requested_by, r.created_at, r.started_at, r.finished_at, r.seed, r.exhaustive,

@@ -1,5 +1,10 @@
 //! The evaluation worker: claims runs under a lease and works each until
 //! the judge has decided on the configuration's pooled evidence.
+//!
+//! A replica works several runs at once, and their cases share one budget,
+//! so a slow model on a concurrency-1 run holds one slot, not the replica.
+//! Runs are claimed fairly between owners (see `runs::claim`), and a run
+//! that outlives `max_run` fails rather than holding its slot for ever.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,7 +12,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use trizone_core::{
     Configuration, Decision, ExperimentStatus, Judge, MatchPolicy, Mover, Verdict, score_case,
 };
@@ -29,6 +34,28 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// How often to look for a run when idle.
     pub poll: Duration,
+    /// Runs this replica works at once.
+    pub runs_at_once: usize,
+    /// Cases in flight at once across all of this replica's runs.
+    pub case_budget: usize,
+    /// The longest a run may take from its start, across replicas and
+    /// restarts; a run still going then fails, its recorded cases kept as
+    /// evidence.
+    pub max_run: Duration,
+}
+
+impl WorkerSettings {
+    /// The defaults a V1 replica runs with, for the replica named `owner`.
+    pub fn new(owner: impl Into<String>) -> Self {
+        Self {
+            owner: owner.into(),
+            lease: Duration::from_secs(30),
+            poll: Duration::from_secs(1),
+            runs_at_once: 4,
+            case_budget: 64,
+            max_run: Duration::from_secs(6 * 60 * 60),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -37,6 +64,8 @@ pub struct Worker {
     router: Arc<ModelRouter>,
     settings: WorkerSettings,
     metrics: V1Metrics,
+    /// One permit per case in flight, shared by every run this replica works.
+    budget: Arc<Semaphore>,
 }
 
 impl std::fmt::Debug for Worker {
@@ -54,44 +83,80 @@ impl Worker {
         settings: WorkerSettings,
         metrics: V1Metrics,
     ) -> Self {
+        let budget = Arc::new(Semaphore::new(settings.case_budget.max(1)));
         Self {
             db,
             router,
             settings,
             metrics,
+            budget,
         }
     }
 
-    /// Claims and works runs until `shutdown` flips to true; a run in hand is
-    /// released for another replica to resume.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        while !*shutdown.borrow() {
-            match runs::claim(&self.db, &self.settings.owner, self.settings.lease).await {
-                Ok(Some(run)) => {
-                    let (id, run_experiment) = (run.id, run.experiment_id);
-                    tokio::select! {
-                        result = self.work(run) => {
-                            if let Err(error) = result {
-                                self.give_up(id, run_experiment, &error).await;
-                            }
-                        }
-                        _ = shutdown.changed() => {
-                            let _ = runs::release(&self.db, id, &self.settings.owner).await;
-                            tracing::info!(run = %id, "run released on shutdown");
-                        }
+    /// Claims and works runs, up to `runs_at_once` of them, until
+    /// `shutdown` flips to true; the runs in hand are then released for
+    /// another replica to resume.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        // Each run is its own task: were they futures polled here, a claim
+        // waiting for a connection would stall the runs holding them.
+        let mut held = tokio::task::JoinSet::new();
+        let mut stop = shutdown.clone();
+        while !*stop.borrow() {
+            if held.len() < self.settings.runs_at_once.max(1) {
+                match runs::claim(&self.db, &self.settings.owner, self.settings.lease).await {
+                    Ok(Some(run)) => {
+                        held.spawn(self.clone().hold(run, shutdown.clone()));
+                        // There may be more waiting: look again at once.
+                        continue;
                     }
-                }
-                Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(self.settings.poll) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(error = %error, "cannot claim runs; retrying");
-                    tokio::time::sleep(self.settings.poll).await;
+                    Ok(None) => {}
+                    Err(error) => tracing::warn!(error = %error, "cannot claim runs; retrying"),
                 }
             }
+            tokio::select! {
+                Some(_) = held.join_next() => {}
+                () = tokio::time::sleep(self.settings.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Each held run has seen the flag too and is letting go.
+        while held.join_next().await.is_some() {}
+    }
+
+    /// Works one claimed run to its end, its deadline, or shutdown.
+    async fn hold(self, run: Run, mut shutdown: watch::Receiver<bool>) {
+        let (id, experiment_id) = (run.id, run.experiment_id);
+        let deadline = self.deadline(&run);
+        tokio::select! {
+            result = tokio::time::timeout_at(deadline, self.work(run)) => match result {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => self.give_up(id, experiment_id, &error).await,
+                Err(_) => self.time_out(id, experiment_id).await,
+            },
+            // The guard `wait_for` returns is not `Send`: drop it at once.
+            () = async { drop(shutdown.wait_for(|stop| *stop).await) } => {
+                let _ = runs::release(&self.db, id, &self.settings.owner).await;
+                tracing::info!(run = %id, "run released on shutdown");
+            }
+        }
+    }
+
+    /// When the run must be over: `max_run` after it first started, on
+    /// whichever replica, so restarts and takeovers do not extend it.
+    fn deadline(&self, run: &Run) -> tokio::time::Instant {
+        let started = run.started_at.unwrap_or(run.created_at);
+        let elapsed = (chrono::Utc::now() - started).to_std().unwrap_or_default();
+        tokio::time::Instant::now() + self.settings.max_run.saturating_sub(elapsed)
+    }
+
+    async fn time_out(&self, id: uuid::Uuid, experiment_id: uuid::Uuid) {
+        let reason = format!(
+            "the run took longer than the longest a run may take ({} s, TRIZONE_V1_MAX_RUN_SECONDS); the cases it recorded still count as evidence, and a new run continues from them",
+            self.settings.max_run.as_secs()
+        );
+        tracing::warn!(run = %id, "run timed out");
+        if let Err(error) = self.fail(id, experiment_id, &reason).await {
+            tracing::error!(run = %id, error = %error, "cannot record the run's time-out; its lease will expire");
         }
     }
 
@@ -268,7 +333,10 @@ impl Worker {
         fingerprint: &str,
         case: Case,
     ) -> Result<(Recorded, Analysis), StoreError> {
+        // The semaphore is never closed, so this always yields a permit.
+        let permit = self.budget.acquire().await.ok();
         let analysis = self.analyse(config, &case).await;
+        drop(permit);
         let recorded =
             runs::record(&self.db, run.id, fingerprint, &case.case_key, &analysis).await?;
         if recorded != Recorded::Ignored {

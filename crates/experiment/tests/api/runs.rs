@@ -14,7 +14,7 @@ use trizone_router::{ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
 use trizone_testkit::{SIM_OPENAI, sim_providers};
 
-use crate::{EXPERIMENTER, TestApp, error_of};
+use crate::{EXPERIMENTER, OTHER_EXPERIMENTER, TestApp, error_of};
 
 pub const MODEL: &str = "gpt-sim";
 const SEED: u64 = 11;
@@ -64,6 +64,18 @@ struct Worker {
 
 impl Worker {
     fn start(app: &TestApp, sim: &RunningSim, owner: &str) -> Self {
+        Self::start_with(
+            app,
+            sim,
+            WorkerSettings {
+                lease: Duration::from_secs(1),
+                poll: Duration::from_millis(50),
+                ..WorkerSettings::new(owner)
+            },
+        )
+    }
+
+    fn start_with(app: &TestApp, sim: &RunningSim, settings: WorkerSettings) -> Self {
         let registry = prometheus::Registry::new();
         let router = ModelRouter::new(
             sim_providers(sim.address),
@@ -71,11 +83,6 @@ impl Worker {
             &registry,
         )
         .unwrap();
-        let settings = WorkerSettings {
-            owner: owner.into(),
-            lease: Duration::from_secs(1),
-            poll: Duration::from_millis(50),
-        };
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(
             trizone_experiment::worker(&app.state, Arc::new(router), settings).run(stopped),
@@ -616,5 +623,174 @@ async fn progress_streams_share_a_poller_are_capped_per_key_and_end_on_shutdown(
         assert!(text.contains("event: progress"), "{text}");
         assert!(text.contains("event: closing"), "{text}");
     }
+    app.finish().await;
+}
+
+/// Registers `configuration` as `token`'s and queues an exhaustive run of it
+/// on `dataset_id`, concurrency 1; returns the run id.
+async fn queue_run(app: &TestApp, token: &str, configuration: Value, dataset_id: &Value) -> String {
+    let experiment: Value = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(token)
+        .json(&json!({"configuration": configuration}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/experiments/{}/runs",
+            experiment["id"].as_str().unwrap()
+        )))
+        .bearer_auth(token)
+        .json(&json!({"dataset_id": dataset_id, "concurrency": 1, "exhaustive": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202, "{experiment}");
+    response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `configuration()` asking `model`, its fingerprint varied by `temperature`.
+fn configuration_of(model: &str, temperature: f64) -> Value {
+    let mut configuration = configuration();
+    configuration["models"]["primary"]["model"] = json!(model);
+    configuration["parameters"]["temperature"] = json!(temperature);
+    configuration
+}
+
+async fn upload(app: &TestApp, cases: &str) -> Value {
+    let dataset: Value = app
+        .client
+        .post(app.url("/api/v1/datasets?name=sim"))
+        .bearer_auth(EXPERIMENTER)
+        .body(cases.to_owned())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    dataset["id"].clone()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn one_experimenters_slow_runs_do_not_hold_up_anothers(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(30);
+    let sim = simulator(&cases, json!({})).await;
+    sim.state.set_profile(
+        "gpt-slow",
+        serde_json::from_value(json!({"latency_median_ms": 400, "latency_p95_ms": 450})).unwrap(),
+    );
+    let dataset_id = upload(&app, &cases).await;
+    // Alice queues two slow runs (12 s each), then Bob one quick one.
+    let alice_first = queue_run(
+        &app,
+        EXPERIMENTER,
+        configuration_of("gpt-slow", 0.1),
+        &dataset_id,
+    )
+    .await;
+    let alice_second = queue_run(
+        &app,
+        EXPERIMENTER,
+        configuration_of("gpt-slow", 0.2),
+        &dataset_id,
+    )
+    .await;
+    let bob = queue_run(
+        &app,
+        OTHER_EXPERIMENTER,
+        configuration_of(MODEL, 0.3),
+        &dataset_id,
+    )
+    .await;
+    let worker = Worker::start_with(
+        &app,
+        &sim,
+        WorkerSettings {
+            lease: Duration::from_secs(5),
+            poll: Duration::from_millis(50),
+            runs_at_once: 2,
+            ..WorkerSettings::new("replica-a")
+        },
+    );
+    let base = app.url("");
+    let bobs = wait_until(&app.client, &base, &bob, |v| v["status"] == "finished").await;
+    assert_eq!(bobs["metrics"]["cases"], 30);
+    // Bob's run took the second slot although Alice's second run is older,
+    // and it finished while her first was still going.
+    let (first, second) = (
+        run_view(&app.client, &base, &alice_first).await,
+        run_view(&app.client, &base, &alice_second).await,
+    );
+    assert_eq!(first["status"], "running", "{first}");
+    let started = |view: &Value| view["started_at"].as_str().map(str::to_owned);
+    assert!(
+        started(&second).is_none_or(|s| s.as_str() >= bobs["finished_at"].as_str().unwrap()),
+        "Alice's second run started before Bob's ended: {second} {bobs}"
+    );
+    for id in [&alice_first, &alice_second] {
+        let cancelled = app
+            .client
+            .post(app.url(&format!("/api/v1/runs/{id}/cancel")))
+            .bearer_auth(EXPERIMENTER)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cancelled.status(), 200);
+    }
+    worker.stop().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_past_its_longest_duration_fails_and_keeps_its_evidence(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(30);
+    let sim = simulator(
+        &cases,
+        json!({"latency_median_ms": 200, "latency_p95_ms": 220}),
+    )
+    .await;
+    let worker = Worker::start_with(
+        &app,
+        &sim,
+        WorkerSettings {
+            poll: Duration::from_millis(50),
+            max_run: Duration::from_secs(2),
+            ..WorkerSettings::new("replica-a")
+        },
+    );
+    let base = app.url("");
+    let id = start_run(&app.client, &base, &cases, 1).await;
+    let view = wait_until(&app.client, &base, &id, |v| v["status"] == "failed").await;
+    let error = view["error"].as_str().unwrap();
+    assert!(error.contains("longest a run may take (2 s"), "{view}");
+    let (done, _) = recorded(&app.owner, &id).await;
+    assert!(done > 0 && done < 30, "{done} cases recorded");
+    let experiment: Value = app
+        .get(
+            &format!(
+                "/api/v1/experiments/{}",
+                view["experiment_id"].as_str().unwrap()
+            ),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(experiment["status"], "registered");
+    assert_eq!(experiment["readiness"]["cases"], done, "{experiment}");
+    worker.stop().await;
     app.finish().await;
 }

@@ -27,6 +27,32 @@ async fn migrating_again_is_a_no_op(owner: PgPool) {
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_database_that_applied_an_amended_migration_first_version_still_migrates(owner: PgPool) {
+    // The first version of migration 15, as released.
+    sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = decode($1, 'hex') WHERE version = 20261202000015",
+    )
+    .bind("eebadc609e6cec775ef2f9122a065af677556ada91c241afeae0ddb08f0c33578c3478d209afb646e1c55461970a9ffe")
+    .execute(&owner)
+    .await
+    .unwrap();
+    let mut conn = owner.acquire().await.unwrap();
+    assert!(
+        trizone_store::MIGRATOR.run(&mut *conn).await.is_err(),
+        "sqlx refuses a changed migration"
+    );
+    trizone_store::migrate(&mut conn).await.unwrap();
+    // Any other changed checksum is still refused.
+    sqlx::query(
+        "UPDATE _sqlx_migrations SET checksum = decode('00', 'hex') WHERE version = 20261202000015",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    assert!(trizone_store::migrate(&mut conn).await.is_err());
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_registered_configuration_reads_back_whole(owner: PgPool) {
     let v1 = pool_as(&owner, DbRole::Experiment).await;
     let experiment = register(&v1, "round-trip", 0.3).await;

@@ -168,8 +168,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate { database, create } => migrate(database, create).await,
         Command::Up { database, ports } => {
+            // Bad tokens are refused before anything is touched.
+            let tokens = crate::up::Tokens::from_env()?;
             migrate(database.clone(), true).await?;
-            crate::up::up(&database.url.raw, ports).await?;
+            crate::up::up(&database.url.raw, ports, &tokens).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo(args) => done(crate::demo::demo(args).await),

@@ -144,7 +144,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         };
         say(&format!("no platform at {}: starting one", session.v1_url))?;
         crate::cli::migrate_url(url).await?;
-        let started = Platform::start(url, &default_ports(), &Tokens::from_env()).await?;
+        let started = Platform::start(url, &default_ports(), &Tokens::from_env()?).await?;
         session = started.session.clone();
         platform = Some(started);
     } else {

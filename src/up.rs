@@ -10,7 +10,8 @@ use clap::{Args, Parser};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use trizone_http::{Role, auth::token_hash_hex};
+use trizone_http::Role;
+use trizone_http::auth::{MIN_TOKEN_CHARS, token_hash_hex};
 use trizone_store::DbRole;
 
 use crate::session::Session;
@@ -49,32 +50,41 @@ pub struct Tokens {
 }
 
 impl Tokens {
-    pub fn from_env() -> Self {
+    /// The tokens, refusing one chosen shorter than `MIN_TOKEN_CHARS`: the
+    /// services keep unsalted hashes, and a short token is found from its
+    /// hash by search.
+    pub fn from_env() -> anyhow::Result<Self> {
         let tokens = Role::ALL
             .into_iter()
             .map(|role| {
                 let variable = env_name(role);
-                let token = std::env::var(&variable)
-                    .ok()
-                    .filter(|t| !t.trim().is_empty())
-                    .unwrap_or_else(|| {
-                        format!(
-                            "tz-{}-{}",
-                            role.as_str().replace('_', "-"),
-                            uuid::Uuid::new_v4().simple()
-                        )
-                    });
-                (role, token)
+                let token = match std::env::var(&variable) {
+                    Ok(token) if !token.trim().is_empty() => token.trim().to_owned(),
+                    _ => format!(
+                        "tz-{}-{}",
+                        role.as_str().replace('_', "-"),
+                        uuid::Uuid::new_v4().simple()
+                    ),
+                };
+                if token.chars().count() < MIN_TOKEN_CHARS {
+                    anyhow::bail!(
+                        "{variable} is {} characters: a token needs at least {MIN_TOKEN_CHARS}",
+                        token.chars().count()
+                    );
+                }
+                Ok((role, token))
             })
-            .collect();
-        Self { tokens }
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self { tokens })
     }
 
-    /// `TRIZONE_API_KEYS` for the services: the tokens' hashes only, each
+    /// `TRIZONE_API_KEYS` for a zone that checks `roles`: only their
+    /// tokens' hashes, so no zone holds a key it has no use for, and each
     /// key bound to its role's name (what owns an experiment it registers).
-    pub fn key_spec(&self) -> String {
+    pub fn key_spec(&self, roles: &[Role]) -> String {
         self.tokens
             .iter()
+            .filter(|(role, _)| roles.contains(role))
             .map(|(role, token)| format!("{0}:{1}:{0}", role.as_str(), token_hash_hex(token)))
             .collect::<Vec<_>>()
             .join(",")
@@ -86,6 +96,16 @@ impl Tokens {
             .find(|(r, _)| *r == role)
             .map_or("", |(_, t)| t.as_str())
     }
+}
+
+/// The roles each zone serves, so the keys each is given.
+pub mod zone_roles {
+    use trizone_http::Role::{self, Admin, EndUser, Experimentation, Experimenter, Gate, Scraper};
+
+    pub const V1: &[Role] = &[Experimenter, Admin, Scraper];
+    pub const V2: &[Role] = &[EndUser, Admin, Gate, Scraper];
+    pub const V3: &[Role] = &[Experimenter, Admin, Experimentation, Scraper];
+    pub const GATE: &[Role] = &[Experimenter, Admin, Scraper];
 }
 
 pub fn env_name(role: Role) -> String {
@@ -152,32 +172,30 @@ struct ZoneArgs {
 
 fn zone_args(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<ZoneArgs> {
     let host = ports.host;
-    let keys = tokens.key_spec();
-    let service_token = tokens.get(Role::Service).to_owned();
     let url = |port: u16| format!("http://{host}:{port}");
-    let common = |port: u16, role: DbRole| -> anyhow::Result<Vec<String>> {
+    let common = |port: u16, role: DbRole, roles: &[Role]| -> anyhow::Result<Vec<String>> {
         Ok(vec![
             "--listen".into(),
             format!("{host}:{port}"),
             "--database-url".into(),
             role_url(owner_url, role)?,
             "--api-keys".into(),
-            keys.clone(),
+            tokens.key_spec(roles),
         ])
     };
-    let mut v1 = common(ports.v1_port, DbRole::Experiment)?;
+    let mut v1 = common(ports.v1_port, DbRole::Experiment, zone_roles::V1)?;
     v1.extend([
         "--v3-url".into(),
         url(ports.v3_port),
         "--v3-token".into(),
-        service_token.clone(),
+        tokens.get(Role::Experimentation).to_owned(),
     ]);
     let v2 = ports
         .v2_port
         .iter()
         .enumerate()
         .map(|(i, &port)| {
-            let mut args = common(port, DbRole::Stable)?;
+            let mut args = common(port, DbRole::Stable, zone_roles::V2)?;
             args.extend(["--replica".into(), format!("local-v2-{}", i + 1)]);
             Ok(args)
         })
@@ -187,12 +205,12 @@ fn zone_args(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<
         .iter()
         .enumerate()
         .map(|(i, &port)| {
-            let mut args = common(port, DbRole::Gate)?;
+            let mut args = common(port, DbRole::Gate, zone_roles::GATE)?;
             args.extend([
                 "--v2-url".into(),
                 url(ports.v2_port[i % ports.v2_port.len()]),
                 "--v2-token".into(),
-                service_token.clone(),
+                tokens.get(Role::Gate).to_owned(),
                 "--schedule".into(),
                 ports.schedule.clone(),
                 "--kubernetes".into(),
@@ -206,7 +224,7 @@ fn zone_args(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<
     Ok(ZoneArgs {
         v1,
         v2,
-        v3: common(ports.v3_port, DbRole::Quarantine)?,
+        v3: common(ports.v3_port, DbRole::Quarantine, zone_roles::V3)?,
         gate,
     })
 }
@@ -328,9 +346,8 @@ impl Platform {
 }
 
 /// Runs the platform until Ctrl-C or SIGTERM.
-pub async fn up(owner_url: &str, ports: Ports) -> anyhow::Result<()> {
-    let tokens = Tokens::from_env();
-    let mut platform = Platform::start(owner_url, &ports, &tokens).await?;
+pub async fn up(owner_url: &str, ports: Ports, tokens: &Tokens) -> anyhow::Result<()> {
+    let mut platform = Platform::start(owner_url, &ports, tokens).await?;
     let session = platform.session.clone();
     let saved = session.save();
 

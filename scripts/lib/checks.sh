@@ -84,6 +84,8 @@ check_kubernetes() {
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_exposure.py" "$rendered"
     say "Kubernetes: provider keys go only with the operator's list, and only the pods holding them reach the providers"
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_providers.py" "$rendered"
+    say "Kubernetes: each zone holds only its own API keys, and a zone-to-zone token only where it is sent"
+    "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_tokens.py" "$rendered"
     say "Kubernetes: checkov (every skip carries its reason in the manifest)"
     "$TOOLS/venv/bin/checkov" --framework kubernetes -d "$ROOT/k8s" --skip-download --compact --quiet
 }

@@ -57,10 +57,10 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
     );
 
     // What the demo said is what the zones hold.
-    let status = get(&up.v2[0], "/api/v2/status", "e2e-end-user").await;
+    let status = get(&up.v2[0], "/api/v2/status", "e2e-end-user-token-9d17c3").await;
     let serving = status["active"]["name"].as_str().unwrap();
     assert!(serving.starts_with("demo-good-"), "{status}");
-    let records = get(&up.v3, "/api/v3/records", "e2e-experimenter").await;
+    let records = get(&up.v3, "/api/v3/records", "e2e-experimenter-token-4a8f").await;
     let mut reasons: Vec<&str> = records["records"]
         .as_array()
         .unwrap()
@@ -69,7 +69,7 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
         .collect();
     reasons.sort_unstable();
     assert_eq!(reasons, ["accuracy", "latency"]);
-    let experiments = get(&up.v1, "/api/v1/experiments", "e2e-experimenter").await;
+    let experiments = get(&up.v1, "/api/v1/experiments", "e2e-experimenter-token-4a8f").await;
     let reevaluations: Vec<&Value> = experiments["items"]
         .as_array()
         .unwrap()
@@ -88,7 +88,7 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
     assert!(said.starts_with("audit chain intact: "), "{said}");
     let status = reqwest::Client::new()
         .get(format!("{}/api/gate/audit", up.gate[0]))
-        .bearer_auth("e2e-experimenter")
+        .bearer_auth("e2e-experimenter-token-4a8f")
         .send()
         .await
         .unwrap()

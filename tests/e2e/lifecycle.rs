@@ -13,9 +13,9 @@ use crate::cli::database_url;
 use crate::up::{Shape, Up};
 
 pub(crate) const DATASET: &str = include_str!("../../demo/cases.jsonl");
-pub(crate) const EXPERIMENTER: &str = "e2e-experimenter";
-pub(crate) const ADMIN: &str = "e2e-admin";
-const END_USER: &str = "e2e-end-user";
+pub(crate) const EXPERIMENTER: &str = "e2e-experimenter-token-4a8f";
+pub(crate) const ADMIN: &str = "e2e-admin-token-5b2e4680c1";
+const END_USER: &str = "e2e-end-user-token-9d17c3";
 
 /// SLO windows of a second, checked every second, so a breach shows in
 /// seconds; a rate limit high enough for the breaching load.

@@ -79,7 +79,7 @@ impl Prometheus {
         std::fs::create_dir_all(&dir).unwrap();
         let job = |name: &str, url: &str| {
             format!(
-                "  - job_name: {name}\n    authorization: {{credentials: e2e-service}}\n    static_configs: [{{targets: ['{}']}}]\n",
+                "  - job_name: {name}\n    authorization: {{credentials: e2e-scraper-token-0c6b2d91}}\n    static_configs: [{{targets: ['{}']}}]\n",
                 url.trim_start_matches("http://")
             )
         };

@@ -98,7 +98,7 @@ async fn runs_stop_once_the_judge_is_certain_and_evidence_pools_across_runs(pool
     let stats: Value = api
         .http
         .get(format!("{}/control/stats", up.sim))
-        .bearer_auth("e2e-admin")
+        .bearer_auth("e2e-admin-token-5b2e4680c1")
         .send()
         .await
         .unwrap()

@@ -8,11 +8,16 @@ use sqlx::PgPool;
 use crate::cli::database_url;
 
 /// The tokens the platform under test is started with.
-pub const TOKENS: [(&str, &str); 4] = [
-    ("TRIZONE_TOKEN_ADMIN", "e2e-admin"),
-    ("TRIZONE_TOKEN_END_USER", "e2e-end-user"),
-    ("TRIZONE_TOKEN_EXPERIMENTER", "e2e-experimenter"),
-    ("TRIZONE_TOKEN_SERVICE", "e2e-service"),
+pub const TOKENS: [(&str, &str); 6] = [
+    ("TRIZONE_TOKEN_ADMIN", "e2e-admin-token-5b2e4680c1"),
+    ("TRIZONE_TOKEN_END_USER", "e2e-end-user-token-9d17c3"),
+    ("TRIZONE_TOKEN_EXPERIMENTER", "e2e-experimenter-token-4a8f"),
+    ("TRIZONE_TOKEN_GATE", "e2e-gate-token-1e5a7c30b2"),
+    (
+        "TRIZONE_TOKEN_EXPERIMENTATION",
+        "e2e-experimentation-token-6f",
+    ),
+    ("TRIZONE_TOKEN_SCRAPER", "e2e-scraper-token-0c6b2d91"),
 ];
 
 /// `n` ports free right now.
@@ -157,7 +162,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
             .send()
     };
     assert_eq!(
-        get(3, "/api/gate/decisions", "e2e-admin")
+        get(3, "/api/gate/decisions", "e2e-admin-token-5b2e4680c1")
             .await
             .unwrap()
             .status(),
@@ -170,7 +175,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
             .status(),
         401
     );
-    let status: Value = get(1, "/api/v2/status", "e2e-end-user")
+    let status: Value = get(1, "/api/v2/status", "e2e-end-user-token-9d17c3")
         .await
         .unwrap()
         .json()
@@ -188,7 +193,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
     let sim = up.sim.clone();
     let saved: Value = serde_json::from_slice(&std::fs::read(&up.session).unwrap()).unwrap();
     assert_eq!(saved["v1_url"], up.v1.as_str());
-    assert_eq!(saved["tokens"]["admin"], "e2e-admin");
+    assert_eq!(saved["tokens"]["admin"], "e2e-admin-token-5b2e4680c1");
     let session = up.session.clone();
 
     let interrupted = tokio::process::Command::new("kill")
@@ -209,7 +214,7 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         "{printed}"
     );
     assert!(
-        printed.contains("export TRIZONE_TOKEN_ADMIN=e2e-admin"),
+        printed.contains("export TRIZONE_TOKEN_ADMIN=e2e-admin-token-5b2e4680c1"),
         "{printed}"
     );
     // The simulator is listed as the providers configurations may name.
@@ -218,7 +223,77 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         "{printed}"
     );
     assert!(
-        printed.contains("export TRIZONE_TOKEN_SERVICE=e2e-service"),
+        printed.contains("export TRIZONE_TOKEN_GATE=e2e-gate-token-1e5a7c30b2"),
         "{printed}"
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn each_zone_knows_only_the_keys_it_checks(pool: PgPool) {
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, Shape::default()).await;
+    let client = reqwest::Client::new();
+    let status = |base: &str, path: &str, token: &str| {
+        client
+            .get(format!("{base}{path}"))
+            .bearer_auth(token.to_owned())
+            .send()
+    };
+    // The internet-facing V2 holds no experimenter's key and no V1 key: a
+    // stolen V2 pod yields no hash of theirs. V1 holds no end user's key.
+    for (base, path, token, expected) in [
+        (
+            &up.v2[0],
+            "/api/v2/status",
+            "e2e-end-user-token-9d17c3",
+            200,
+        ),
+        (
+            &up.v2[0],
+            "/api/v2/status",
+            "e2e-experimenter-token-4a8f",
+            401,
+        ),
+        (
+            &up.v2[0],
+            "/api/v2/status",
+            "e2e-experimentation-token-6f",
+            401,
+        ),
+        (
+            &up.v1,
+            "/api/v1/experiments",
+            "e2e-end-user-token-9d17c3",
+            401,
+        ),
+        (
+            &up.v1,
+            "/api/v1/experiments",
+            "e2e-experimenter-token-4a8f",
+            200,
+        ),
+        (&up.v3, "/api/v3/records", "e2e-gate-token-1e5a7c30b2", 401),
+        (&up.v3, "/metrics", "e2e-scraper-token-0c6b2d91", 200),
+    ] {
+        let response = status(base, path, token).await.unwrap();
+        assert_eq!(response.status(), expected, "{token} on {base}{path}");
+    }
+    up.stop().await;
+}
+
+#[test]
+fn up_refuses_a_short_token() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        .args(["up", "--v1-port", "1"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1/nowhere")
+        .envs(TOKENS)
+        .env("TRIZONE_TOKEN_ADMIN", "admin")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("TRIZONE_TOKEN_ADMIN is 5 characters: a token needs at least 24"),
+        "{stderr}"
     );
 }

@@ -54,7 +54,7 @@ pub struct Config {
         default_value = "http://127.0.0.1:8083"
     )]
     pub v3_url: String,
-    /// A `service` token V3 accepts.
+    /// An `experimentation` token V3 accepts.
     #[arg(long, env = "TRIZONE_V1_V3_TOKEN", hide_env_values = true)]
     pub v3_token: Option<String>,
     /// A file holding that token (a mounted secret).

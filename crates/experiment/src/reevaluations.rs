@@ -114,7 +114,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<ExperimentView>), ApiError> {
     let v3 = state.v3.as_ref().ok_or_else(|| ApiError::Unavailable {
         message:
-            "V3 is not configured (TRIZONE_V1_V3_URL and a service token); nothing was registered"
+            "V3 is not configured (TRIZONE_V1_V3_URL and an experimentation token); nothing was registered"
                 .into(),
     })?;
     let record = v3.record(request.record_id).await?;

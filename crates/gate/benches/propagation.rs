@@ -25,7 +25,7 @@ use trizone_gate::{Gate, Parts, Policy};
 use trizone_sim::{Dataset, RunningSim};
 use trizone_stable::active::ActiveDeployment;
 use trizone_store::DbRole;
-use trizone_testkit::{Measured, SERVICE, V2Replica, configuration, evaluated};
+use trizone_testkit::{GATE, Measured, V2Replica, configuration, evaluated};
 
 const REPLICAS: usize = 3;
 const PROMOTIONS: usize = 100;
@@ -67,7 +67,7 @@ async fn main() {
     let gate = Gate::new(
         Parts {
             db: gate_db.clone(),
-            v2: V2Client::new(&replicas[0].url(), SERVICE.into()).unwrap(),
+            v2: V2Client::new(&replicas[0].url(), GATE.into()).unwrap(),
             thresholds: Thresholds::default(),
             policy: Policy::default(),
             replica: "bench-gate".into(),

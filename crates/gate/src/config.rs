@@ -27,7 +27,7 @@ pub struct Config {
         default_value = "http://127.0.0.1:8082"
     )]
     pub v2_url: String,
-    /// A `service` token V2 accepts.
+    /// A `gate` token V2 accepts.
     #[arg(long, env = "TRIZONE_GATE_V2_TOKEN", hide_env_values = true)]
     pub v2_token: Option<String>,
     /// A file holding that token (a mounted secret).
@@ -178,7 +178,7 @@ impl Config {
         })
     }
 
-    /// The service token for V2, from the flag or the file.
+    /// The gate token for V2, from the flag or the file.
     pub fn v2_token(&self) -> anyhow::Result<String> {
         if let Some(token) = &self.v2_token {
             return Ok(token.trim().to_owned());
@@ -189,7 +189,7 @@ impl Config {
             return Ok(token.trim().to_owned());
         }
         anyhow::bail!(
-            "set TRIZONE_GATE_V2_TOKEN or TRIZONE_GATE_V2_TOKEN_FILE: the gate needs a service token for V2"
+            "set TRIZONE_GATE_V2_TOKEN or TRIZONE_GATE_V2_TOKEN_FILE: the gate needs a `gate` token for V2"
         )
     }
 }

@@ -32,7 +32,7 @@ impl SmokeReport {
 }
 
 impl V2Client {
-    /// `base` is V2's URL (its Service in a cluster); `token` a service token.
+    /// `base` is V2's URL (its Service in a cluster); `token` a `gate` token.
     pub fn new(base: &str, token: String) -> Result<Self, GateError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))

@@ -26,16 +26,22 @@ pub enum Role {
     Experimenter,
     /// Everything an experimenter can, plus gate and quarantine operations.
     Admin,
-    /// Zone-to-zone calls (the gate's smoke tests, V1 reading V3).
-    Service,
+    /// The gate calling V2: smoke tests of the deployment it promotes.
+    Gate,
+    /// V1 calling V3: reading one record, to re-evaluate it.
+    Experimentation,
+    /// Prometheus: `/metrics` and nothing else.
+    Scraper,
 }
 
 impl Role {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 6] = [
         Self::EndUser,
         Self::Experimenter,
         Self::Admin,
-        Self::Service,
+        Self::Gate,
+        Self::Experimentation,
+        Self::Scraper,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,7 +49,9 @@ impl Role {
             Self::EndUser => "end_user",
             Self::Experimenter => "experimenter",
             Self::Admin => "admin",
-            Self::Service => "service",
+            Self::Gate => "gate",
+            Self::Experimentation => "experimentation",
+            Self::Scraper => "scraper",
         }
     }
 
@@ -83,6 +91,12 @@ struct Key {
 }
 
 const MAX_NAME_CHARS: usize = 64;
+
+const ROLE_NAMES: &str = "end_user, experimenter, admin, gate, experimentation, scraper";
+
+/// The shortest token an operator may choose: tokens are stored as
+/// unsalted SHA-256 hashes, so a short one falls to a search of its hash.
+pub const MIN_TOKEN_CHARS: usize = 24;
 
 /// A principal's name: what an operator binds a key to.
 fn valid_name(name: &str) -> bool {
@@ -211,9 +225,11 @@ impl KeyStore {
                 )));
             }
             let role = Role::parse(role).ok_or_else(|| {
-                fail(format!(
-                    "unknown role `{role}`; roles are end_user, experimenter, admin, service"
-                ))
+                fail(if role == "service" {
+                    "the `service` role is gone: it was split so that each caller holds only what it needs; give the gate a `gate` key (V2's smoke tests), V1 an `experimentation` key (reading V3 records) and Prometheus a `scraper` key".to_owned()
+                } else {
+                    format!("unknown role `{role}`; roles are {ROLE_NAMES}")
+                })
             })?;
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(hash, &mut bytes).map_err(|_| {
@@ -315,7 +331,8 @@ macro_rules! policy {
 
 policy!(
     /// Any valid token.
-    AnyRole, [EndUser, Experimenter, Admin, Service], "end_user, experimenter, admin, service"
+    AnyRole, [EndUser, Experimenter, Admin, Gate, Experimentation, Scraper],
+    "end_user, experimenter, admin, gate, experimentation, scraper"
 );
 policy!(
     /// V2 reviews.
@@ -330,17 +347,20 @@ policy!(
     Admins, [Admin], "admin"
 );
 policy!(
-    /// V3's archive: people who decide about configurations, and V1
-    /// fetching a record for re-evaluation.
-    ArchiveReaders, [Experimenter, Admin, Service], "experimenter, admin, service"
+    /// V3's archive: the people who decide about configurations.
+    ArchiveReaders, [Experimenter, Admin], "experimenter, admin"
 );
 policy!(
-    /// Zone-to-zone endpoints.
-    Services, [Service], "service"
+    /// One V3 record: those people, and V1 fetching it to re-evaluate it.
+    RecordReaders, [Experimenter, Admin, Experimentation], "experimenter, admin, experimentation"
 );
 policy!(
-    /// `/metrics`: Prometheus scrapes with a service token.
-    Scrapers, [Service, Admin], "service, admin"
+    /// V2's smoke test: the gate, promoting.
+    GateCalls, [Gate], "gate"
+);
+policy!(
+    /// `/metrics`: Prometheus, and admins looking.
+    Scrapers, [Scraper, Admin], "scraper, admin"
 );
 
 /// Extracts the caller and checks the endpoint's policy: 401 without a
@@ -413,6 +433,15 @@ mod tests {
     }
 
     #[test]
+    fn a_service_key_says_which_roles_replaced_it() {
+        let error = KeyStore::parse(&format!("service:{}", "0".repeat(64))).unwrap_err();
+        let message = error.to_string();
+        for role in ["`gate`", "`experimentation`", "`scraper`"] {
+            assert!(message.contains(role), "{message}");
+        }
+    }
+
+    #[test]
     fn bad_entries_are_named_by_position() {
         let error = KeyStore::parse(&format!("admin:{}\nroot:abcd", "0".repeat(64))).unwrap_err();
         assert_eq!(error.entry, 2);
@@ -426,7 +455,7 @@ mod tests {
         let path = std::env::temp_dir().join(format!("trizone-keys-{}", std::process::id()));
         std::fs::write(
             &path,
-            format!("# mounted secret\nservice:{}\n", token_hash_hex("svc")),
+            format!("# mounted secret\nscraper:{}\n", token_hash_hex("svc")),
         )
         .unwrap();
         let args = AuthArgs {
@@ -437,7 +466,7 @@ mod tests {
         std::fs::remove_file(&path).unwrap();
         assert_eq!(
             store.authenticate("svc").map(|c| c.role),
-            Some(Role::Service)
+            Some(Role::Scraper)
         );
         assert_eq!(store.authenticate("adm").map(|c| c.role), Some(Role::Admin));
     }
@@ -489,7 +518,7 @@ mod tests {
 
     #[test]
     fn key_ids_do_not_reveal_the_token_and_debug_prints_no_hash() {
-        let store = KeyStore::from_tokens([(Role::Service, "s3cret-token")]);
+        let store = KeyStore::from_tokens([(Role::Scraper, "s3cret-token")]);
         let caller = store.authenticate("s3cret-token").unwrap();
         assert_eq!(caller.key_id.len(), 12);
         assert!(!caller.key_id.contains("s3cret"));

@@ -5,7 +5,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use trizone_core::Fingerprint;
-use trizone_http::auth::ArchiveReaders;
+use trizone_http::auth::{ArchiveReaders, RecordReaders};
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::archive::{self, Record, RecordFilter, RecordSummary, Reevaluation, SummaryRow};
 use trizone_store::audit::{self, ChainReport};
@@ -140,7 +140,7 @@ pub struct RecordView {
     security(("bearer" = []))
 )]
 pub async fn record(
-    _: Authorized<ArchiveReaders>,
+    _: Authorized<RecordReaders>,
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<RecordView>, ApiError> {

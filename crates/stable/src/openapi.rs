@@ -14,7 +14,7 @@ use crate::{reviews, smoke, status};
     tags(
         (name = "reviews", description = "Reviews of source files"),
         (name = "status", description = "What V2 serves and its SLO compliance"),
-        (name = "internal", description = "Zone-to-zone endpoints (service tokens)")
+        (name = "internal", description = "Zone-to-zone endpoints (the gate's token)")
     )
 )]
 #[derive(Debug)]

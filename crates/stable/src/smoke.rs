@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use trizone_core::{ExpectedFinding, Finding, Language, MatchPolicy, score_case};
-use trizone_http::auth::Services;
+use trizone_http::auth::GateCalls;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_router::ReviewInput;
 use uuid::Uuid;
@@ -72,27 +72,27 @@ pub struct SmokeCaseReport {
     pub false_positives: u32,
 }
 
-/// Runs the smoke cases through a deployment (service token only).
+/// Runs the smoke cases through a deployment (the gate's token only).
 #[utoipa::path(
     post, path = "/internal/smoke/{deployment_id}", tag = "internal",
     params(("deployment_id" = Uuid, Path, description = "Deployment to smoke-test")),
     responses(
         (status = 200, description = "Pass or fail, with each case's outcome", body = SmokeReport),
-        (status = 403, description = "Not a service token", body = trizone_http::error::ErrorBody),
+        (status = 403, description = "Not the gate's token", body = trizone_http::error::ErrorBody),
         (status = 404, description = "No such deployment", body = trizone_http::error::ErrorBody),
         (status = 409, description = "The deployment is not being promoted", body = trizone_http::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn run(
-    _: Authorized<Services>,
+    _: Authorized<GateCalls>,
     State(state): State<AppState>,
     Path(deployment_id): Path<Uuid>,
 ) -> Result<Json<SmokeReport>, ApiError> {
     let deployment = trizone_store::production::get(&state.db, deployment_id).await?;
     // Each smoke test makes real provider calls: only the promotion under
     // way (the gate stores `smoke_testing` before it asks) is tested, not
-    // any deployment a service token can name.
+    // any deployment a token can name.
     if deployment.status != "smoke_testing" {
         return Err(ApiError::Refused {
             code: "not_being_promoted",

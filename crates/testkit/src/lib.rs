@@ -28,7 +28,11 @@ use uuid::Uuid;
 pub const ADMIN: &str = "admin-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
-pub const SERVICE: &str = "service-token";
+/// The gate's key for V2.
+pub const GATE: &str = "gate-token";
+/// V1's key for V3.
+pub const EXPERIMENTATION: &str = "experimentation-token";
+pub const SCRAPER: &str = "scraper-token";
 
 /// The simulator's two wire formats, as an operator would list them.
 pub const SIM_OPENAI: &str = "sim-openai";
@@ -61,7 +65,9 @@ pub fn keys() -> KeyStore {
         (Role::Admin, "admin", ADMIN),
         (Role::Experimenter, "alice", EXPERIMENTER),
         (Role::EndUser, "end-user", END_USER),
-        (Role::Service, "service", SERVICE),
+        (Role::Gate, "gate", GATE),
+        (Role::Experimentation, "experimentation", EXPERIMENTATION),
+        (Role::Scraper, "scraper", SCRAPER),
     ])
 }
 

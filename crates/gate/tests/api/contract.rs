@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use trizone_testkit::contract::Contract;
 use uuid::Uuid;
 
-use crate::{ADMIN, END_USER, EXPERIMENTER, MODEL, Measured, SERVICE, TestApp};
+use crate::{ADMIN, END_USER, EXPERIMENTER, GATE, MODEL, Measured, SCRAPER, TestApp};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn every_operation_answers_as_the_gate_document_says(owner: PgPool) {
@@ -195,10 +195,7 @@ async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
             415,
         ),
         (send(reqwest::Method::POST, reviews, "").json(&file), 401),
-        (
-            send(reqwest::Method::POST, reviews, SERVICE).json(&file),
-            403,
-        ),
+        (send(reqwest::Method::POST, reviews, GATE).json(&file), 403),
     ] {
         let (status, body) = contract.send("POST", reviews, request).await;
         assert_eq!(status, expected, "{body}");
@@ -282,9 +279,9 @@ async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
     .unwrap();
     let smoke = "/internal/smoke/{deployment_id}";
     for (path, token, expected) in [
-        (format!("/internal/smoke/{}", promoting.id), SERVICE, 200),
-        (format!("/internal/smoke/{deployment}"), SERVICE, 409),
-        (format!("/internal/smoke/{}", Uuid::new_v4()), SERVICE, 404),
+        (format!("/internal/smoke/{}", promoting.id), GATE, 200),
+        (format!("/internal/smoke/{deployment}"), GATE, 409),
+        (format!("/internal/smoke/{}", Uuid::new_v4()), GATE, 404),
         (format!("/internal/smoke/{deployment}"), END_USER, 403),
     ] {
         let (status, body) = contract
@@ -295,7 +292,7 @@ async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
     for (path, token) in [
         ("/healthz", ""),
         ("/readyz", ""),
-        ("/metrics", SERVICE),
+        ("/metrics", SCRAPER),
         ("/openapi.json", END_USER),
     ] {
         let (status, _) = contract

@@ -27,7 +27,7 @@ use trizone_store::{DbRole, experiments};
 use uuid::Uuid;
 
 pub use trizone_testkit::{
-    ADMIN, END_USER, EXPERIMENTER, Evaluated, Measured, SERVICE, V2Replica, error_of,
+    ADMIN, END_USER, EXPERIMENTER, Evaluated, GATE, Measured, SCRAPER, V2Replica, error_of,
 };
 
 pub const MODEL: &str = "gpt-sim";
@@ -59,7 +59,7 @@ pub async fn engine_judging(
         .unwrap();
     let parts = trizone_gate::Parts {
         db: db.clone(),
-        v2: V2Client::new(v2_url, SERVICE.to_owned()).unwrap(),
+        v2: V2Client::new(v2_url, GATE.to_owned()).unwrap(),
         thresholds,
         policy,
         replica: format!("gate-{}", Uuid::new_v4()),
@@ -101,7 +101,7 @@ impl TestApp {
             .unwrap();
         let parts = trizone_gate::Parts {
             db: gate_db.clone(),
-            v2: V2Client::new(&v2.url(), SERVICE.to_owned()).unwrap(),
+            v2: V2Client::new(&v2.url(), GATE.to_owned()).unwrap(),
             thresholds: Thresholds::default(),
             policy: Policy::default(),
             replica: "gate-test".into(),

@@ -27,7 +27,7 @@ use trizone_http::{ApiError, Authorized, HttpMetrics, Json, KeyStore, Readiness,
 pub const ADMIN: &str = "admin-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
-pub const SERVICE: &str = "service-token";
+pub const SCRAPER: &str = "scraper-token";
 
 #[derive(Clone, FromRef)]
 struct TestState {
@@ -108,7 +108,7 @@ impl TestApp {
                 (Role::Admin, ADMIN),
                 (Role::Experimenter, EXPERIMENTER),
                 (Role::EndUser, END_USER),
-                (Role::Service, SERVICE),
+                (Role::Scraper, SCRAPER),
             ]),
             readiness: Readiness::new(db),
             metrics: metrics.clone(),

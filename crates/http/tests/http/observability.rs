@@ -1,6 +1,6 @@
 use sqlx::PgPool;
 
-use crate::{END_USER, EXPERIMENTER, SERVICE, TestApp, error_body};
+use crate::{END_USER, EXPERIMENTER, SCRAPER, TestApp, error_body};
 
 #[sqlx::test(migrations = false)]
 async fn metrics_label_requests_by_route_template_not_raw_path(db: PgPool) {
@@ -11,7 +11,7 @@ async fn metrics_label_requests_by_route_template_not_raw_path(db: PgPool) {
     app.get("/nowhere/at/all", None).await;
     app.get("/panic", None).await;
     let text = app
-        .get("/metrics", Some(SERVICE))
+        .get("/metrics", Some(SCRAPER))
         .await
         .text()
         .await

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::{ADMIN, END_USER, EXPERIMENTER, Platform, SERVICE, error_of};
+use crate::{ADMIN, END_USER, EXPERIMENTATION, EXPERIMENTER, GATE, Platform, SCRAPER, error_of};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_quarantined_configuration_is_archived_with_its_reasons_impact_and_audit_trail(
@@ -51,13 +51,34 @@ async fn a_quarantined_configuration_is_archived_with_its_reasons_impact_and_aud
     assert_eq!(later["records"].as_array().unwrap().len(), 0);
 
     let view: Value = platform
-        .get(platform.v3, &format!("/api/v3/records/{record}"), SERVICE)
+        .get(
+            platform.v3,
+            &format!("/api/v3/records/{record}"),
+            EXPERIMENTATION,
+        )
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(view["experiment_id"], experiment.to_string());
     assert_eq!(view["reason"], "accuracy");
+    // V1's key reads one record, to re-evaluate it, and nothing else; the
+    // gate's and the scraper's keys read no record at all.
+    for path in [
+        "/api/v3/records",
+        "/api/v3/summary",
+        "/api/v3/blacklist",
+        "/metrics",
+    ] {
+        let refused = platform.get(platform.v3, path, EXPERIMENTATION).await;
+        assert_eq!(refused.status(), 403, "{path}");
+    }
+    for token in [GATE, SCRAPER] {
+        let refused = platform
+            .get(platform.v3, &format!("/api/v3/records/{record}"), token)
+            .await;
+        assert_eq!(refused.status(), 403, "{token}");
+    }
     assert_eq!(view["configuration"]["name"], "reviewer-gpt-sim-0");
     let check = &view["failed_checks"][0];
     assert_eq!(
@@ -132,7 +153,7 @@ async fn a_quarantined_configuration_is_archived_with_its_reasons_impact_and_aud
         .await
         .unwrap();
     let metrics = platform
-        .get(platform.v3, "/metrics", SERVICE)
+        .get(platform.v3, "/metrics", SCRAPER)
         .await
         .text()
         .await

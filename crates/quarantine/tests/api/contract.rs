@@ -5,7 +5,7 @@ use trizone_core::Fingerprint;
 use trizone_testkit::contract::Contract;
 use uuid::Uuid;
 
-use crate::{ADMIN, END_USER, EXPERIMENTER, Platform, SERVICE};
+use crate::{ADMIN, END_USER, EXPERIMENTER, Platform, SCRAPER};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn every_operation_answers_as_the_v3_document_says(owner: PgPool) {
@@ -83,7 +83,7 @@ async fn every_operation_answers_as_the_v3_document_says(owner: PgPool) {
     for (path, token) in [
         ("/healthz", ""),
         ("/readyz", ""),
-        ("/metrics", SERVICE),
+        ("/metrics", SCRAPER),
         ("/openapi.json", EXPERIMENTER),
     ] {
         let (status, _) = contract.send("GET", path, get(path, token)).await;

@@ -24,7 +24,9 @@ use trizone_sim::{Dataset, RunningSim};
 use trizone_store::DbRole;
 use uuid::Uuid;
 
-pub use trizone_testkit::{ADMIN, END_USER, EXPERIMENTER, SERVICE, error_of};
+pub use trizone_testkit::{
+    ADMIN, END_USER, EXPERIMENTATION, EXPERIMENTER, GATE, SCRAPER, error_of,
+};
 use trizone_testkit::{Measured, Served, V2Replica, keys, serve};
 
 /// V1, V2, V3 and a gate on one database, each as its own role.
@@ -78,7 +80,8 @@ impl Platform {
         .unwrap();
         let v3_url = v3_for_v1.map_or_else(|| v3_server.url(), str::to_owned);
         v1_state.v3 = Some(
-            trizone_experiment::reevaluations::V3Client::new(&v3_url, SERVICE.into()).unwrap(),
+            trizone_experiment::reevaluations::V3Client::new(&v3_url, EXPERIMENTATION.into())
+                .unwrap(),
         );
         let v1_server = serve(trizone_experiment::router(v1_state, Limits::default())).await;
         let v1 = v1_server.address;
@@ -86,7 +89,7 @@ impl Platform {
         let gate = Gate::new(
             trizone_gate::Parts {
                 db: gate_db.clone(),
-                v2: V2Client::new(&format!("http://{v2}"), SERVICE.into()).unwrap(),
+                v2: V2Client::new(&format!("http://{v2}"), GATE.into()).unwrap(),
                 thresholds: Thresholds::default(),
                 policy: trizone_gate::Policy::default(),
                 replica: "gate-test".into(),

@@ -33,7 +33,8 @@ pub const END_USER: &str = "end-user-token";
 pub const OTHER_USER: &str = "other-end-user-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const ADMIN: &str = "admin-token";
-pub const SERVICE: &str = "service-token";
+pub const GATE: &str = "gate-token";
+pub const SCRAPER: &str = "scraper-token";
 pub const MODEL: &str = "gpt-sim";
 
 #[derive(Debug, Clone)]
@@ -113,7 +114,8 @@ impl TestApp {
             (Role::EndUser, OTHER_USER),
             (Role::Experimenter, EXPERIMENTER),
             (Role::Admin, ADMIN),
-            (Role::Service, SERVICE),
+            (Role::Gate, GATE),
+            (Role::Scraper, SCRAPER),
         ]);
         let parts = Parts {
             db: db.clone(),
@@ -304,7 +306,7 @@ impl TestApp {
     }
 
     pub async fn metrics(&self) -> String {
-        self.get("/metrics", SERVICE).await.text().await.unwrap()
+        self.get("/metrics", SCRAPER).await.text().await.unwrap()
     }
 
     /// Waits until every record this replica holds is written (bounded).

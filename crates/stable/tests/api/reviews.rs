@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use trizone_stable::config::ServiceLimits;
 
 use crate::{
-    ADMIN, END_USER, EXPERIMENTER, MODEL, OTHER_USER, Options, SERVICE, TestApp, error_of, metric,
+    ADMIN, END_USER, EXPERIMENTER, GATE, MODEL, OTHER_USER, Options, TestApp, error_of, metric,
     python_file,
 };
 
@@ -178,7 +178,7 @@ async fn tokens_are_checked_and_bad_requests_get_a_clear_4xx(owner: PgPool) {
         "forbidden"
     );
     assert_eq!(
-        error_of(app.review(SERVICE, &python_file()).await, 403).await["code"],
+        error_of(app.review(GATE, &python_file()).await, 403).await["code"],
         "forbidden"
     );
 

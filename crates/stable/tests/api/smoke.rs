@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::{END_USER, MODEL, SERVICE, TestApp, error_of};
+use crate::{END_USER, GATE, MODEL, SCRAPER, TestApp, error_of};
 
 async fn smoke(app: &TestApp, id: &str, token: &str) -> reqwest::Response {
     app.client
@@ -20,7 +20,7 @@ async fn a_working_deployment_passes_without_reaching_users_or_records(owner: Pg
     let active = app.promote(0.0).await;
     let candidate = app.deploy_for_smoke(app.configuration(0.5)).await;
 
-    let response = smoke(&app, &candidate.id.to_string(), SERVICE).await;
+    let response = smoke(&app, &candidate.id.to_string(), GATE).await;
     assert_eq!(response.status(), 200);
     let report: Value = response.json().await.unwrap();
     assert_eq!(report["passed"], true, "{report}");
@@ -59,7 +59,7 @@ async fn a_deployment_whose_provider_fails_fails_with_each_case_s_reason(owner: 
         "broken-model",
         serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
     );
-    let report: Value = smoke(&app, &candidate.id.to_string(), SERVICE)
+    let report: Value = smoke(&app, &candidate.id.to_string(), GATE)
         .await
         .json()
         .await
@@ -77,26 +77,29 @@ async fn a_deployment_whose_provider_fails_fails_with_each_case_s_reason(owner: 
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
-async fn smoke_tests_are_for_services_and_known_deployments(owner: PgPool) {
+async fn smoke_tests_are_the_gates_and_for_known_deployments(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
     let candidate = app.deploy(app.configuration(0.0)).await;
-    assert_eq!(
-        error_of(smoke(&app, &candidate.id.to_string(), END_USER).await, 403).await["code"],
-        "forbidden"
-    );
+    // Only the gate's key: not an end user's, nor the scraper's.
+    for token in [END_USER, SCRAPER] {
+        assert_eq!(
+            error_of(smoke(&app, &candidate.id.to_string(), token).await, 403).await["code"],
+            "forbidden"
+        );
+    }
     let unknown = uuid::Uuid::new_v4().to_string();
     assert_eq!(
-        error_of(smoke(&app, &unknown, SERVICE).await, 404).await["code"],
+        error_of(smoke(&app, &unknown, GATE).await, 404).await["code"],
         "not_found"
     );
     assert_eq!(
-        error_of(smoke(&app, "nope", SERVICE).await, 400).await["code"],
+        error_of(smoke(&app, "nope", GATE).await, 400).await["code"],
         "bad_request"
     );
     app.finish().await;
 }
 
-/// A service token could smoke-test any deployment, a superseded one too,
+/// The service token could smoke-test any deployment, a superseded one too,
 /// each time with real provider calls. Only the promotion under way is.
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn only_a_deployment_being_promoted_is_smoke_tested(owner: PgPool) {
@@ -104,7 +107,7 @@ async fn only_a_deployment_being_promoted_is_smoke_tested(owner: PgPool) {
     let active = app.promote(0.0).await;
     let pending = app.deploy(app.configuration(0.5)).await;
     for deployment in [&active, &pending] {
-        let refused = error_of(smoke(&app, &deployment.id.to_string(), SERVICE).await, 409).await;
+        let refused = error_of(smoke(&app, &deployment.id.to_string(), GATE).await, 409).await;
         assert_eq!(refused["code"], "not_being_promoted", "{refused}");
     }
     assert!(

@@ -116,7 +116,8 @@ pub struct AuditTrail {
     /// Audit events about this configuration (by fingerprint), oldest first.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<audit::AuditEvent>,
-    /// Whether the whole chain, these events included, verifies.
+    /// Whether the chain verifies: every event since V3 last looked, and
+    /// these events, each against its neighbours, every time.
     #[schema(value_type = Object)]
     pub chain: ChainReport,
 }
@@ -155,7 +156,7 @@ pub async fn record(
         .acquire()
         .await
         .map_err(trizone_store::StoreError::from)?;
-    let chain = audit::verify(&mut conn).await?;
+    let chain = state.chain.verify(&mut conn, fingerprint.as_str()).await?;
     Ok(Json(RecordView {
         reevaluation: ReevaluationStatus {
             eligible: record.summary.reevaluation_eligible && blacklisted.is_none(),

@@ -30,6 +30,8 @@ pub struct AppState {
     pub http_metrics: HttpMetrics,
     pub readiness: Readiness,
     pub metrics: V3Metrics,
+    /// The audit chain as far as V3 has verified it.
+    pub chain: std::sync::Arc<trizone_store::audit::ChainVerifier>,
 }
 
 /// Every V3 route, with the shared layers.
@@ -53,6 +55,7 @@ pub fn state_with(db: PgPool, keys: KeyStore) -> anyhow::Result<AppState> {
         keys,
         http_metrics,
         metrics,
+        chain: std::sync::Arc::default(),
     })
 }
 

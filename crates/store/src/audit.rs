@@ -118,9 +118,48 @@ pub enum ChainReport {
     },
 }
 
+impl ChainReport {
+    /// The point up to which an intact report verified the chain.
+    pub fn checkpoint(&self) -> Option<Checkpoint> {
+        match self {
+            Self::Intact { events, head } => Some(Checkpoint {
+                seq: *events,
+                hash: hex::decode(head).ok()?,
+            }),
+            Self::Broken { .. } => None,
+        }
+    }
+}
+
+/// A prefix of the chain known to be intact: its last event and hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+}
+
+impl Checkpoint {
+    /// Before the first event.
+    pub fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: vec![0u8; 32],
+        }
+    }
+}
+
 /// Walks the whole chain in one consistent snapshot, recomputing each hash
 /// from the row's fields, and reports the first bad row.
 pub async fn verify(conn: &mut PgConnection) -> Result<ChainReport, StoreError> {
+    verify_after(conn, &Checkpoint::genesis()).await
+}
+
+/// Walks the chain after `from`, taking the rows up to it as intact, in one
+/// consistent snapshot: the cost of the events since, not of the history.
+pub async fn verify_after(
+    conn: &mut PgConnection,
+    from: &Checkpoint,
+) -> Result<ChainReport, StoreError> {
     let mut tx = conn.begin().await?;
     sqlx::query!("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
@@ -132,11 +171,12 @@ pub async fn verify(conn: &mut PgConnection) -> Result<ChainReport, StoreError> 
     let mut rows = sqlx::query!(
         r#"SELECT seq, occurred_at, db_role, actor, action, subject,
                   details::text AS "details!", prev_hash, hash
-           FROM audit.event_log ORDER BY seq"#
+           FROM audit.event_log WHERE seq > $1 ORDER BY seq"#,
+        from.seq
     )
     .fetch(&mut *tx);
-    let mut previous = vec![0u8; 32];
-    let mut expected_seq = 1;
+    let mut previous = from.hash.clone();
+    let mut expected_seq = from.seq + 1;
     while let Some(row) = rows.try_next().await? {
         if row.seq != expected_seq {
             return Ok(ChainReport::Broken {
@@ -150,20 +190,19 @@ pub async fn verify(conn: &mut PgConnection) -> Result<ChainReport, StoreError> 
                 problem: ChainProblem::BrokenLink,
             });
         }
-        let canonical = canonical_row(&CanonicalRow {
-            seq: row.seq,
-            occurred_at: row.occurred_at,
-            db_role: &row.db_role,
-            actor: &row.actor,
-            action: &row.action,
-            subject: &row.subject,
-            details: &row.details,
-        });
-        let recomputed = Sha256::new()
-            .chain_update(&previous)
-            .chain_update(canonical.as_bytes())
-            .finalize();
-        if recomputed.as_slice() != row.hash {
+        let recomputed = row_hash(
+            &previous,
+            &CanonicalRow {
+                seq: row.seq,
+                occurred_at: row.occurred_at,
+                db_role: &row.db_role,
+                actor: &row.actor,
+                action: &row.action,
+                subject: &row.subject,
+                details: &row.details,
+            },
+        );
+        if recomputed != row.hash {
             return Ok(ChainReport::Broken {
                 seq: row.seq,
                 problem: ChainProblem::HashMismatch,
@@ -186,6 +225,131 @@ pub async fn verify(conn: &mut PgConnection) -> Result<ChainReport, StoreError> 
         events: last_seq,
         head: hex::encode(previous),
     })
+}
+
+/// Checks `subject`'s own events where they stand: each hashes to its
+/// stored hash from its stored link, and links to the rows either side.
+/// `None` when they all hold; the first bad row otherwise.
+pub async fn verify_subject(
+    executor: impl PgExecutor<'_>,
+    subject: &str,
+) -> Result<Option<ChainReport>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT e.seq, e.occurred_at, e.db_role, e.actor, e.action, e.subject,
+                  e.details::text AS "details!", e.prev_hash, e.hash,
+                  p.hash AS "before?", n.prev_hash AS "after?",
+                  (SELECT seq FROM audit.chain_head WHERE singleton) AS "head_seq!"
+           FROM audit.event_log e
+           LEFT JOIN audit.event_log p ON p.seq = e.seq - 1
+           LEFT JOIN audit.event_log n ON n.seq = e.seq + 1
+           WHERE e.subject = $1 ORDER BY e.seq"#,
+        subject
+    )
+    .fetch_all(executor)
+    .await?;
+    let genesis = Checkpoint::genesis().hash;
+    for row in rows {
+        let before = if row.seq == 1 {
+            Some(genesis.clone())
+        } else {
+            row.before
+        };
+        match before {
+            None => {
+                return Ok(Some(ChainReport::Broken {
+                    seq: row.seq,
+                    problem: ChainProblem::Gap {
+                        expected_seq: row.seq - 1,
+                    },
+                }));
+            }
+            Some(before) if before != row.prev_hash => {
+                return Ok(Some(ChainReport::Broken {
+                    seq: row.seq,
+                    problem: ChainProblem::BrokenLink,
+                }));
+            }
+            Some(_) => {}
+        }
+        let recomputed = row_hash(
+            &row.prev_hash,
+            &CanonicalRow {
+                seq: row.seq,
+                occurred_at: row.occurred_at,
+                db_role: &row.db_role,
+                actor: &row.actor,
+                action: &row.action,
+                subject: &row.subject,
+                details: &row.details,
+            },
+        );
+        if recomputed != row.hash {
+            return Ok(Some(ChainReport::Broken {
+                seq: row.seq,
+                problem: ChainProblem::HashMismatch,
+            }));
+        }
+        match row.after {
+            Some(after) if after != row.hash => {
+                return Ok(Some(ChainReport::Broken {
+                    seq: row.seq + 1,
+                    problem: ChainProblem::BrokenLink,
+                }));
+            }
+            None if row.seq < row.head_seq => {
+                return Ok(Some(ChainReport::Broken {
+                    seq: row.seq + 1,
+                    problem: ChainProblem::Gap {
+                        expected_seq: row.seq + 1,
+                    },
+                }));
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+/// Verifies the chain for a reader that asks often (V3, on every record):
+/// the whole chain once, then only the events appended since, plus the
+/// asked-about subject's own events every time, so a read costs the
+/// events since the last one and not the whole history.
+///
+/// What it cannot see between full walks: a row rewritten behind the
+/// trigger, with every hash after it recomputed and the head moved. That
+/// takes the owner's login; `trizone audit verify` walks it all.
+#[derive(Debug, Default)]
+pub struct ChainVerifier {
+    verified: tokio::sync::Mutex<Option<Checkpoint>>,
+}
+
+impl ChainVerifier {
+    pub async fn verify(
+        &self,
+        conn: &mut PgConnection,
+        subject: &str,
+    ) -> Result<ChainReport, StoreError> {
+        // Held while verifying, so concurrent readers walk new events once.
+        let mut verified = self.verified.lock().await;
+        let from = verified.clone().unwrap_or_else(Checkpoint::genesis);
+        let report = verify_after(conn, &from).await?;
+        let Some(checkpoint) = report.checkpoint() else {
+            // A broken chain is looked at again from the start next time.
+            *verified = None;
+            return Ok(report);
+        };
+        *verified = Some(checkpoint);
+        drop(verified);
+        Ok(verify_subject(&mut *conn, subject).await?.unwrap_or(report))
+    }
+}
+
+fn row_hash(previous: &[u8], row: &CanonicalRow<'_>) -> Vec<u8> {
+    Sha256::new()
+        .chain_update(previous)
+        .chain_update(canonical_row(row).as_bytes())
+        .finalize()
+        .to_vec()
 }
 
 struct CanonicalRow<'a> {

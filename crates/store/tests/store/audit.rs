@@ -256,3 +256,72 @@ async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
         ChainReport::Intact { events: 2, .. }
     ));
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_verifier_walks_only_new_events_and_rechecks_the_subjects_own(owner: PgPool) {
+    for i in 0..6 {
+        append(&owner, "write", if i % 2 == 0 { "fp-a" } else { "fp-b" }).await;
+    }
+    let verifier = audit::ChainVerifier::default();
+    let mut conn = owner.acquire().await.unwrap();
+    let first = verifier.verify(&mut conn, "fp-a").await.unwrap();
+    assert_eq!(first, verify(&owner).await);
+    assert!(matches!(first, ChainReport::Intact { events: 6, .. }));
+    append(&owner, "write", "fp-b").await;
+    let second = verifier.verify(&mut conn, "fp-a").await.unwrap();
+    assert!(
+        matches!(second, ChainReport::Intact { events: 7, .. }),
+        "{second:?}"
+    );
+
+    // An already verified event of fp-a altered: reading fp-a sees it at
+    // once, without walking the whole chain again.
+    tamper(
+        &owner,
+        "UPDATE audit.event_log SET details = '{\"n\": 2}' WHERE seq = 3",
+    )
+    .await;
+    assert_eq!(
+        verifier.verify(&mut conn, "fp-a").await.unwrap(),
+        ChainReport::Broken {
+            seq: 3,
+            problem: ChainProblem::HashMismatch
+        }
+    );
+    // An event appended since is walked, whatever its subject.
+    append(&owner, "write", "fp-c").await;
+    tamper(
+        &owner,
+        "UPDATE audit.event_log SET actor = 'someone else' WHERE seq = 8",
+    )
+    .await;
+    assert_eq!(
+        verifier.verify(&mut conn, "fp-b").await.unwrap(),
+        ChainReport::Broken {
+            seq: 8,
+            problem: ChainProblem::HashMismatch
+        }
+    );
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_subjects_event_relinked_or_with_a_neighbour_deleted_is_named(owner: PgPool) {
+    for subject in ["x", "fp", "y", "fp", "z"] {
+        append(&owner, "write", subject).await;
+    }
+    let verifier = audit::ChainVerifier::default();
+    let mut conn = owner.acquire().await.unwrap();
+    assert!(matches!(
+        verifier.verify(&mut conn, "fp").await.unwrap(),
+        ChainReport::Intact { events: 5, .. }
+    ));
+    tamper(&owner, "DELETE FROM audit.event_log WHERE seq = 3").await;
+    assert_eq!(
+        audit::verify_subject(&owner, "fp").await.unwrap(),
+        Some(ChainReport::Broken {
+            seq: 3,
+            problem: ChainProblem::Gap { expected_seq: 3 }
+        })
+    );
+    assert_eq!(audit::verify_subject(&owner, "x").await.unwrap(), None);
+}

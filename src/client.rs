@@ -419,9 +419,13 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
             let providers = v1.get("/api/v1/providers").await?;
             print(json, &providers, |out| {
                 for provider in providers.as_array().into_iter().flatten() {
+                    let models = match provider["models"].as_array() {
+                        Some(models) => models.iter().map(text).collect::<Vec<_>>().join(", "),
+                        None => "any model".to_owned(),
+                    };
                     writeln!(
                         out,
-                        "{:<20} {} API",
+                        "{:<20} {} API: {models}",
                         text(&provider["name"]),
                         text(&provider["api"])
                     )?;

@@ -7,8 +7,9 @@ breaks one of these:
 - each list names providers by valid names, speaks a known API, and sends
   keys over HTTPS, or over HTTP only to a host inside the cluster; each
   key file lies in the mounted Secret;
-- V2 lists every provider V1 offers, so nothing that passes the gate is
-  unservable;
+- V2 lists every provider V1 offers, and every model V1 lists for it (or
+  takes any model where V1 does), so nothing that passes the gate is
+  unservable; each list of models is non-empty;
 - only the `providers` policies let pods reach addresses outside the
   cluster on 443, and only the pods holding keys (the gate's Kubernetes API
   rule aside: the gate holds no provider key).
@@ -58,6 +59,8 @@ def main(path: str) -> int:
                     problems.append(f"{where}: its key would cross the network in clear text ({provider.get('base_url')})")
                 if url.username or url.password:
                     problems.append(f"{where}: base_url carries credentials")
+                if "models" in provider and not (isinstance(provider["models"], list) and provider["models"]):
+                    problems.append(f"{where}: models must be a non-empty list (leave it out to take any model)")
                 if not str(provider.get("key_file", "")).startswith("/var/run/secrets/trizone/providers/"):
                     problems.append(f"{where}: key_file is not in the mounted {KEYS_SECRET} Secret")
 
@@ -88,6 +91,16 @@ def main(path: str) -> int:
         served = {p["name"] for p in lists["platform-v2-stable"]}
         for missing in sorted(offered - served):
             problems.append(f"V1 offers provider {missing!r} that V2 does not list: what passes the gate could not be served")
+        v2_models = {p["name"]: p.get("models") for p in lists["platform-v2-stable"]}
+        for provider in lists["platform-v1-exp"]:
+            name, models = provider["name"], provider.get("models")
+            if name not in v2_models or v2_models[name] is None:
+                continue
+            if models is None:
+                problems.append(f"V1 takes any model of {name!r} while V2 lists {v2_models[name]}: what passes the gate could not be served")
+            else:
+                for model in sorted(set(models) - set(v2_models[name])):
+                    problems.append(f"V1 offers model {model!r} of {name!r} that V2 does not list: what passes the gate could not be served")
 
     for policy in (d for d in docs if d["kind"] == "NetworkPolicy"):
         name, namespace = policy["metadata"]["name"], policy["metadata"]["namespace"]

@@ -130,7 +130,7 @@ pub enum Format {
 }
 
 const MAX_NAME_CHARS: usize = 100;
-const MAX_MODEL_CHARS: usize = 200;
+pub const MAX_MODEL_CHARS: usize = 200;
 const MAX_PRICE_PER_MTOK: f64 = 10_000.0;
 const MAX_SYSTEM_CHARS: usize = 20_000;
 const MAX_TEMPLATE_CHARS: usize = 50_000;

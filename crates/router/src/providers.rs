@@ -11,7 +11,14 @@
 //!     api: openai                 # the wire format: openai | anthropic
 //!     base_url: https://api.openai.com/v1
 //!     key_file: /var/run/secrets/trizone/providers/openai
+//!     models: [gpt-4o, gpt-4o-mini]   # optional: the only models it may be asked for
 //! ```
+//!
+//! A provider that lists its models is asked for no other: registrations
+//! naming another are refused, and metrics are labelled by those names. One
+//! that lists none takes any model, and its metrics label the first
+//! `UNLISTED_MODEL_LABELS` model names and count the rest as `other`, so
+//! experimenters cannot grow the platform's metric series without bound.
 //!
 //! Without that file, the list is OpenAI and Anthropic at their public
 //! endpoints, each present when its key is set (`OPENAI_API_KEY` or
@@ -62,6 +69,8 @@ pub struct Provider {
     /// For `openai`, the API root including `/v1`; for `anthropic`, without
     /// it (as each company's SDKs take it).
     pub base_url: url::Url,
+    /// The only models it may be asked for, when the operator listed them.
+    pub models: Option<Arc<[String]>>,
     key: SecretString,
 }
 
@@ -71,6 +80,7 @@ impl std::fmt::Debug for Provider {
             .field("name", &self.name)
             .field("api", &self.api)
             .field("base_url", &self.base_url.as_str())
+            .field("models", &self.models)
             .finish_non_exhaustive()
     }
 }
@@ -102,8 +112,38 @@ impl Provider {
             name,
             api,
             base_url,
+            models: None,
             key: SecretString::from(key.trim().to_owned()),
         })
+    }
+
+    /// The same provider, asked only for `models`.
+    pub fn with_models(mut self, models: Vec<String>) -> Result<Self, ProvidersError> {
+        let invalid = |message: String| ProvidersError::Invalid {
+            provider: self.name.to_string(),
+            field: "models",
+            message,
+        };
+        if models.is_empty() {
+            return Err(invalid(
+                "lists no model: leave it out to allow any model".into(),
+            ));
+        }
+        if let Some(bad) = models
+            .iter()
+            .find(|m| m.trim().is_empty() || m.len() > trizone_core::config::MAX_MODEL_CHARS)
+        {
+            return Err(invalid(format!("`{bad}` is not a model name")));
+        }
+        self.models = Some(models.into());
+        Ok(self)
+    }
+
+    /// Whether this provider may be asked for `model`.
+    pub fn offers_model(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|models| models.iter().any(|m| m == model))
     }
 
     pub(crate) fn key(&self) -> &str {
@@ -117,6 +157,9 @@ impl Provider {
 pub struct ProviderInfo {
     pub name: ProviderName,
     pub api: Api,
+    /// The only models it may be asked for; absent when any model goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<Vec<String>>,
 }
 
 /// Every provider this service may call, by name.
@@ -160,6 +203,7 @@ struct ProviderEntry {
     api: Api,
     base_url: String,
     key_file: PathBuf,
+    models: Option<Vec<String>>,
 }
 
 impl Providers {
@@ -219,7 +263,11 @@ impl Providers {
             .into_iter()
             .map(|entry| {
                 let key = read_key(&entry.key_file)?;
-                Provider::new(&entry.name, entry.api, &entry.base_url, &key)
+                let provider = Provider::new(&entry.name, entry.api, &entry.base_url, &key)?;
+                match entry.models {
+                    Some(models) => provider.with_models(models),
+                    None => Ok(provider),
+                }
             })
             .collect::<Result<Vec<_>, _>>()?;
         Self::new(providers)
@@ -238,6 +286,7 @@ impl Providers {
         Catalog::new(self.iter().map(|p| ProviderInfo {
             name: p.name.clone(),
             api: p.api,
+            models: p.models.as_ref().map(|m| m.to_vec()),
         }))
     }
 }
@@ -263,23 +312,40 @@ impl Catalog {
         self.0.iter().any(|info| &info.name == name)
     }
 
-    /// Every model of `config` whose provider is not offered, each error
-    /// naming its field (`models.secondary.provider`).
+    /// Every model of `config` whose provider is not offered, or that its
+    /// provider does not list, each error naming its field
+    /// (`models.secondary.provider`, `models.primary.model`).
     pub fn check(&self, config: &Configuration) -> Vec<FieldError> {
         let at = ["models.primary", "models.secondary"];
         config
             .models()
             .zip(at)
-            .filter(|(spec, _)| !self.offers(&spec.provider))
-            .map(|(spec, at)| {
-                FieldError::new(
-                    format!("{at}.provider"),
-                    format!(
-                        "`{}` is not a provider of this platform; it offers {}",
-                        spec.provider,
-                        self.names()
-                    ),
-                )
+            .filter_map(|(spec, at)| {
+                let Some(info) = self.0.iter().find(|info| info.name == spec.provider) else {
+                    return Some(FieldError::new(
+                        format!("{at}.provider"),
+                        format!(
+                            "`{}` is not a provider of this platform; it offers {}",
+                            spec.provider,
+                            self.names()
+                        ),
+                    ));
+                };
+                let models = info.models.as_ref()?;
+                (!models.contains(&spec.model)).then(|| {
+                    FieldError::new(
+                        format!("{at}.model"),
+                        format!(
+                            "`{}` offers only {}",
+                            spec.provider,
+                            models
+                                .iter()
+                                .map(|m| format!("`{m}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    )
+                })
             })
             .collect()
     }

@@ -48,7 +48,7 @@ impl ModelRouter {
         settings: ResilienceSettings,
         registry: &Registry,
     ) -> Result<Self, prometheus::Error> {
-        let metrics = RouterMetrics::new(registry)?;
+        let metrics = RouterMetrics::new(registry, &providers)?;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))

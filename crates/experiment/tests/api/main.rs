@@ -54,7 +54,8 @@ impl Drop for TestApp {
 }
 
 /// What the tests' operator offers: the public providers the registration
-/// examples name, and the simulator the runs use.
+/// examples name (OpenAI's with its models listed), and the simulator the
+/// runs use.
 pub fn catalog() -> trizone_router::Catalog {
     let names = [
         ("anthropic", Api::Anthropic),
@@ -65,6 +66,7 @@ pub fn catalog() -> trizone_router::Catalog {
     trizone_router::Catalog::new(names.map(|(name, api)| ProviderInfo {
         name: ProviderName::parse(name).unwrap(),
         api,
+        models: (name == "openai").then(|| vec!["gpt-4o".to_owned(), "gpt-4o-mini".to_owned()]),
     }))
 }
 

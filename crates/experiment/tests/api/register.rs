@@ -227,6 +227,26 @@ async fn a_provider_the_operator_did_not_list_is_refused_naming_those_it_did(own
     app.finish().await;
 }
 
+/// Model names become metric labels: a provider that lists its models is
+/// asked for no other.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_model_its_provider_does_not_list_is_refused_naming_those_it_does(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut body: Value = serde_json::from_str(&registration("unlisted", 0.0)).unwrap();
+    body["configuration"]["models"]["primary"]["model"] = "gpt-4o-2099-preview".into();
+    let error = error_of(app.register(body.to_string(), false).await, 422).await;
+    assert_eq!(error["field"], "configuration.models.primary.model");
+    assert_eq!(
+        error["details"][0]["message"], "`openai` offers only `gpt-4o`, `gpt-4o-mini`",
+        "{error}"
+    );
+    assert_eq!(registered(&app).await, 0);
+    // A provider that lists none takes any model.
+    body["configuration"]["models"]["primary"]["provider"] = "sim-openai".into();
+    assert_eq!(app.register(body.to_string(), false).await.status(), 201);
+    app.finish().await;
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn experimenters_see_the_providers_by_name_and_api_only(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
@@ -249,6 +269,11 @@ async fn experimenters_see_the_providers_by_name_and_api_only(owner: PgPool) {
         ]
     );
     assert!(providers[0].get("base_url").is_none(), "{providers}");
+    assert_eq!(
+        providers[1]["models"],
+        serde_json::json!(["gpt-4o", "gpt-4o-mini"])
+    );
+    assert!(providers[0].get("models").is_none(), "{providers}");
     error_of(app.get("/api/v1/providers", END_USER).await, 403).await;
     app.finish().await;
 }

@@ -69,3 +69,16 @@ impl Error {
         }
     }
 }
+
+/// `outer: inner: innermost`: an error with every cause, for one log line
+/// or one message per failure.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

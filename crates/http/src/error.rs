@@ -152,7 +152,7 @@ pub struct ErrorDetail {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if let Self::Internal(source) = &self {
-            tracing::error!(error = %error_chain(source.as_ref()), "request failed");
+            tracing::error!(error = %trizone_core::error::chain(source.as_ref()), "request failed");
         }
         let status = self.status();
         let (field, details) = match &self {
@@ -190,18 +190,6 @@ impl IntoResponse for ApiError {
         }
         response
     }
-}
-
-/// `outer: inner: innermost`, for one log line per failure.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut chain = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 impl From<trizone_core::Error> for ApiError {
@@ -243,7 +231,7 @@ impl From<StoreError> for ApiError {
             },
             StoreError::Domain(domain) => domain.into(),
             error if error.is_transient() => {
-                tracing::warn!(error = %error_chain(&error), "database unavailable");
+                tracing::warn!(error = %trizone_core::error::chain(&error), "database unavailable");
                 Self::Unavailable {
                     message: "the database is unavailable; retry shortly".into(),
                 }
@@ -251,44 +239,6 @@ impl From<StoreError> for ApiError {
             error => Self::internal(error),
         }
     }
-}
-
-impl From<axum::extract::rejection::JsonRejection> for ApiError {
-    fn from(rejection: axum::extract::rejection::JsonRejection) -> Self {
-        use axum::extract::rejection::JsonRejection as R;
-        match rejection {
-            R::JsonDataError(e) => Self::Unprocessable {
-                message: e.body_text(),
-                field: data_error_path(&e.body_text()),
-                details: Vec::new(),
-            },
-            R::JsonSyntaxError(e) => Self::BadRequest {
-                message: e.body_text(),
-                field: None,
-            },
-            R::MissingJsonContentType(_) => Self::UnsupportedMediaType {
-                message: "expected a body with `Content-Type: application/json`".into(),
-            },
-            R::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                Self::PayloadTooLarge {
-                    message: "the request body is larger than this endpoint accepts".into(),
-                    field: None,
-                }
-            }
-            other => Self::BadRequest {
-                message: other.body_text(),
-                field: None,
-            },
-        }
-    }
-}
-
-/// axum reports a data error as "...: <path>: <serde message>"; the path
-/// is the field to name.
-fn data_error_path(text: &str) -> Option<String> {
-    let rest = text.strip_prefix("Failed to deserialize the JSON body into the target type: ")?;
-    let (path, _) = rest.split_once(": ")?;
-    (!path.contains(' ') && path != ".").then(|| path.to_owned())
 }
 
 #[cfg(test)]

@@ -1,15 +1,96 @@
 //! Extractors whose rejections are `ApiError`s, so a bad request gets the
 //! same JSON envelope as every other error.
 
-use axum::extract::FromRequest;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
 
 use crate::ApiError;
 
-/// `axum::Json`, rejecting with an [`ApiError`] that names the bad field.
-#[derive(Debug, Clone, Copy, Default, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body, rejected with an [`ApiError`]: 415 without a JSON content
+/// type, 413 past the body limit, 400 for bad syntax, and 422 for valid
+/// JSON of the wrong shape, naming the field (`configuration.models.primary`)
+/// that `serde_path_to_error` found.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType {
+                message: "expected a body with `Content-Type: application/json`".into(),
+            });
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge {
+                        message: "the request body is larger than this endpoint accepts".into(),
+                        field: None,
+                    }
+                } else {
+                    ApiError::BadRequest {
+                        message: rejection.body_text(),
+                        field: None,
+                    }
+                }
+            })?;
+        parse(&bytes).map(Json)
+    }
+}
+
+/// `application/json`, or any `application/*+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|subtype| subtype.ends_with("+json"))
+}
+
+fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+        let (path, shown) = (error.path().to_string(), error.to_string());
+        let inner = error.into_inner();
+        if inner.classify() == serde_json::error::Category::Data {
+            ApiError::Unprocessable {
+                message: format!(
+                    "Failed to deserialize the JSON body into the target type: {shown}"
+                ),
+                field: (path != ".").then_some(path),
+                details: Vec::new(),
+            }
+        } else {
+            syntax(&inner)
+        }
+    })?;
+    deserializer.end().map_err(|error| syntax(&error))?;
+    Ok(value)
+}
+
+fn syntax(error: &serde_json::Error) -> ApiError {
+    ApiError::BadRequest {
+        message: format!("Failed to parse the request body as JSON: {error}"),
+        field: None,
+    }
+}
 
 impl<T: serde::Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

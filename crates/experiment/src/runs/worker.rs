@@ -13,6 +13,7 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
 use tokio::sync::{Semaphore, watch};
+use tokio_util::task::AbortOnDropHandle;
 use trizone_core::{
     Configuration, Decision, ExperimentStatus, Judge, MatchPolicy, Mover, Verdict, score_case,
 };
@@ -258,7 +259,7 @@ impl Worker {
         let (lost_tx, lost) = watch::channel(false);
         // Tied to this future: if the work stops in any way (finished, failed,
         // or the task killed), renewal stops with it and the lease can expire.
-        let _renewer = AbortOnDrop({
+        let _renewer = AbortOnDropHandle::new({
             let (db, id, owner, lease) = (
                 self.db.clone(),
                 run.id,
@@ -480,13 +481,4 @@ struct Stop {
     reason: StopReason,
     cases_not_needed: i32,
     verdict: Verdict,
-}
-
-/// Aborts a spawned task when dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }

@@ -52,7 +52,7 @@ pub(crate) fn transport_error(error: &reqwest::Error) -> CallError {
     } else {
         ErrorKind::Connect
     };
-    CallError::new(kind, error_chain(error))
+    CallError::new(kind, trizone_core::error::chain(error))
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is rare from model APIs and
@@ -77,15 +77,4 @@ pub(crate) fn error_message(body: &str) -> String {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| body.chars().take(200).collect())
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }

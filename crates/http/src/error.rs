@@ -55,10 +55,12 @@ pub enum ApiError {
     #[error("{message}")]
     Unavailable { message: String },
     /// No model produced an answer, after the strategy's fallback: 504 when
-    /// the deadline passed, 502 otherwise. `kind` names the failure
-    /// (`timeout`, `server`, `rate_limited`, `malformed`, ...).
+    /// the deadline passed, 502 otherwise. `kind` names the failure.
     #[error("{message}")]
-    Provider { kind: &'static str, message: String },
+    Provider {
+        kind: trizone_core::provider::ErrorKind,
+        message: String,
+    },
     /// A bug or an unexpected failure. The client sees a generic message;
     /// the cause is logged once, when the response is built.
     #[error("internal error")]
@@ -93,7 +95,8 @@ impl ApiError {
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Provider {
-                kind: "timeout", ..
+                kind: trizone_core::provider::ErrorKind::Timeout,
+                ..
             } => StatusCode::GATEWAY_TIMEOUT,
             Self::Provider { .. } => StatusCode::BAD_GATEWAY,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,7 +120,8 @@ impl ApiError {
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Provider {
-                kind: "timeout", ..
+                kind: trizone_core::provider::ErrorKind::Timeout,
+                ..
             } => "provider_timeout",
             Self::Provider { .. } => "provider_failed",
             Self::Internal(_) => "internal",
@@ -169,7 +173,7 @@ impl IntoResponse for ApiError {
                 field,
                 details,
                 kind: match &self {
-                    Self::Provider { kind, .. } => Some(*kind),
+                    Self::Provider { kind, .. } => Some(kind.as_str()),
                     _ => None,
                 },
             },

@@ -85,7 +85,7 @@ async fn round(
                 let started = Instant::now();
                 match &config {
                     Some(config) => {
-                        router.review(config, input()).await.unwrap();
+                        router.review(config, input()).await.result.unwrap();
                     }
                     None => bare.call().await,
                 }

@@ -7,7 +7,7 @@ use trizone_core::Finding;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 
-use crate::error::ErrorKind;
+use crate::error::{ErrorKind, RouterError};
 
 /// A finding with how many models raised it (2 when both ensemble members
 /// agreed, otherwise 1).
@@ -81,7 +81,7 @@ pub struct Fallback {
     pub message: String,
 }
 
-/// A finished review.
+/// A finished review: what the models answered.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Review {
     pub findings: Vec<ReviewFinding>,
@@ -92,21 +92,29 @@ pub struct Review {
     pub fallback: Option<Fallback>,
     /// Set when one ensemble member failed and the other's answer was used.
     pub degraded: Option<Fallback>,
-    /// Every model call, failed ones included.
-    pub calls: Vec<CallOutcome>,
-    pub latency_ms: f64,
 }
 
-impl Review {
-    pub fn cost_usd(&self) -> f64 {
-        self.calls.iter().map(|c| c.cost_usd).sum()
-    }
+/// What a review used, counted once from its calls, where the strategy
+/// is known.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Usage {
+    /// Wall time of the whole review, retries and fallback included.
+    pub latency_ms: f64,
+    /// Time spent waiting on providers: the calls one after another, except
+    /// an ensemble's, which run side by side.
+    pub provider_wait_ms: f64,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Paid for every call, failed ones too: tokens of an unusable answer
+    /// still cost.
+    pub cost_usd: f64,
+}
 
-    pub fn input_tokens(&self) -> u64 {
-        self.calls.iter().map(|c| c.input_tokens).sum()
-    }
-
-    pub fn output_tokens(&self) -> u64 {
-        self.calls.iter().map(|c| c.output_tokens).sum()
-    }
+/// A review attempt, whole: every call made, what they used, and the
+/// review or why there is none.
+#[derive(Debug, Clone)]
+pub struct Reviewed {
+    pub calls: Vec<CallOutcome>,
+    pub usage: Usage,
+    pub result: Result<Review, RouterError>,
 }

@@ -11,7 +11,7 @@ use trizone_core::{Configuration, ModelSpec, ProviderName, Strategy};
 use crate::error::{CallError, ErrorKind, RouterError};
 use crate::merge::merge;
 use crate::metrics::RouterMetrics;
-use crate::outcome::{CallOutcome, Fallback, Review, ReviewFinding};
+use crate::outcome::{CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};
 use crate::output::{self, ParsedReview};
 use crate::provider::ChatProvider;
 use crate::provider::anthropic::AnthropicProvider;
@@ -79,65 +79,65 @@ impl ModelRouter {
     /// Reviews `input` with `config`'s models and strategy. The latency, on
     /// a review and on an error alike, is the wall time of the whole review:
     /// an ensemble's calls run side by side, so their latencies do not add.
-    pub async fn review(
-        &self,
-        config: &Configuration,
-        input: ReviewInput<'_>,
-    ) -> Result<Review, RouterError> {
+    ///
+    /// What the review cost and how long it waited is accounted here, once,
+    /// where the strategy is known, for V1's runs, V2's answers and the
+    /// smoke test alike.
+    pub async fn review(&self, config: &Configuration, input: ReviewInput<'_>) -> Reviewed {
         let started = Instant::now();
-        let result = self.route(config, input).await;
+        let (result, calls) = self.route(config, input).await;
         let latency_ms = millis(started.elapsed());
-        result
-            .map(|review| Review {
-                latency_ms,
-                ..review
-            })
-            .map_err(|error| RouterError {
-                latency_ms,
-                ..error
-            })
+        let latencies = calls.iter().map(|c| c.latency_ms);
+        let provider_wait_ms = match config.strategy {
+            // An ensemble's calls run side by side.
+            Strategy::Ensemble { .. } => latencies.fold(0.0, f64::max),
+            _ => latencies.sum(),
+        };
+        let usage = Usage {
+            latency_ms,
+            provider_wait_ms,
+            input_tokens: calls.iter().map(|c| c.input_tokens).sum(),
+            output_tokens: calls.iter().map(|c| c.output_tokens).sum(),
+            cost_usd: calls.iter().map(|c| c.cost_usd).sum(),
+        };
+        Reviewed {
+            calls,
+            usage,
+            result,
+        }
     }
 
-    async fn route(
-        &self,
-        config: &Configuration,
-        input: ReviewInput<'_>,
-    ) -> Result<Review, RouterError> {
-        let request =
-            ChatRequest::build(config, input).map_err(|e| single_failure(e, Vec::new()))?;
-        let primary = &config.models.primary;
-        let secondary = config.models.secondary.as_ref();
-        let need_secondary = || {
-            secondary.ok_or_else(|| {
-                single_failure(
-                    CallError::new(
-                        ErrorKind::Config,
-                        format!(
-                            "strategy `{}` needs models.secondary",
-                            config.strategy.kind()
-                        ),
-                    ),
-                    Vec::new(),
-                )
-            })
+    async fn route(&self, config: &Configuration, input: ReviewInput<'_>) -> Routed {
+        let request = match ChatRequest::build(config, input) {
+            Ok(request) => request,
+            Err(error) => return (Err(single_failure(error, &[])), Vec::new()),
         };
-        let review = match config.strategy {
-            Strategy::Primary => self.single(config, primary, &request).await?,
-            Strategy::Secondary => self.single(config, need_secondary()?, &request).await?,
-            Strategy::Adaptive => {
-                self.adaptive(config, primary, need_secondary()?, &request)
-                    .await?
+        let primary = &config.models.primary;
+        let Some(secondary) = config.models.secondary.as_ref() else {
+            if let Strategy::Primary = config.strategy {
+                return self.single(config, primary, &request).await;
             }
+            let error = CallError::new(
+                ErrorKind::Config,
+                format!(
+                    "strategy `{}` needs models.secondary",
+                    config.strategy.kind()
+                ),
+            );
+            return (Err(single_failure(error, &[])), Vec::new());
+        };
+        match config.strategy {
+            Strategy::Primary => self.single(config, primary, &request).await,
+            Strategy::Secondary => self.single(config, secondary, &request).await,
+            Strategy::Adaptive => self.adaptive(config, primary, secondary, &request).await,
             Strategy::Ensemble { merge: how } => {
-                let secondary = need_secondary()?;
                 let (first, second) = tokio::join!(
                     self.call(config, primary, &request),
                     self.call(config, secondary, &request)
                 );
-                ensemble(first, second, how)?
+                ensemble(first, second, how)
             }
-        };
-        Ok(review)
+        }
     }
 
     async fn single(
@@ -145,12 +145,14 @@ impl ModelRouter {
         config: &Configuration,
         spec: &ModelSpec,
         request: &ChatRequest,
-    ) -> Result<Review, RouterError> {
+    ) -> Routed {
         let (result, call) = self.call(config, spec, request).await;
-        match result {
-            Ok(parsed) => Ok(solo(parsed, vec![call])),
-            Err(error) => Err(single_failure(error, vec![call])),
-        }
+        let calls = vec![call];
+        let result = match result {
+            Ok(parsed) => Ok(solo(parsed, &calls)),
+            Err(error) => Err(single_failure(error, &calls)),
+        };
+        (result, calls)
     }
 
     async fn adaptive(
@@ -159,10 +161,13 @@ impl ModelRouter {
         primary: &ModelSpec,
         secondary: &ModelSpec,
         request: &ChatRequest,
-    ) -> Result<Review, RouterError> {
+    ) -> Routed {
         let (result, first) = self.call(config, primary, request).await;
         let error = match result {
-            Ok(parsed) => return Ok(solo(parsed, vec![first])),
+            Ok(parsed) => {
+                let calls = vec![first];
+                return (Ok(solo(parsed, &calls)), calls);
+            }
             Err(error) => error,
         };
         self.metrics.record_fallback(error.kind.as_str());
@@ -173,13 +178,15 @@ impl ModelRouter {
             message: error.message,
         };
         let (result, second) = self.call(config, secondary, request).await;
-        match result {
+        let calls = vec![first, second];
+        let result = match result {
             Ok(parsed) => Ok(Review {
                 fallback: Some(fallback),
-                ..solo(parsed, vec![first, second])
+                ..solo(parsed, &calls)
             }),
-            Err(error) => Err(single_failure(error, vec![first, second])),
-        }
+            Err(error) => Err(single_failure(error, &calls)),
+        };
+        (result, calls)
     }
 
     /// One model, with retries, deadline and circuit breaker; the answer parsed.
@@ -243,11 +250,14 @@ impl ModelRouter {
     }
 }
 
-/// A review from the answers that made it, and every call made for it.
+/// What routing produced, and every call made for it.
+type Routed = (Result<Review, RouterError>, Vec<CallOutcome>);
+
+/// A review from the answers that made it, among `calls`.
 fn answered(
     findings: Vec<ReviewFinding>,
     summary: String,
-    calls: Vec<CallOutcome>,
+    calls: &[CallOutcome],
     degraded: Option<Fallback>,
 ) -> Review {
     let answered_by = calls
@@ -261,8 +271,6 @@ fn answered(
         answered_by,
         fallback: None,
         degraded,
-        calls,
-        latency_ms: 0.0,
     }
 }
 
@@ -280,23 +288,21 @@ fn alone(parsed: ParsedReview) -> (Vec<ReviewFinding>, String) {
 }
 
 /// A review answered by one model.
-fn solo(parsed: ParsedReview, calls: Vec<CallOutcome>) -> Review {
+fn solo(parsed: ParsedReview, calls: &[CallOutcome]) -> Review {
     let (findings, summary) = alone(parsed);
     answered(findings, summary, calls, None)
 }
 
-fn ensemble(
-    first: Answer,
-    second: Answer,
-    how: trizone_core::Merge,
-) -> Result<Review, RouterError> {
+fn ensemble(first: Answer, second: Answer, how: trizone_core::Merge) -> Routed {
     let degraded = |call: &CallOutcome, error: &CallError| Fallback {
         from: call.model_id(),
         reason: error.kind,
         message: error.message.clone(),
     };
-    match (first, second) {
-        ((Ok(a), call_a), (Ok(b), call_b)) => {
+    let ((a, call_a), (b, call_b)) = (first, second);
+    let calls = vec![call_a, call_b];
+    let result = match (a, b) {
+        (Ok(a), Ok(b)) => {
             let summary = if a.summary.is_empty() {
                 b.summary
             } else {
@@ -305,36 +311,27 @@ fn ensemble(
             Ok(answered(
                 merge(a.findings, b.findings, how),
                 summary,
-                vec![call_a, call_b],
+                &calls,
                 None,
             ))
         }
-        ((Ok(a), call_a), (Err(e), call_b)) => {
-            let note = degraded(&call_b, &e);
+        (Ok(a), Err(e)) => {
+            let note = degraded(&calls[1], &e);
             let (findings, summary) = alone(a);
-            Ok(answered(
-                findings,
-                summary,
-                vec![call_a, call_b],
-                Some(note),
-            ))
+            Ok(answered(findings, summary, &calls, Some(note)))
         }
-        ((Err(e), call_a), (Ok(b), call_b)) => {
-            let note = degraded(&call_a, &e);
+        (Err(e), Ok(b)) => {
+            let note = degraded(&calls[0], &e);
             let (findings, summary) = alone(b);
-            Ok(answered(
-                findings,
-                summary,
-                vec![call_a, call_b],
-                Some(note),
-            ))
+            Ok(answered(findings, summary, &calls, Some(note)))
         }
-        ((Err(_), call_a), (Err(e), call_b)) => Err(single_failure(e, vec![call_a, call_b])),
-    }
+        (Err(_), Err(e)) => Err(single_failure(e, &calls)),
+    };
+    (result, calls)
 }
 
-fn single_failure(error: CallError, calls: Vec<CallOutcome>) -> RouterError {
-    let message = match calls.as_slice() {
+fn single_failure(error: CallError, calls: &[CallOutcome]) -> RouterError {
+    let message = match calls {
         [] => error.message,
         calls => calls
             .iter()
@@ -345,9 +342,6 @@ fn single_failure(error: CallError, calls: Vec<CallOutcome>) -> RouterError {
     RouterError {
         kind: error.kind,
         message,
-        calls,
-        // Set by `review`, which times the whole review.
-        latency_ms: 0.0,
     }
 }
 

@@ -3,17 +3,15 @@
 //! record goes to the writer's queue, so reviews keep being served while
 //! the database is away.
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use trizone_core::{Language, Strategy};
+use trizone_core::Language;
 use trizone_http::auth::EndUsers;
 use trizone_http::{ApiError, Authorized, Caller, Json, Path, Role};
-use trizone_router::{CallOutcome, Fallback, ReviewFinding, ReviewInput, RouterError};
+use trizone_router::{CallOutcome, Fallback, ReviewFinding, ReviewInput, RouterError, Usage};
 use trizone_store::StoreError;
 use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
 use uuid::Uuid;
@@ -125,28 +123,25 @@ pub async fn create(
         message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
     })?;
     let created_at = Utc::now();
-    let started = Instant::now();
     let input = ReviewInput {
         code: &request.code,
         language: request.language.as_str(),
         path: request.path.as_deref().unwrap_or(""),
     };
-    let outcome = state.models.review(&active.configuration, input).await;
-    let latency = started.elapsed();
-    let latency_ms = latency.as_secs_f64() * 1000.0;
-
-    let calls = match &outcome {
-        Ok(review) => &review.calls,
-        Err(error) => &error.calls,
-    };
-    let waited_ms = provider_wait_ms(&active.configuration.strategy, calls);
+    let reviewed = state.models.review(&active.configuration, input).await;
+    let Usage {
+        latency_ms,
+        provider_wait_ms,
+        cost_usd,
+        ..
+    } = reviewed.usage;
     state
         .metrics
         .latency_overhead
-        .observe(((latency_ms - waited_ms) / 1000.0).max(0.0));
+        .observe(((latency_ms - provider_wait_ms) / 1000.0).max(0.0));
     state
         .slo
-        .observe(active.id, created_at, latency_ms, outcome.is_err());
+        .observe(active.id, created_at, latency_ms, reviewed.result.is_err());
 
     let mut record = ReviewRecord {
         id: Uuid::new_v4(),
@@ -163,17 +158,17 @@ pub async fn create(
         answered_by: Vec::new(),
         fallback: None,
         latency_ms,
-        cost_usd: calls.iter().map(|c| c.cost_usd).sum(),
+        cost_usd,
         requested_by: caller.key_id.clone(),
         created_at,
     };
-    let review = match outcome {
+    let review = match reviewed.result {
         Ok(review) => review,
         Err(error) => {
             record.outcome = "error";
             record.error_kind = Some(error.kind.as_str().to_owned());
             keep(&state, record, &active);
-            return Err(provider_error(&state, &error));
+            return Err(provider_error(&state, &error, &reviewed.calls));
         }
     };
     record.findings = serde_json::to_value(&review.findings).map_err(ApiError::internal)?;
@@ -233,16 +228,6 @@ impl ReviewRequest {
     }
 }
 
-/// Time spent waiting on providers: the calls one after another, except
-/// an ensemble's, which run side by side.
-fn provider_wait_ms(strategy: &Strategy, calls: &[CallOutcome]) -> f64 {
-    let latencies = calls.iter().map(|c| c.latency_ms);
-    match strategy {
-        Strategy::Ensemble { .. } => latencies.fold(0.0, f64::max),
-        _ => latencies.sum(),
-    }
-}
-
 fn keep(state: &AppState, record: ReviewRecord, active: &Active) {
     // A full buffer is counted by the recorder; the user still gets the review.
     let _ = state.recorder.push(Record::Review(Box::new(PendingReview {
@@ -251,14 +236,14 @@ fn keep(state: &AppState, record: ReviewRecord, active: &Active) {
     })));
 }
 
-fn provider_error(state: &AppState, error: &RouterError) -> ApiError {
-    let kind = error.kind.as_str();
+fn provider_error(state: &AppState, error: &RouterError, calls: &[CallOutcome]) -> ApiError {
+    let kind = error.kind;
     state
         .metrics
         .provider_failures
-        .with_label_values(&[kind])
+        .with_label_values(&[kind.as_str()])
         .inc();
-    let models: Vec<String> = error.calls.iter().map(CallOutcome::model_id).collect();
+    let models: Vec<String> = calls.iter().map(CallOutcome::model_id).collect();
     ApiError::Provider {
         kind,
         message: format!(

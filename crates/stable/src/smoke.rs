@@ -112,7 +112,9 @@ pub async fn run(
             path: &case.path,
         };
         let expected_findings = case.expected_findings.len();
-        match models.review(config, input).await {
+        let reviewed = models.review(config, input).await;
+        let latency_ms = reviewed.usage.latency_ms;
+        match reviewed.result {
             Ok(review) => {
                 let found: Vec<Finding> =
                     review.findings.iter().map(|f| f.finding.clone()).collect();
@@ -123,7 +125,7 @@ pub async fn run(
                     error_kind: None,
                     message: None,
                     answered_by: review.answered_by,
-                    latency_ms: review.latency_ms,
+                    latency_ms,
                     findings: found.len(),
                     expected_findings,
                     matched: score.true_positives,
@@ -136,7 +138,7 @@ pub async fn run(
                 error_kind: Some(error.kind.as_str()),
                 message: Some(error.message),
                 answered_by: Vec::new(),
-                latency_ms: error.latency_ms,
+                latency_ms,
                 findings: 0,
                 expected_findings,
                 matched: 0,

@@ -358,13 +358,11 @@ impl Worker {
             language: &case.language,
             path: &case.path,
         };
-        match self.router.review(config, input).await {
+        let reviewed = self.router.review(config, input).await;
+        let usage = reviewed.usage;
+        let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        match reviewed.result {
             Ok(review) => {
-                let (cost_usd, input_tokens, output_tokens) = (
-                    review.cost_usd(),
-                    review.input_tokens(),
-                    review.output_tokens(),
-                );
                 let findings: Vec<_> = review.findings.into_iter().map(|f| f.finding).collect();
                 let score = score_case(&case.expected_findings, &findings, MatchPolicy::default());
                 Analysis {
@@ -374,10 +372,10 @@ impl Worker {
                     false_positives: i32::try_from(score.false_positives).unwrap_or(i32::MAX),
                     false_negatives: i32::try_from(score.false_negatives).unwrap_or(i32::MAX),
                     correct: score.correct(),
-                    latency_ms: review.latency_ms,
-                    input_tokens: i64::try_from(input_tokens).unwrap_or(i64::MAX),
-                    output_tokens: i64::try_from(output_tokens).unwrap_or(i64::MAX),
-                    cost_usd,
+                    latency_ms: usage.latency_ms,
+                    input_tokens: tokens(usage.input_tokens),
+                    output_tokens: tokens(usage.output_tokens),
+                    cost_usd: usage.cost_usd,
                     answered_by: review.answered_by.first().cloned(),
                     fallback_reason: review.fallback.map(|f| f.reason.as_str().to_owned()),
                     findings,
@@ -392,18 +390,10 @@ impl Worker {
                 // An errored case found nothing it should have.
                 false_negatives: i32::try_from(case.expected_findings.len()).unwrap_or(i32::MAX),
                 correct: false,
-                latency_ms: error.latency_ms,
-                input_tokens: error
-                    .calls
-                    .iter()
-                    .map(|c| i64::try_from(c.input_tokens).unwrap_or(0))
-                    .sum(),
-                output_tokens: error
-                    .calls
-                    .iter()
-                    .map(|c| i64::try_from(c.output_tokens).unwrap_or(0))
-                    .sum(),
-                cost_usd: error.calls.iter().map(|c| c.cost_usd).sum(),
+                latency_ms: usage.latency_ms,
+                input_tokens: tokens(usage.input_tokens),
+                output_tokens: tokens(usage.output_tokens),
+                cost_usd: usage.cost_usd,
                 answered_by: None,
                 fallback_reason: None,
             },

@@ -6,7 +6,7 @@ use trizone_core::Strategy;
 use trizone_router::{Api, ErrorKind, ModelRouter, Provider, Providers, ResilienceSettings};
 use trizone_sim::Behaviour;
 
-use crate::{ANTHROPIC_KEY, Harness, OPENAI_KEY, PRIMARY, SECONDARY, input, provider};
+use crate::{ANTHROPIC_KEY, Harness, OPENAI_KEY, Outcome, PRIMARY, SECONDARY, input, provider};
 
 /// What a single-model review of each bad answer turns into, on both APIs.
 #[tokio::test]
@@ -39,8 +39,8 @@ async fn each_kind_of_bad_answer_is_its_own_typed_error() {
             let mut config = h.config(strategy);
             config.parameters.max_retries = 0;
             h.script(model, &[behaviour]).await;
-            let error = h.router.review(&config, input()).await.unwrap_err();
-            assert_eq!(error.kind, kind, "{model} {behaviour:?}: {error}");
+            let error = h.router.review(&config, input()).await.failed();
+            assert_eq!(error.kind, kind, "{model} {behaviour:?}: {}", error.error);
             assert!(
                 error.message.contains(says),
                 "{model} {behaviour:?}: {}",
@@ -58,7 +58,7 @@ async fn a_malformed_answer_is_not_retried_but_its_tokens_are_paid_for() {
         .router
         .review(&h.config(Strategy::Primary), input())
         .await
-        .unwrap_err();
+        .failed();
     assert_eq!(error.kind, ErrorKind::Malformed);
     assert_eq!(error.calls[0].attempts, 1);
     assert!(error.calls[0].cost_usd > 0.0);
@@ -72,7 +72,7 @@ async fn a_200_with_an_error_body_is_retried_like_a_server_error() {
         .router
         .review(&h.config(Strategy::Primary), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.calls[0].attempts, 2);
 }
 
@@ -92,7 +92,7 @@ async fn a_provider_the_operator_did_not_configure_gets_no_request() {
     let error = router
         .review(&h.config(Strategy::Secondary), input())
         .await
-        .unwrap_err();
+        .failed();
     assert_eq!(error.kind, ErrorKind::Config);
     assert!(
         error.message.contains("`sim-anthropic` is not a provider")
@@ -161,8 +161,13 @@ async fn a_redirect_never_takes_a_key_to_a_host_the_operator_did_not_configure()
     for strategy in [Strategy::Primary, Strategy::Secondary] {
         let mut config = h.config(strategy);
         config.parameters.max_retries = 0;
-        let error = router.review(&config, input()).await.unwrap_err();
-        assert_eq!(error.kind, ErrorKind::Client, "{strategy:?}: {error}");
+        let error = router.review(&config, input()).await.failed();
+        assert_eq!(
+            error.kind,
+            ErrorKind::Client,
+            "{strategy:?}: {}",
+            error.error
+        );
         assert!(error.message.contains("307"), "{}", error.message);
     }
     // Nothing reached the other host, let alone a key.
@@ -180,7 +185,7 @@ async fn a_strategy_needing_a_secondary_without_one_is_refused() {
         "models.secondary"
     );
     // ...and the router refuses it too, should an unvalidated one reach it.
-    let error = h.router.review(&config, input()).await.unwrap_err();
+    let error = h.router.review(&config, input()).await.failed();
     assert_eq!(error.kind, ErrorKind::Config);
     assert!(h.requests(PRIMARY).await.is_empty());
 }
@@ -198,6 +203,6 @@ async fn an_unreachable_provider_is_a_connect_error() {
     let mut config = h.config(Strategy::Primary);
     config.models.primary.provider = provider("down");
     config.parameters.max_retries = 0;
-    let error = router.review(&config, input()).await.unwrap_err();
+    let error = router.review(&config, input()).await.failed();
     assert_eq!(error.kind, ErrorKind::Connect);
 }

@@ -16,8 +16,71 @@ use serde_json::{Value, json};
 use trizone_core::{
     Configuration, Merge, ModelSpec, Models, Parameters, Prompt, ProviderName, Strategy,
 };
-use trizone_router::{Api, ModelRouter, Provider, Providers, ResilienceSettings, ReviewInput};
+use trizone_router::{
+    Api, CallOutcome, ModelRouter, Provider, Providers, ResilienceSettings, Review, ReviewInput,
+    Reviewed, RouterError, Usage,
+};
 use trizone_sim::{Behaviour, Dataset, Profile, RunningSim};
+
+/// A review that answered, with its calls and usage, read as the review.
+#[derive(Debug)]
+pub struct Answered {
+    pub calls: Vec<CallOutcome>,
+    pub usage: Usage,
+    pub review: Review,
+}
+
+impl std::ops::Deref for Answered {
+    type Target = Review;
+    fn deref(&self) -> &Review {
+        &self.review
+    }
+}
+
+/// A review that failed, with its calls and usage, read as the error.
+#[derive(Debug)]
+pub struct Failed {
+    pub calls: Vec<CallOutcome>,
+    pub usage: Usage,
+    pub error: RouterError,
+}
+
+impl std::ops::Deref for Failed {
+    type Target = RouterError;
+    fn deref(&self) -> &RouterError {
+        &self.error
+    }
+}
+
+/// `unwrap` and `unwrap_err` for a `Reviewed`, keeping its accounting.
+pub trait Outcome {
+    fn answered(self) -> Answered;
+    fn failed(self) -> Failed;
+}
+
+impl Outcome for Reviewed {
+    fn answered(self) -> Answered {
+        match self.result {
+            Ok(review) => Answered {
+                calls: self.calls,
+                usage: self.usage,
+                review,
+            },
+            Err(error) => panic!("the review failed: {error}"),
+        }
+    }
+
+    fn failed(self) -> Failed {
+        match self.result {
+            Ok(review) => panic!("the review answered: {review:?}"),
+            Err(error) => Failed {
+                calls: self.calls,
+                usage: self.usage,
+                error,
+            },
+        }
+    }
+}
 
 pub const PRIMARY: &str = "gpt-sim";
 pub const SECONDARY: &str = "claude-sim";

@@ -7,7 +7,7 @@ use trizone_core::Strategy;
 use trizone_router::{ErrorKind, ResilienceSettings};
 use trizone_sim::Behaviour;
 
-use crate::{Harness, PRIMARY, SECONDARY, input};
+use crate::{Harness, Outcome, PRIMARY, SECONDARY, input};
 
 #[tokio::test]
 async fn adaptive_falls_back_when_the_primary_returns_500s() {
@@ -17,9 +17,9 @@ async fn adaptive_falls_back_when_the_primary_returns_500s() {
         .router
         .review(&h.config(Strategy::Adaptive), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
-    let fallback = review.fallback.expect("a fallback is recorded");
+    let fallback = review.fallback.clone().expect("a fallback is recorded");
     assert_eq!(
         (fallback.from.as_str(), fallback.reason),
         ("sim-openai/gpt-sim", ErrorKind::Server)
@@ -41,9 +41,9 @@ async fn adaptive_falls_back_when_the_primary_hangs_past_the_deadline() {
         .await;
     let mut config = h.config(Strategy::Adaptive);
     config.parameters.timeout_ms = 300;
-    let review = h.router.review(&config, input()).await.unwrap();
+    let review = h.router.review(&config, input()).await.answered();
     assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
-    assert_eq!(review.fallback.unwrap().reason, ErrorKind::Timeout);
+    assert_eq!(review.fallback.as_ref().unwrap().reason, ErrorKind::Timeout);
     // A hang is not retried past the deadline: one attempt took all of it.
     assert_eq!(review.calls[0].attempts, 1);
 }
@@ -57,19 +57,22 @@ async fn the_circuit_opens_fails_fast_and_half_opens_to_probe() {
     let circuit = [("provider", "sim-openai"), ("model", PRIMARY)];
     // Three consecutive failures open the circuit.
     for _ in 0..3 {
-        let review = h.router.review(&config, input()).await.unwrap();
-        assert_eq!(review.fallback.unwrap().reason, ErrorKind::Server);
+        let review = h.router.review(&config, input()).await.answered();
+        assert_eq!(review.fallback.as_ref().unwrap().reason, ErrorKind::Server);
     }
     assert_eq!(h.metric("router_circuit_open", &circuit), 1.0);
     // While open, the primary is not called at all.
-    let review = h.router.review(&config, input()).await.unwrap();
-    assert_eq!(review.fallback.unwrap().reason, ErrorKind::CircuitOpen);
+    let review = h.router.review(&config, input()).await.answered();
+    assert_eq!(
+        review.fallback.as_ref().unwrap().reason,
+        ErrorKind::CircuitOpen
+    );
     assert_eq!(review.calls[0].attempts, 1);
     assert_eq!(h.requests(PRIMARY).await.len(), 3);
     // The provider recovers; after the open period one call probes and closes it.
     h.profile(PRIMARY, json!({})).await;
     tokio::time::sleep(Duration::from_millis(400)).await;
-    let review = h.router.review(&config, input()).await.unwrap();
+    let review = h.router.review(&config, input()).await.answered();
     assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.fallback, None);
     assert_eq!(h.metric("router_circuit_open", &circuit), 0.0);
@@ -83,17 +86,17 @@ async fn a_failed_probe_opens_the_circuit_again() {
     let mut config = h.config(Strategy::Primary);
     config.parameters.max_retries = 0;
     for _ in 0..3 {
-        h.router.review(&config, input()).await.unwrap_err();
+        h.router.review(&config, input()).await.failed();
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     // The probe fails...
     assert_eq!(
-        h.router.review(&config, input()).await.unwrap_err().kind,
+        h.router.review(&config, input()).await.failed().kind,
         ErrorKind::Server
     );
     // ...so the next call is refused without reaching the provider.
     assert_eq!(
-        h.router.review(&config, input()).await.unwrap_err().kind,
+        h.router.review(&config, input()).await.failed().kind,
         ErrorKind::CircuitOpen
     );
     assert_eq!(h.requests(PRIMARY).await.len(), 4);
@@ -113,7 +116,7 @@ async fn retries_stop_at_the_deadline_not_at_the_retry_budget() {
     let mut config = h.config(Strategy::Primary);
     config.parameters.timeout_ms = 500;
     config.parameters.max_retries = 10;
-    let error = h.router.review(&config, input()).await.unwrap_err();
+    let error = h.router.review(&config, input()).await.failed();
     let attempts = error.calls[0].attempts;
     assert!((2..=4).contains(&attempts), "{attempts} attempts");
     assert_eq!(h.requests(PRIMARY).await.len(), attempts as usize);
@@ -128,7 +131,7 @@ async fn retry_after_is_waited_for_then_the_call_succeeds() {
         .router
         .review(&h.config(Strategy::Primary), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.calls[0].attempts, 2);
     let times = h.requests(PRIMARY).await;
     // The backoff alone would retry after 20–80 ms; the provider asked for 300.
@@ -151,7 +154,7 @@ async fn a_retry_after_beyond_the_deadline_is_not_waited_for() {
         .router
         .review(&h.config(Strategy::Primary), input())
         .await
-        .unwrap_err();
+        .failed();
     assert_eq!(error.kind, ErrorKind::RateLimited);
     assert_eq!(error.calls[0].attempts, 1);
 }
@@ -164,7 +167,7 @@ async fn the_secondary_keeps_its_own_circuit() {
     let mut config = h.config(Strategy::Secondary);
     config.parameters.max_retries = 0;
     for _ in 0..4 {
-        h.router.review(&config, input()).await.unwrap_err();
+        h.router.review(&config, input()).await.failed();
     }
     assert_eq!(
         h.metric("router_circuit_open", &[("model", SECONDARY)]),
@@ -175,6 +178,7 @@ async fn the_secondary_keeps_its_own_circuit() {
         h.router
             .review(&h.config(Strategy::Primary), input())
             .await
+            .result
             .is_ok()
     );
 }

@@ -4,7 +4,7 @@ use trizone_core::{Merge, Strategy};
 use trizone_router::ErrorKind;
 use trizone_sim::Behaviour;
 
-use crate::{Harness, PRIMARY, SECONDARY, accurate, input};
+use crate::{Harness, Outcome, PRIMARY, SECONDARY, accurate, input};
 
 #[tokio::test]
 async fn primary_answers_with_the_primary_model_and_finds_the_known_bug() {
@@ -13,7 +13,7 @@ async fn primary_answers_with_the_primary_model_and_finds_the_known_bug() {
         .router
         .review(&h.config(Strategy::Primary), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.calls.len(), 1);
     assert_eq!(review.calls[0].attempts, 1);
@@ -33,7 +33,7 @@ async fn secondary_answers_through_the_anthropic_api() {
         .router
         .review(&h.config(Strategy::Secondary), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.answered_by, ["sim-anthropic/claude-sim"]);
     assert_eq!(h.requests(PRIMARY).await.len(), 0);
     assert_eq!(h.requests(SECONDARY).await.len(), 1);
@@ -46,7 +46,7 @@ async fn adaptive_uses_the_primary_when_it_is_healthy() {
         .router
         .review(&h.config(Strategy::Adaptive), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
     assert_eq!(review.fallback, None);
 }
@@ -58,7 +58,7 @@ async fn cost_is_the_token_counts_at_each_models_prices() {
         .router
         .review(&h.ensemble(Merge::Union), input())
         .await
-        .unwrap();
+        .answered();
     let prices = [(2.5, 10.0), (15.0, 75.0)];
     for (call, (input_price, output_price)) in review.calls.iter().zip(prices) {
         assert!(call.input_tokens > 0 && call.output_tokens > 0, "{call:?}");
@@ -68,10 +68,11 @@ async fn cost_is_the_token_counts_at_each_models_prices() {
         assert!((call.cost_usd - expected).abs() < 1e-12, "{call:?}");
     }
     assert!(
-        (review.cost_usd() - review.calls.iter().map(|c| c.cost_usd).sum::<f64>()).abs() < 1e-12
+        (review.usage.cost_usd - review.calls.iter().map(|c| c.cost_usd).sum::<f64>()).abs()
+            < 1e-12
     );
     assert_eq!(
-        review.input_tokens(),
+        review.usage.input_tokens,
         review.calls.iter().map(|c| c.input_tokens).sum::<u64>()
     );
 }
@@ -85,7 +86,7 @@ async fn ensemble_union_counts_agreement_and_keeps_lone_findings() {
         .router
         .review(&h.ensemble(Merge::Union), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(
         review.answered_by,
         ["sim-openai/gpt-sim", "sim-anthropic/claude-sim"]
@@ -108,7 +109,7 @@ async fn ensemble_intersection_keeps_only_what_both_found() {
         .router
         .review(&h.ensemble(Merge::Intersection), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.findings.len(), 1);
     assert_eq!(
         (
@@ -127,9 +128,12 @@ async fn ensemble_survives_one_side_failing_and_says_so() {
         .router
         .review(&h.ensemble(Merge::Union), input())
         .await
-        .unwrap();
+        .answered();
     assert_eq!(review.answered_by, ["sim-openai/gpt-sim"]);
-    let degraded = review.degraded.expect("the failed side is reported");
+    let degraded = review
+        .degraded
+        .clone()
+        .expect("the failed side is reported");
     assert_eq!(
         (degraded.from.as_str(), degraded.reason),
         ("sim-anthropic/claude-sim", ErrorKind::Malformed)
@@ -146,7 +150,7 @@ async fn ensemble_fails_only_when_both_sides_fail() {
         .router
         .review(&h.ensemble(Merge::Union), input())
         .await
-        .unwrap_err();
+        .failed();
     assert_eq!(error.kind, ErrorKind::Malformed);
     assert_eq!(error.calls.len(), 2);
     assert!(
@@ -164,7 +168,7 @@ async fn calls_are_counted_by_outcome_in_the_metrics() {
     h.router
         .review(&h.config(Strategy::Adaptive), input())
         .await
-        .unwrap();
+        .answered();
     let primary = [("provider", "sim-openai"), ("model", PRIMARY)];
     assert_eq!(
         h.metric(
@@ -195,7 +199,7 @@ async fn an_ensemble_that_fails_takes_as_long_as_its_slower_side_not_both() {
     let mut config = h.ensemble(Merge::Union);
     config.parameters.timeout_ms = 400;
     config.parameters.max_retries = 0;
-    let error = h.router.review(&config, input()).await.unwrap_err();
+    let error = h.router.review(&config, input()).await.failed();
     assert_eq!(error.kind, ErrorKind::Timeout);
     let calls: Vec<f64> = error.calls.iter().map(|c| c.latency_ms).collect();
     assert_eq!(calls.len(), 2);
@@ -204,8 +208,28 @@ async fn an_ensemble_that_fails_takes_as_long_as_its_slower_side_not_both() {
     let slower = calls.iter().copied().fold(0.0, f64::max);
     let added: f64 = calls.iter().sum();
     assert!(
-        error.latency_ms >= slower && error.latency_ms < added,
+        error.usage.latency_ms >= slower && error.usage.latency_ms < added,
         "review {} ms, calls {calls:?}",
-        error.latency_ms
+        error.usage.latency_ms
+    );
+    // And it waited on providers for its slower call, not both.
+    assert_eq!(error.usage.provider_wait_ms, slower);
+}
+
+#[tokio::test]
+async fn a_fallback_waited_on_both_models_one_after_the_other() {
+    let h = Harness::start().await;
+    h.script(PRIMARY, &[Behaviour::Server]).await;
+    let mut config = h.config(Strategy::Adaptive);
+    config.parameters.max_retries = 0;
+    let review = h.router.review(&config, input()).await.answered();
+    assert!(review.fallback.is_some());
+    let calls: Vec<f64> = review.calls.iter().map(|c| c.latency_ms).collect();
+    assert_eq!(calls.len(), 2);
+    assert_eq!(review.usage.provider_wait_ms, calls.iter().sum::<f64>());
+    assert!(review.usage.latency_ms >= review.usage.provider_wait_ms);
+    assert_eq!(
+        review.usage.cost_usd,
+        review.calls.iter().map(|c| c.cost_usd).sum::<f64>()
     );
 }

@@ -20,6 +20,11 @@ use crate::metrics::V2Metrics;
 /// windows for a few deployments); older ones are dropped and counted.
 const MAX_CLOSED: usize = 10_000;
 
+/// Closed windows kept after they were written, so this replica's own view
+/// (`/api/v2/status` while the database is slow or away) still covers the
+/// recent period: an hour of one-minute windows for one deployment.
+const MAX_RECENT: usize = 64;
+
 #[derive(Debug)]
 pub struct SloBook {
     replica: String,
@@ -34,6 +39,8 @@ pub struct SloBook {
 struct Book {
     live: HashMap<Uuid, Live>,
     closed: VecDeque<SloWindow>,
+    /// Closed and written, newest last.
+    recent: VecDeque<SloWindow>,
 }
 
 #[derive(Debug)]
@@ -169,7 +176,12 @@ impl SloBook {
     pub fn written(&self, snapshot: &Snapshot) {
         let mut book = self.lock();
         for _ in 0..snapshot.closed {
-            book.closed.pop_front();
+            if let Some(window) = book.closed.pop_front() {
+                if book.recent.len() >= MAX_RECENT {
+                    book.recent.pop_front();
+                }
+                book.recent.push_back(window);
+            }
         }
         for window in &snapshot.windows[snapshot.closed..] {
             if let Some(live) = book.live.get_mut(&window.deployment_id)
@@ -181,12 +193,13 @@ impl SloBook {
     }
 
     /// This replica's windows of `deployment` (for `/api/v2/status` while
-    /// the database is away), oldest first.
+    /// the database is away), written or not, oldest first.
     pub fn local_windows(&self, deployment: Uuid) -> Vec<WindowStats> {
         let book = self.lock();
         let mut windows: Vec<WindowStats> = book
-            .closed
+            .recent
             .iter()
+            .chain(&book.closed)
             .filter(|w| w.deployment_id == deployment)
             .map(|w| WindowStats {
                 window_start: w.window_start,
@@ -259,6 +272,24 @@ mod tests {
         assert_eq!(second.windows[0].errors, 1);
         book.written(&second);
         assert!(book.unwritten().windows.is_empty());
+    }
+
+    #[test]
+    fn this_replicas_view_keeps_windows_already_written() {
+        let (book, _) = book(60);
+        let deployment = Uuid::new_v4();
+        book.observe(deployment, at(0), 10.0, true);
+        // The next request opens a new window and closes the first.
+        book.observe(deployment, at(61), 10.0, true);
+        book.written(&book.unwritten());
+        assert!(book.unwritten().windows.is_empty());
+        let local = book.local_windows(deployment);
+        let errors: Vec<i64> = local.iter().map(|w| w.errors).collect();
+        assert_eq!(
+            errors,
+            [1, 1],
+            "a written window vanished from the local view"
+        );
     }
 
     #[test]

@@ -48,7 +48,7 @@ fn cpu_ms() -> Option<f64> {
 async fn wait_finished(db: &PgPool, id: Uuid) {
     let deadline = Instant::now() + Duration::from_secs(120);
     while Instant::now() < deadline {
-        if runs::get(db, id).await.unwrap().status == "finished" {
+        if runs::get(db, id).await.unwrap().status == runs::RunStatus::Finished {
             return;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;

@@ -20,7 +20,7 @@ use sqlx::pool::PoolConnection;
 use trizone_core::ExperimentStatus;
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments;
-use trizone_store::production::{self, Deployment};
+use trizone_store::production::{self, Deployment, DeploymentStatus};
 use trizone_store::quarantine::Reason;
 
 use crate::Gate;
@@ -89,20 +89,28 @@ impl Gate {
 
     async fn advance(&self, deployment: Deployment) -> Result<(), GateError> {
         let id = deployment.id;
-        let mut status = deployment.status.clone();
-        if status == "pending" {
+        let mut status = deployment.status;
+        if status == DeploymentStatus::Pending {
             let started = Instant::now();
             if let Err(error) = self.v2.check_ready().await {
                 tracing::warn!(%error, deployment = %id, "V2 is not ready; the promotion waits");
                 return Ok(());
             }
             self.faults.check(Step::HealthChecked)?;
-            production::advance(&self.db, id, "pending", "smoke_testing", None, None).await?;
+            production::advance(
+                &self.db,
+                id,
+                DeploymentStatus::Pending,
+                DeploymentStatus::SmokeTesting,
+                None,
+                None,
+            )
+            .await?;
             self.observe("health", started);
             self.faults.check(Step::SmokeStarted)?;
-            status = "smoke_testing".into();
+            status = DeploymentStatus::SmokeTesting;
         }
-        if status == "smoke_testing" {
+        if status == DeploymentStatus::SmokeTesting {
             let started = Instant::now();
             let report = self.v2.smoke(id).await?;
             self.observe("smoke", started);
@@ -113,16 +121,16 @@ impl Gate {
             production::advance(
                 &self.db,
                 id,
-                "smoke_testing",
-                "smoke_passed",
+                DeploymentStatus::SmokeTesting,
+                DeploymentStatus::SmokePassed,
                 Some(&result),
                 None,
             )
             .await?;
             self.faults.check(Step::SmokePassed)?;
-            status = "smoke_passed".into();
+            status = DeploymentStatus::SmokePassed;
         }
-        if status == "smoke_passed" {
+        if status == DeploymentStatus::SmokePassed {
             if let Some(cluster) = &self.cluster
                 && let Err(error) = cluster.check_available().await
             {
@@ -161,8 +169,8 @@ impl Gate {
             production::advance(
                 &mut *tx,
                 deployment.id,
-                "smoke_passed",
-                "failed",
+                DeploymentStatus::SmokePassed,
+                DeploymentStatus::Failed,
                 None,
                 Some(&reason),
             )
@@ -238,8 +246,8 @@ impl Gate {
         production::advance(
             &mut *tx,
             deployment.id,
-            "smoke_testing",
-            "failed",
+            DeploymentStatus::SmokeTesting,
+            DeploymentStatus::Failed,
             Some(&result),
             Some("the smoke test failed on V2"),
         )

@@ -16,6 +16,7 @@ use trizone_core::{ExpectedFinding, Finding, Language, MatchPolicy, score_case};
 use trizone_http::auth::GateCalls;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_router::ReviewInput;
+use trizone_store::production::DeploymentStatus;
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -93,7 +94,7 @@ pub async fn run(
     // Each smoke test makes real provider calls: only the promotion under
     // way (the gate stores `smoke_testing` before it asks) is tested, not
     // any deployment a token can name.
-    if deployment.status != "smoke_testing" {
+    if deployment.status != DeploymentStatus::SmokeTesting {
         return Err(ApiError::Refused {
             code: "not_being_promoted",
             message: format!(

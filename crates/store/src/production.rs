@@ -10,6 +10,20 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
+crate::text_enum::text_enum! {
+    /// A deployment's place in the promotion saga and after it:
+    /// `production.deployments.status`.
+    pub enum DeploymentStatus {
+        Pending = "pending",
+        SmokeTesting = "smoke_testing",
+        SmokePassed = "smoke_passed",
+        Active = "active",
+        Superseded = "superseded",
+        RolledBack = "rolled_back",
+        Failed = "failed",
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deployment {
     pub id: Uuid,
@@ -17,7 +31,7 @@ pub struct Deployment {
     pub experiment_id: Uuid,
     pub fingerprint: String,
     pub configuration: Configuration,
-    pub status: String,
+    pub status: DeploymentStatus,
     pub previous_deployment_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
@@ -29,7 +43,7 @@ struct Row {
     experiment_id: Uuid,
     fingerprint: String,
     configuration: Json<Configuration>,
-    status: String,
+    status: DeploymentStatus,
     previous_deployment_id: Option<Uuid>,
     created_at: DateTime<Utc>,
     activated_at: Option<DateTime<Utc>>,
@@ -63,7 +77,7 @@ pub async fn insert_pending(
         r#"INSERT INTO production.deployments (experiment_id, fingerprint, configuration)
            VALUES ($1, $2, $3)
            RETURNING id, version, experiment_id, fingerprint,
-                     configuration AS "configuration: Json<Configuration>", status,
+                     configuration AS "configuration: Json<Configuration>", status AS "status: DeploymentStatus",
                      previous_deployment_id, created_at, activated_at"#,
         experiment_id,
         fingerprint.as_str(),
@@ -78,7 +92,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Deployment, 
     sqlx::query_as!(
         Row,
         r#"SELECT id, version, experiment_id, fingerprint,
-                  configuration AS "configuration: Json<Configuration>", status,
+                  configuration AS "configuration: Json<Configuration>", status AS "status: DeploymentStatus",
                   previous_deployment_id, created_at, activated_at
            FROM production.deployments WHERE id = $1"#,
         id
@@ -97,7 +111,7 @@ pub async fn active(executor: impl PgExecutor<'_>) -> Result<Option<Deployment>,
     let row = sqlx::query_as!(
         Row,
         r#"SELECT d.id, d.version, d.experiment_id, d.fingerprint,
-                  d.configuration AS "configuration: Json<Configuration>", d.status,
+                  d.configuration AS "configuration: Json<Configuration>", d.status AS "status: DeploymentStatus",
                   d.previous_deployment_id, d.created_at, d.activated_at
            FROM production.active_deployment a
            JOIN production.deployments d ON d.id = a.deployment_id"#
@@ -174,7 +188,7 @@ pub async fn in_flight(executor: impl PgExecutor<'_>) -> Result<Vec<Deployment>,
     let rows = sqlx::query_as!(
         Row,
         r#"SELECT id, version, experiment_id, fingerprint,
-                  configuration AS "configuration: Json<Configuration>", status,
+                  configuration AS "configuration: Json<Configuration>", status AS "status: DeploymentStatus",
                   previous_deployment_id, created_at, activated_at
            FROM production.deployments
            WHERE status IN ('pending', 'smoke_testing', 'smoke_passed')
@@ -190,8 +204,8 @@ pub async fn in_flight(executor: impl PgExecutor<'_>) -> Result<Vec<Deployment>,
 pub async fn advance(
     executor: impl PgExecutor<'_>,
     id: Uuid,
-    from: &str,
-    to: &str,
+    from: DeploymentStatus,
+    to: DeploymentStatus,
     smoke_result: Option<&serde_json::Value>,
     failure_reason: Option<&str>,
 ) -> Result<bool, StoreError> {
@@ -201,8 +215,8 @@ pub async fn advance(
                failure_reason = coalesce($5, failure_reason), updated_at = now()
            WHERE id = $1 AND status = $2"#,
         id,
-        from,
-        to,
+        from.as_str(),
+        to.as_str(),
         smoke_result,
         failure_reason,
     )

@@ -24,8 +24,7 @@ pub struct Run {
     pub id: Uuid,
     pub experiment_id: Uuid,
     pub dataset_id: Uuid,
-    /// queued, running, finished, failed or cancelled.
-    pub status: String,
+    pub status: RunStatus,
     pub concurrency: i32,
     pub cases_total: i32,
     pub error: Option<String>,
@@ -44,6 +43,24 @@ pub struct Run {
     pub stop_reason: Option<String>,
     /// Cases left unsent because the judge had decided.
     pub cases_not_needed: Option<i32>,
+}
+
+crate::text_enum::text_enum! {
+    /// Where a run is: `experiments_v1.evaluation_runs.status`.
+    pub enum RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Finished = "finished",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RunStatus {
+    /// Still to be worked: queued, or running on some replica.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
 }
 
 /// Why a finished run stopped.
@@ -84,7 +101,7 @@ pub async fn create(executor: impl PgExecutor<'_>, new: NewRun<'_>) -> Result<Ru
         r#"INSERT INTO experiments_v1.evaluation_runs
                (experiment_id, dataset_id, concurrency, cases_total, requested_by, seed, exhaustive)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
-           RETURNING id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
+           RETURNING id, experiment_id, dataset_id, status AS "status: RunStatus", concurrency, cases_total, error, requested_by,
                      created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed"#,
         new.experiment_id,
         new.dataset_id,
@@ -102,7 +119,7 @@ pub async fn create(executor: impl PgExecutor<'_>, new: NewRun<'_>) -> Result<Ru
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Run, StoreError> {
     sqlx::query_as!(
         Run,
-        r#"SELECT id, experiment_id, dataset_id, status, concurrency, cases_total, error, requested_by,
+        r#"SELECT id, experiment_id, dataset_id, status AS "status: RunStatus", concurrency, cases_total, error, requested_by,
                   created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed
            FROM experiments_v1.evaluation_runs WHERE id = $1"#,
         id
@@ -174,7 +191,7 @@ pub async fn claim(
                         c.created_at
                FOR UPDATE OF c SKIP LOCKED
                LIMIT 1)
-           RETURNING r.id, r.experiment_id, r.dataset_id, r.status, r.concurrency, r.cases_total, r.error,
+           RETURNING r.id, r.experiment_id, r.dataset_id, r.status AS "status: RunStatus", r.concurrency, r.cases_total, r.error,
                      r.requested_by, r.created_at, r.started_at, r.finished_at, r.seed, r.exhaustive,
                      r.stop_reason, r.cases_not_needed"#,
         owner,

@@ -16,7 +16,7 @@ use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_store::audit::{self, NewEvent};
-use trizone_store::runs::{self, NewRun, Progress, Run};
+use trizone_store::runs::{self, NewRun, Progress, Run, RunStatus};
 use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
 
@@ -236,7 +236,7 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     let progress = runs::progress(&state.db, id).await?;
     let running_accuracy =
         (progress.cases_done > 0).then(|| progress.correct as f64 / progress.cases_done as f64);
-    let metrics = if run.status == "finished" {
+    let metrics = if run.status == RunStatus::Finished {
         runs::metrics(&state.db, id).await?
     } else {
         None
@@ -270,7 +270,7 @@ pub async fn get(
 impl RunView {
     /// Whether the run has ended (finished, failed or cancelled).
     fn is_over(&self) -> bool {
-        !matches!(self.run.status.as_str(), "queued" | "running")
+        !self.run.status.is_active()
     }
 }
 

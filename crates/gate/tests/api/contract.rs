@@ -270,8 +270,8 @@ async fn every_operation_answers_as_the_v2_document_says(owner: PgPool) {
     trizone_store::production::advance(
         &app.owner,
         promoting.id,
-        "pending",
-        "smoke_testing",
+        trizone_store::production::DeploymentStatus::Pending,
+        trizone_store::production::DeploymentStatus::SmokeTesting,
         None,
         None,
     )

@@ -232,8 +232,8 @@ impl TestApp {
             production::advance(
                 &self.gate,
                 deployment.id,
-                "pending",
-                "smoke_testing",
+                production::DeploymentStatus::Pending,
+                production::DeploymentStatus::SmokeTesting,
                 None,
                 None
             )

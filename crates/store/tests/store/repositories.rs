@@ -52,6 +52,39 @@ async fn a_database_that_applied_an_amended_migration_first_version_still_migrat
     assert!(trizone_store::migrate(&mut conn).await.is_err());
 }
 
+/// The values a status column's CHECK constraint allows, in its order.
+async fn allowed(owner: &PgPool, table: &str) -> Vec<String> {
+    let definition: String = sqlx::query_scalar(
+        "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+         WHERE c.conrelid = $1::regclass AND c.contype = 'c'
+           AND pg_get_constraintdef(c.oid) LIKE '%(status = ANY%'",
+    )
+    .bind(table)
+    .fetch_one(owner)
+    .await
+    .unwrap();
+    definition
+        .split('\'')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
+    let deployment: Vec<_> = production::DeploymentStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(allowed(&owner, "production.deployments").await, deployment);
+    let run: Vec<_> = trizone_store::runs::RunStatus::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(allowed(&owner, "experiments_v1.evaluation_runs").await, run);
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_registered_configuration_reads_back_whole(owner: PgPool) {
     let v1 = pool_as(&owner, DbRole::Experiment).await;
@@ -157,12 +190,12 @@ async fn activation_moves_the_pointer_and_keeps_the_rollback_target(owner: PgPoo
     }
     let active = production::active(&v2).await.unwrap().unwrap();
     assert_eq!(active.id, deployed[1].id);
-    assert_eq!(active.status, "active");
+    assert_eq!(active.status, production::DeploymentStatus::Active);
     assert_eq!(active.previous_deployment_id, Some(deployed[0].id));
     assert!(active.version > deployed[0].version);
     assert_eq!(
         production::get(&v2, deployed[0].id).await.unwrap().status,
-        "superseded"
+        production::DeploymentStatus::Superseded
     );
     // Activating the active deployment again changes nothing.
     let mut tx = gate.begin().await.unwrap();

@@ -18,6 +18,13 @@ pub enum GateError {
     /// The request cannot be done in the platform's current state.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
+    /// A value to store would not encode as JSON (a bug).
+    #[error("cannot encode {what} as JSON")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 impl From<sqlx::Error> for GateError {
@@ -34,7 +41,7 @@ impl From<GateError> for ApiError {
             GateError::V2 { .. } => ApiError::Unavailable {
                 message: error.to_string(),
             },
-            GateError::InjectedCrash(_) => ApiError::internal(error),
+            GateError::InjectedCrash(_) | GateError::Encode { .. } => ApiError::internal(error),
         }
     }
 }

@@ -17,6 +17,7 @@ use serde_json::json;
 use sqlx::Connection;
 use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
+use trizone_api::SmokeReport;
 use trizone_core::ExperimentStatus;
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments;
@@ -114,9 +115,12 @@ impl Gate {
             let started = Instant::now();
             let report = self.v2.smoke(id).await?;
             self.observe("smoke", started);
-            let result = report.to_json();
+            let result = serde_json::to_value(&report).map_err(|source| GateError::Encode {
+                what: "the smoke report",
+                source,
+            })?;
             if !report.passed {
-                return self.smoke_failed(&deployment, result).await;
+                return self.smoke_failed(&deployment, &report, result).await;
             }
             production::advance(
                 &self.db,
@@ -228,21 +232,20 @@ impl Gate {
     async fn smoke_failed(
         &self,
         deployment: &Deployment,
+        report: &SmokeReport,
         result: serde_json::Value,
     ) -> Result<(), GateError> {
         let actor = format!("gate:{}", self.replica);
         let mut tx = self.db.begin().await?;
         let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
-        let failed_cases: Vec<serde_json::Value> = result["cases"]
-            .as_array()
-            .map(|cases| {
-                cases
-                    .iter()
-                    .filter(|c| c["outcome"] != "ok")
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default();
+        let failed_cases = report
+            .failed_cases()
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| GateError::Encode {
+                what: "the smoke test's failed cases",
+                source,
+            })?;
         production::advance(
             &mut *tx,
             deployment.id,

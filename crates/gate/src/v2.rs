@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use serde::Deserialize;
+use trizone_api::SmokeReport;
 use uuid::Uuid;
 
 use crate::error::GateError;
@@ -13,22 +13,6 @@ pub struct V2Client {
     http: reqwest::Client,
     base: String,
     token: String,
-}
-
-/// V2's smoke report, kept whole for the deployment's record.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SmokeReport {
-    pub passed: bool,
-    #[serde(flatten)]
-    pub rest: serde_json::Map<String, serde_json::Value>,
-}
-
-impl SmokeReport {
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut all = self.rest.clone();
-        all.insert("passed".into(), self.passed.into());
-        serde_json::Value::Object(all)
-    }
 }
 
 impl V2Client {

@@ -11,7 +11,8 @@
 use std::sync::LazyLock;
 
 use axum::extract::State;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use trizone_api::{ReviewOutcome, SmokeCaseReport, SmokeReport};
 use trizone_core::{ExpectedFinding, Finding, Language, MatchPolicy, score_case};
 use trizone_http::auth::GateCalls;
 use trizone_http::{ApiError, Authorized, Json, Path};
@@ -42,36 +43,6 @@ static CASES: LazyLock<Result<Vec<SmokeCase>, String>> = LazyLock::new(|| {
         })
         .collect()
 });
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SmokeReport {
-    pub deployment_id: Uuid,
-    pub version: i64,
-    pub fingerprint: String,
-    /// True when every case got a well-formed review.
-    pub passed: bool,
-    pub cases: Vec<SmokeCaseReport>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct SmokeCaseReport {
-    pub id: String,
-    /// `ok` or `error`.
-    pub outcome: &'static str,
-    /// The kind of failure, for `error`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_kind: Option<&'static str>,
-    /// What the provider said, for `error`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    pub answered_by: Vec<String>,
-    pub latency_ms: f64,
-    pub findings: usize,
-    pub expected_findings: usize,
-    /// Expected findings the review found.
-    pub matched: u32,
-    pub false_positives: u32,
-}
 
 /// Runs the smoke cases through a deployment (the gate's token only).
 #[utoipa::path(
@@ -122,7 +93,7 @@ pub async fn run(
                 let score = score_case(&case.expected_findings, &found, MatchPolicy::default());
                 SmokeCaseReport {
                     id: case.id.clone(),
-                    outcome: "ok",
+                    outcome: ReviewOutcome::Ok,
                     error_kind: None,
                     message: None,
                     answered_by: review.answered_by,
@@ -135,8 +106,8 @@ pub async fn run(
             }
             Err(error) => SmokeCaseReport {
                 id: case.id.clone(),
-                outcome: "error",
-                error_kind: Some(error.kind.as_str()),
+                outcome: ReviewOutcome::Error,
+                error_kind: Some(error.kind),
                 message: Some(error.message),
                 answered_by: Vec::new(),
                 latency_ms,
@@ -148,7 +119,7 @@ pub async fn run(
         }
     }))
     .await;
-    let passed = reports.iter().all(|r| r.outcome == "ok");
+    let passed = reports.iter().all(|r| r.outcome == ReviewOutcome::Ok);
     tracing::info!(deployment = %deployment.id, version = deployment.version, passed, "smoke test");
     Ok(Json(SmokeReport {
         deployment_id: deployment.id,

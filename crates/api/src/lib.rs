@@ -1,0 +1,7 @@
+//! The types that cross a process boundary, so the server that writes one
+//! and the client that reads it cannot drift apart: one definition, used by
+//! both, with the OpenAPI schema derived from it.
+
+pub mod smoke;
+
+pub use smoke::{ReviewOutcome, SmokeCaseReport, SmokeReport};

@@ -110,12 +110,12 @@ impl Gate {
             .decisions
             .with_label_values(&[record.decision.as_str()])
             .inc();
-        match record.outcome.as_str() {
-            "quarantined" | "blacklisted" => self.metrics.quarantines.inc(),
-            "promoting" => self.wake_saga(),
-            _ => {}
+        match record.outcome {
+            Outcome::Quarantined | Outcome::Blacklisted => self.metrics.quarantines.inc(),
+            Outcome::Promoting => self.wake_saga(),
+            Outcome::KeptInV1 => {}
         }
-        if record.outcome == "blacklisted" {
+        if record.outcome == Outcome::Blacklisted {
             self.refresh_blacklist_size_soon();
         }
     }

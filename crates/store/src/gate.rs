@@ -71,26 +71,15 @@ pub async fn mark_judged(executor: impl PgExecutor<'_>, run_id: Uuid) -> Result<
     Ok(())
 }
 
-/// What the gate did about a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// PASS: a pending deployment is on its way to V2.
-    Promoting,
-    /// INCONCLUSIVE: the experiment stays in V1 for more cases.
-    KeptInV1,
-    Quarantined,
-    Blacklisted,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Promoting => "promoting",
-            Self::KeptInV1 => "kept_in_v1",
-            Self::Quarantined => "quarantined",
-            Self::Blacklisted => "blacklisted",
-        }
+crate::text_enum::text_enum! {
+    /// What the gate did about a decision: `gate.decisions.outcome`.
+    pub enum Outcome {
+        /// PASS: a pending deployment is on its way to V2.
+        Promoting = "promoting",
+        /// INCONCLUSIVE: the experiment stays in V1 for more cases.
+        KeptInV1 = "kept_in_v1",
+        Quarantined = "quarantined",
+        Blacklisted = "blacklisted",
     }
 }
 
@@ -130,8 +119,7 @@ pub struct DecisionRecord {
     pub thresholds: serde_json::Value,
     #[schema(value_type = Object)]
     pub metrics: serde_json::Value,
-    /// promoting, kept_in_v1, quarantined or blacklisted.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub deployment_id: Option<Uuid>,
     pub quarantine_record_id: Option<Uuid>,
     pub decided_by: String,
@@ -157,7 +145,7 @@ pub async fn insert(
                 deployment_id, quarantine_record_id, decided_by, trigger, evidence, pooled_runs)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
            RETURNING id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                     outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs"#,
+                     outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs"#,
         new.run_id,
         new.experiment_id,
         new.fingerprint,
@@ -184,7 +172,7 @@ pub async fn for_run(
     Ok(sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions WHERE run_id = $1"#,
         run_id
     )
@@ -196,7 +184,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<DecisionReco
     sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions WHERE id = $1"#,
         id
     )
@@ -225,7 +213,7 @@ pub async fn list(
     Ok(sqlx::query_as!(
         DecisionRecord,
         r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome, deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
            FROM gate.decisions
            WHERE ($1::uuid IS NULL OR experiment_id = $1) AND ($2::text IS NULL OR decision = $2)
            ORDER BY created_at DESC, id

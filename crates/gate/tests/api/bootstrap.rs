@@ -123,7 +123,11 @@ async fn a_fresh_cluster_reaches_its_first_active_configuration(owner: PgPool) {
         .judge_now(evaluated.experiment, "admin:test")
         .await
         .unwrap();
-    assert_eq!(decision.outcome, "promoting", "{decision:?}");
+    assert_eq!(
+        decision.outcome,
+        trizone_store::gate::Outcome::Promoting,
+        "{decision:?}"
+    );
     // The saga runs until V2 serves the configuration, or gives up after a
     // bounded time (on a V2 that is never ready it would wait for ever).
     let driving = {

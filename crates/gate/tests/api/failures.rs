@@ -65,7 +65,7 @@ async fn a_gate_killed_after_any_saga_step_is_finished_by_the_next(owner: PgPool
             .judge_now(evaluated.experiment, "admin:test")
             .await
             .unwrap();
-        assert_eq!(decision.outcome, "promoting");
+        assert_eq!(decision.outcome, trizone_store::gate::Outcome::Promoting);
         // ... and dies after `step` (or right after the decision).
         if let Some(step) = step {
             doomed.faults.crash_after(step);

@@ -57,7 +57,11 @@ async fn a_reevaluated_configuration_is_linked_to_its_record_and_can_reach_v2(ow
     // promotes it and V2 serves it.
     platform.evaluate_cases(id, 1_300, 1_300).await;
     let decision = platform.gate.judge_now(id, "admin:test").await.unwrap();
-    assert_eq!(decision.outcome, "promoting", "{decision:?}");
+    assert_eq!(
+        decision.outcome,
+        trizone_store::gate::Outcome::Promoting,
+        "{decision:?}"
+    );
     assert_eq!(decision.pooled_runs.as_ref().map(Vec::len), Some(2));
     assert_eq!(decision.verdict["cases"], 1_600);
     platform.gate.drive_sagas().await.unwrap();

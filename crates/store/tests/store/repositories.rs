@@ -52,14 +52,15 @@ async fn a_database_that_applied_an_amended_migration_first_version_still_migrat
     assert!(trizone_store::migrate(&mut conn).await.is_err());
 }
 
-/// The values a status column's CHECK constraint allows, in its order.
-async fn allowed(owner: &PgPool, table: &str) -> Vec<String> {
+/// The values a column's CHECK constraint allows, in its order.
+async fn allowed(owner: &PgPool, table: &str, column: &str) -> Vec<String> {
     let definition: String = sqlx::query_scalar(
         "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
          WHERE c.conrelid = $1::regclass AND c.contype = 'c'
-           AND pg_get_constraintdef(c.oid) LIKE '%(status = ANY%'",
+           AND pg_get_constraintdef(c.oid) LIKE '%(' || $2 || ' = ANY%'",
     )
     .bind(table)
+    .bind(column)
     .fetch_one(owner)
     .await
     .unwrap();
@@ -77,12 +78,18 @@ async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
         .iter()
         .map(|s| s.as_str())
         .collect();
-    assert_eq!(allowed(&owner, "production.deployments").await, deployment);
+    assert_eq!(
+        allowed(&owner, "production.deployments", "status").await,
+        deployment
+    );
     let run: Vec<_> = trizone_store::runs::RunStatus::ALL
         .iter()
         .map(|s| s.as_str())
         .collect();
-    assert_eq!(allowed(&owner, "experiments_v1.evaluation_runs").await, run);
+    assert_eq!(
+        allowed(&owner, "experiments_v1.evaluation_runs", "status").await,
+        run
+    );
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]

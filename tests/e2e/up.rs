@@ -80,6 +80,11 @@ pub struct Up {
     /// The session file it writes, private to this test.
     pub session: std::path::PathBuf,
     pub process: tokio::process::Child,
+    /// Everything it printed so far. Its stdout is read all along: left
+    /// unread, the pipe fills with its logs and every zone blocks writing
+    /// (under load, slow-query warnings filled it within a minute).
+    printed: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
 }
 
 impl Up {
@@ -91,7 +96,7 @@ impl Up {
         let (v3, sim) = (rest[0], rest[1]);
         let session =
             std::env::temp_dir().join(format!("trizone-session-{}.json", uuid::Uuid::new_v4()));
-        let process = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+        let mut process = tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
             .arg("up")
             .args(["--v1-port", &v1.to_string(), "--v2-port", &joined(v2)])
             .args(["--v3-port", &v3.to_string(), "--gate-port", &joined(gate)])
@@ -105,6 +110,21 @@ impl Up {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let printed = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let mut stdout = process.stdout.take().unwrap();
+            let printed = printed.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut chunk = vec![0u8; 16 * 1024];
+                while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
+                    printed
+                        .lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&chunk[..n]));
+                }
+            })
+        };
         let url = |port: &u16| format!("http://127.0.0.1:{port}");
         let up = Self {
             v1: url(&v1),
@@ -114,6 +134,8 @@ impl Up {
             sim: url(&sim),
             session,
             process,
+            printed,
+            reader,
         };
         let client = reqwest::Client::new();
         for base in up.v2.iter().chain(&up.gate).chain([&up.v1, &up.v3]) {
@@ -130,6 +152,13 @@ impl Up {
             assert!(ready, "{base} never answered");
         }
         up
+    }
+
+    /// What it printed, once it has stopped and its stdout is closed.
+    pub async fn printed(self) -> String {
+        let _ = self.reader.await;
+        let printed = self.printed.lock().unwrap();
+        printed.clone()
     }
 
     /// Stops it as Ctrl-C does (every zone drains and writes what it
@@ -152,7 +181,7 @@ impl Up {
 #[sqlx::test(migrations = false)]
 async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: PgPool) {
     let url = database_url(&pool).await;
-    let up = Up::start(&url, Shape::default()).await;
+    let mut up = Up::start(&url, Shape::default()).await;
     let bases = [&up.v1, &up.v2[0], &up.v3, &up.gate[0], &up.sim];
     let client = reqwest::Client::new();
     let get = |i: usize, path: &str, token: &str| {
@@ -202,13 +231,13 @@ async fn up_serves_every_zone_with_the_tokens_given_and_stops_on_ctrl_c(pool: Pg
         .await
         .unwrap();
     assert!(interrupted.success());
-    let output = tokio::time::timeout(Duration::from_secs(30), up.process.wait_with_output())
+    let status = tokio::time::timeout(Duration::from_secs(30), up.process.wait())
         .await
         .expect("trizone up did not stop within 30 s of Ctrl-C")
         .unwrap();
-    assert!(output.status.success(), "{:?}", output.status);
+    assert!(status.success(), "{status:?}");
     assert!(!session.exists(), "the session file outlived the platform");
-    let printed = String::from_utf8_lossy(&output.stdout);
+    let printed = up.printed().await;
     assert!(
         printed.contains(&format!("V2 stable           {v2}")),
         "{printed}"

@@ -101,6 +101,12 @@ impl ExperimentStatus {
         }
     }
 
+    /// Not yet decided by the gate: registered, being evaluated, or
+    /// evaluated and waiting for its verdict to be acted on.
+    pub fn awaits_decision(self) -> bool {
+        matches!(self, Registered | Evaluating | Evaluated)
+    }
+
     /// No transition leaves this state.
     pub fn is_terminal(self) -> bool {
         TRANSITIONS.iter().all(|(from, _, _)| *from != self)

@@ -15,8 +15,6 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::metrics::REASONS;
 
-const OPEN: &[&str] = &["registered", "evaluating", "evaluated"];
-
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct RecordQuery {
@@ -160,7 +158,7 @@ pub async fn record(
     Ok(Json(RecordView {
         reevaluation: ReevaluationStatus {
             eligible: record.summary.reevaluation_eligible && blacklisted.is_none(),
-            open: history.iter().any(|r| OPEN.contains(&r.status.as_str())),
+            open: history.iter().any(|r| r.status.awaits_decision()),
             blacklisted,
             history,
         },

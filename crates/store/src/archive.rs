@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
+use trizone_core::ExperimentStatus;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -126,7 +127,7 @@ pub async fn record(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Record, S
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Reevaluation {
     pub experiment_id: Uuid,
-    pub status: String,
+    pub status: ExperimentStatus,
     pub owner: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -136,15 +137,25 @@ pub async fn reevaluations(
     executor: impl PgExecutor<'_>,
     record_id: Uuid,
 ) -> Result<Vec<Reevaluation>, StoreError> {
-    Ok(sqlx::query_as!(
-        Reevaluation,
+    let rows = sqlx::query!(
         r#"SELECT experiment_id AS "experiment_id!", status AS "status!", owner AS "owner!",
                   created_at AS "created_at!", updated_at AS "updated_at!"
            FROM quarantine.reevaluations WHERE record_id = $1 ORDER BY created_at"#,
         record_id
     )
     .fetch_all(executor)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            Ok(Reevaluation {
+                experiment_id: row.experiment_id,
+                status: crate::experiments::parse_status(row.status)?,
+                owner: row.owner,
+                created_at: row.created_at,
+                updated_at: row.updated_at,
+            })
+        })
+        .collect()
 }
 
 /// One row of `quarantine.quarantine_summary`.

@@ -67,7 +67,7 @@ impl TryFrom<Row> for Experiment {
     }
 }
 
-fn parse_status(raw: String) -> Result<ExperimentStatus, StoreError> {
+pub(crate) fn parse_status(raw: String) -> Result<ExperimentStatus, StoreError> {
     ExperimentStatus::parse(&raw).ok_or(StoreError::Corrupt {
         column: "experiments.status",
         value: raw,

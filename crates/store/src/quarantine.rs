@@ -157,12 +157,12 @@ pub struct Related {
     pub experiment_id: Uuid,
     pub name: String,
     pub owner: String,
-    pub status: String,
+    pub status: trizone_core::ExperimentStatus,
     /// What it shares: `fingerprint`, `prompt`, `model`.
     pub shares: Vec<&'static str>,
     /// Its deployment's version and status, if it reached V2.
     pub deployment_version: Option<i64>,
-    pub deployment_status: Option<String>,
+    pub deployment_status: Option<crate::production::DeploymentStatus>,
 }
 
 /// The impact of quarantining an experiment: every other experiment (and
@@ -190,7 +190,8 @@ pub async fn impact(
                   e.prompt_hash = me.prompt_hash AS "same_prompt!",
                   coalesce(e.primary_model IN (SELECT m FROM models)
                            OR e.secondary_model IN (SELECT m FROM models), false) AS "same_model!",
-                  d.version AS "deployment_version?", d.status AS "deployment_status?"
+                  d.version AS "deployment_version?",
+                  d.status AS "deployment_status?: crate::production::DeploymentStatus"
            FROM experiments_v1.experiments e
            CROSS JOIN me
            LEFT JOIN LATERAL (
@@ -208,7 +209,7 @@ pub async fn impact(
     )
     .fetch_all(executor)
     .await?;
-    let related: Vec<Related> = rows
+    let related = rows
         .into_iter()
         .map(|r| {
             let shares = [
@@ -219,20 +220,20 @@ pub async fn impact(
             .into_iter()
             .filter_map(|(yes, what)| yes.then_some(what))
             .collect();
-            Related {
+            Ok(Related {
                 experiment_id: r.id,
                 name: r.name,
                 owner: r.owner,
-                status: r.status,
+                status: crate::experiments::parse_status(r.status)?,
                 shares,
                 deployment_version: r.deployment_version,
                 deployment_status: r.deployment_status,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, StoreError>>()?;
     let active_in_v2 = related
         .iter()
-        .any(|r| r.deployment_status.as_deref() == Some("active"));
+        .any(|r| r.deployment_status == Some(crate::production::DeploymentStatus::Active));
     Ok(Impact {
         related,
         active_in_v2,

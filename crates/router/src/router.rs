@@ -113,24 +113,25 @@ impl ModelRouter {
             Err(error) => return (Err(single_failure(error, &[])), Vec::new()),
         };
         let primary = &config.models.primary;
-        let Some(secondary) = config.models.secondary.as_ref() else {
-            if let Strategy::Primary = config.strategy {
-                return self.single(config, primary, &request).await;
+        match (config.strategy, config.models.secondary.as_ref()) {
+            (Strategy::Primary, _) => self.single(config, primary, &request).await,
+            (_, None) => {
+                let error = CallError::new(
+                    ErrorKind::Config,
+                    format!(
+                        "strategy `{}` needs models.secondary",
+                        config.strategy.kind()
+                    ),
+                );
+                (Err(single_failure(error, &[])), Vec::new())
             }
-            let error = CallError::new(
-                ErrorKind::Config,
-                format!(
-                    "strategy `{}` needs models.secondary",
-                    config.strategy.kind()
-                ),
-            );
-            return (Err(single_failure(error, &[])), Vec::new());
-        };
-        match config.strategy {
-            Strategy::Primary => self.single(config, primary, &request).await,
-            Strategy::Secondary => self.single(config, secondary, &request).await,
-            Strategy::Adaptive => self.adaptive(config, primary, secondary, &request).await,
-            Strategy::Ensemble { merge: how } => {
+            (Strategy::Secondary, Some(secondary)) => {
+                self.single(config, secondary, &request).await
+            }
+            (Strategy::Adaptive, Some(secondary)) => {
+                self.adaptive(config, primary, secondary, &request).await
+            }
+            (Strategy::Ensemble { merge: how }, Some(secondary)) => {
                 let (first, second) = tokio::join!(
                     self.call(config, primary, &request),
                     self.call(config, secondary, &request)

@@ -101,16 +101,9 @@ impl Worker {
     }
 }
 
-/// Uploads the dataset, registers the configuration and starts an
-/// exhaustive run (every case, so the measurements here are exact; early
-/// stopping has tests of its own) through the V1 service at `base`
-/// (in-process or a real process); returns the run id.
-pub async fn start_run(
-    client: &reqwest::Client,
-    base: &str,
-    cases: &str,
-    concurrency: i32,
-) -> String {
+/// Uploads `cases` as Alice's dataset through the V1 service at `base`;
+/// returns its id.
+pub async fn upload(client: &reqwest::Client, base: &str, cases: &str) -> Value {
     let dataset: Value = client
         .post(format!("{base}/api/v1/datasets?name=sim"))
         .bearer_auth(EXPERIMENTER)
@@ -121,11 +114,23 @@ pub async fn start_run(
         .json()
         .await
         .unwrap();
-    let registration = json!({"configuration": configuration()});
+    dataset["id"].clone()
+}
+
+/// Registers `configuration` as `token`'s and starts an exhaustive run of
+/// it on `dataset_id` through the V1 service at `base`; returns the run id.
+pub async fn queue_run(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    configuration: Value,
+    dataset_id: &Value,
+    concurrency: i32,
+) -> String {
     let experiment: Value = client
         .post(format!("{base}/api/v1/experiments"))
-        .bearer_auth(EXPERIMENTER)
-        .json(&registration)
+        .bearer_auth(token)
+        .json(&json!({"configuration": configuration}))
         .send()
         .await
         .unwrap()
@@ -137,16 +142,38 @@ pub async fn start_run(
             "{base}/api/v1/experiments/{}/runs",
             experiment["id"].as_str().unwrap()
         ))
-        .bearer_auth(EXPERIMENTER)
-        .json(&json!({"dataset_id": dataset["id"], "concurrency": concurrency, "exhaustive": true}))
+        .bearer_auth(token)
+        .json(&json!({"dataset_id": dataset_id, "concurrency": concurrency, "exhaustive": true}))
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 202);
+    assert_eq!(response.status(), 202, "{experiment}");
     response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// Uploads the dataset, registers the configuration and starts an
+/// exhaustive run (every case, so the measurements here are exact; early
+/// stopping has tests of its own) through the V1 service at `base`
+/// (in-process or a real process); returns the run id.
+pub async fn start_run(
+    client: &reqwest::Client,
+    base: &str,
+    cases: &str,
+    concurrency: i32,
+) -> String {
+    let dataset_id = upload(client, base, cases).await;
+    queue_run(
+        client,
+        base,
+        EXPERIMENTER,
+        configuration(),
+        &dataset_id,
+        concurrency,
+    )
+    .await
 }
 
 pub async fn run_view(client: &reqwest::Client, base: &str, id: &str) -> Value {
@@ -626,59 +653,12 @@ async fn progress_streams_share_a_poller_are_capped_per_key_and_end_on_shutdown(
     app.finish().await;
 }
 
-/// Registers `configuration` as `token`'s and queues an exhaustive run of it
-/// on `dataset_id`, concurrency 1; returns the run id.
-async fn queue_run(app: &TestApp, token: &str, configuration: Value, dataset_id: &Value) -> String {
-    let experiment: Value = app
-        .client
-        .post(app.url("/api/v1/experiments"))
-        .bearer_auth(token)
-        .json(&json!({"configuration": configuration}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let response = app
-        .client
-        .post(app.url(&format!(
-            "/api/v1/experiments/{}/runs",
-            experiment["id"].as_str().unwrap()
-        )))
-        .bearer_auth(token)
-        .json(&json!({"dataset_id": dataset_id, "concurrency": 1, "exhaustive": true}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 202, "{experiment}");
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// `configuration()` asking `model`, its fingerprint varied by `temperature`.
 fn configuration_of(model: &str, temperature: f64) -> Value {
     let mut configuration = configuration();
     configuration["models"]["primary"]["model"] = json!(model);
     configuration["parameters"]["temperature"] = json!(temperature);
     configuration
-}
-
-async fn upload(app: &TestApp, cases: &str) -> Value {
-    let dataset: Value = app
-        .client
-        .post(app.url("/api/v1/datasets?name=sim"))
-        .bearer_auth(EXPERIMENTER)
-        .body(cases.to_owned())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    dataset["id"].clone()
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
@@ -690,27 +670,34 @@ async fn one_experimenters_slow_runs_do_not_hold_up_anothers(owner: PgPool) {
         "gpt-slow",
         serde_json::from_value(json!({"latency_median_ms": 400, "latency_p95_ms": 450})).unwrap(),
     );
-    let dataset_id = upload(&app, &cases).await;
+    let base = app.url("");
+    let dataset_id = upload(&app.client, &base, &cases).await;
     // Alice queues two slow runs (12 s each), then Bob one quick one.
     let alice_first = queue_run(
-        &app,
+        &app.client,
+        &base,
         EXPERIMENTER,
         configuration_of("gpt-slow", 0.1),
         &dataset_id,
+        1,
     )
     .await;
     let alice_second = queue_run(
-        &app,
+        &app.client,
+        &base,
         EXPERIMENTER,
         configuration_of("gpt-slow", 0.2),
         &dataset_id,
+        1,
     )
     .await;
     let bob = queue_run(
-        &app,
+        &app.client,
+        &base,
         OTHER_EXPERIMENTER,
         configuration_of(MODEL, 0.3),
         &dataset_id,
+        1,
     )
     .await;
     let worker = Worker::start_with(
@@ -723,7 +710,6 @@ async fn one_experimenters_slow_runs_do_not_hold_up_anothers(owner: PgPool) {
             ..WorkerSettings::new("replica-a")
         },
     );
-    let base = app.url("");
     let bobs = wait_until(&app.client, &base, &bob, |v| v["status"] == "finished").await;
     assert_eq!(bobs["metrics"]["cases"], 30);
     // Bob's run took the second slot although Alice's second run is older,

@@ -7,9 +7,11 @@ WORKDIR /src
 # Queries are checked against the committed .sqlx/ data: no database here.
 ENV SQLX_OFFLINE=true CARGO_TERM_COLOR=never
 COPY . .
+# Without the `local` feature: no `trizone up`, `trizone demo` or provider
+# simulator in the image (scripts/test checks it with cargo tree).
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked \
+    cargo build --release --locked --no-default-features \
         --bin trizone --bin trizone-experiment --bin trizone-stable \
         --bin trizone-quarantine --bin trizone-gate && \
     mkdir -p /out && \

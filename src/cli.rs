@@ -42,6 +42,7 @@ enum Command {
         create: bool,
     },
     /// Run every zone and the provider simulator in this process (migrating first).
+    #[cfg(feature = "local")]
     Up {
         #[command(flatten)]
         database: Database,
@@ -50,6 +51,7 @@ enum Command {
     },
     /// The whole lifecycle in under a minute, on the simulator: three
     /// configurations, one promoted, two quarantined, one re-evaluated.
+    #[cfg(feature = "local")]
     Demo(crate::demo::DemoArgs),
     /// Experiments in V1 (experimenters).
     Experiment {
@@ -167,6 +169,7 @@ impl Database {
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Migrate { database, create } => migrate(database, create).await,
+        #[cfg(feature = "local")]
         Command::Up { database, ports } => {
             // Bad tokens are refused before anything is touched.
             let tokens = crate::up::Tokens::from_env()?;
@@ -174,6 +177,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crate::up::up(&database.url.raw, ports, &tokens).await?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "local")]
         Command::Demo(args) => done(crate::demo::demo(args).await),
         Command::Audit {
             command:
@@ -216,6 +220,7 @@ async fn connect(database: &Database) -> anyhow::Result<PgConnection> {
 }
 
 /// Migrates (creating the database if needed) the database at `raw`.
+#[cfg(feature = "local")]
 pub async fn migrate_url(raw: &str) -> anyhow::Result<()> {
     let database = Database {
         url: parse_url(raw).map_err(anyhow::Error::msg)?,

@@ -6,8 +6,10 @@ use clap::Parser;
 
 mod cli;
 mod client;
+#[cfg(feature = "local")]
 mod demo;
 mod session;
+#[cfg(feature = "local")]
 mod up;
 
 #[tokio::main]

@@ -4,9 +4,11 @@
 //! Flags and environment variables always win over it.
 
 use std::collections::BTreeMap;
+#[cfg(feature = "local")]
 use std::io::Write;
 use std::path::PathBuf;
 
+#[cfg(feature = "local")]
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +48,7 @@ impl Session {
     }
 
     /// Writes the file readable by this user only (it holds tokens).
+    #[cfg(feature = "local")]
     pub fn save(&self) -> anyhow::Result<PathBuf> {
         let path = path().context("no place for the session file: set TRIZONE_SESSION_FILE")?;
         self.save_to(&path)?;
@@ -57,6 +60,7 @@ impl Session {
     /// readable by all) and follow a symlink planted in its place; a fresh
     /// file, created exclusively with mode 0600, does neither, and the rename
     /// replaces the link rather than its target.
+    #[cfg(feature = "local")]
     fn save_to(&self, path: &std::path::Path) -> anyhow::Result<()> {
         let dir = path
             .parent()
@@ -85,6 +89,7 @@ impl Session {
 
     /// Removes the file if it is still this session's: a second platform
     /// started since owns it now.
+    #[cfg(feature = "local")]
     pub fn remove(&self) {
         if Self::load().as_ref() == Some(self)
             && let Some(path) = path()
@@ -98,7 +103,7 @@ impl Session {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(all(test, unix, feature = "local"))]
 #[expect(clippy::unwrap_used, reason = "a test fails loudly when set-up breaks")]
 mod tests {
     use std::os::unix::fs::PermissionsExt;

@@ -106,3 +106,26 @@ check_dockerfile() {
     "$TOOLS/venv/bin/hadolint" "$ROOT/Dockerfile"
     "$TOOLS/venv/bin/checkov" --framework dockerfile -f "$ROOT/Dockerfile" --skip-download --compact --quiet
 }
+
+# The image's build (the Dockerfile's `cargo build` line, read from the file
+# so the check follows it) links nothing of local mode: no simulator, no
+# `trizone up`. It also lints that build, which the workspace lint does not
+# see: code behind `local` can hide unused items there.
+check_production_build() {
+    say "production build: no simulator in the image"
+    local build packages=()
+    build=$(sed -n '/cargo build/,/&&/p' "$ROOT/Dockerfile")
+    if ! grep -q -- '--no-default-features' <<<"$build"; then
+        echo "the Dockerfile's cargo build must pass --no-default-features" >&2
+        return 1
+    fi
+    read -r -a packages <<<"$(grep -o -- '--bin [a-z-]*' <<<"$build" | sed 's/--bin /-p /' | tr '\n' ' ')"
+    cargo clippy --locked --no-default-features "${packages[@]}" -- -D warnings
+    local linked
+    linked=$(cargo tree --locked -e normal --no-default-features "${packages[@]}" --prefix none | sort -u)
+    if grep -q '^trizone-sim ' <<<"$linked"; then
+        echo "the image's build links trizone-sim:" >&2
+        cargo tree --locked -e normal --no-default-features "${packages[@]}" -i trizone-sim >&2
+        return 1
+    fi
+}

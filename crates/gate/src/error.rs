@@ -3,7 +3,8 @@
 use trizone_http::ApiError;
 use trizone_store::StoreError;
 
-use crate::saga::Step;
+#[cfg(feature = "faults")]
+use crate::faults::Step;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
@@ -13,6 +14,7 @@ pub enum GateError {
     #[error("V2 at {url}: {message}")]
     V2 { url: String, message: String },
     /// A test's injected crash after a saga step.
+    #[cfg(feature = "faults")]
     #[error("injected crash after the saga step `{0:?}`")]
     InjectedCrash(Step),
     /// The request cannot be done in the platform's current state.
@@ -41,7 +43,9 @@ impl From<GateError> for ApiError {
             GateError::V2 { .. } => ApiError::Unavailable {
                 message: error.to_string(),
             },
-            GateError::InjectedCrash(_) | GateError::Encode { .. } => ApiError::internal(error),
+            #[cfg(feature = "faults")]
+            GateError::InjectedCrash(_) => ApiError::internal(error),
+            GateError::Encode { .. } => ApiError::internal(error),
         }
     }
 }

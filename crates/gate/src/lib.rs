@@ -10,6 +10,8 @@ pub mod api;
 pub mod blacklist;
 pub mod config;
 pub mod error;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod judging;
 pub mod kubernetes;
 pub mod metrics;
@@ -36,8 +38,9 @@ use utoipa::OpenApi;
 
 pub use config::{Config, Policy};
 pub use error::GateError;
+#[cfg(feature = "faults")]
+pub use faults::{Faults, Step};
 use metrics::GateMetrics;
-pub use saga::{Faults, Step};
 use v2::V2Client;
 
 /// The gate's engine: what judging, sagas, quarantine and rollbacks need.
@@ -52,6 +55,7 @@ pub struct Inner {
     pub policy: Policy,
     pub replica: String,
     pub metrics: GateMetrics,
+    #[cfg(feature = "faults")]
     pub faults: Faults,
     pub cluster: Option<kubernetes::Cluster>,
     saga_wake: Notify,
@@ -95,6 +99,7 @@ impl Gate {
             policy: parts.policy,
             replica: parts.replica,
             metrics: GateMetrics::new(registry)?,
+            #[cfg(feature = "faults")]
             faults: Faults::default(),
             cluster: parts.cluster,
             saga_wake: Notify::new(),

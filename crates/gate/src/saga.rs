@@ -10,7 +10,6 @@
 //! the configuration. One saga runs at a time across all gates, under a
 //! session advisory lock, so two never interleave on V2.
 
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use serde_json::json;
@@ -26,43 +25,13 @@ use trizone_store::quarantine::Reason;
 
 use crate::Gate;
 use crate::error::GateError;
+#[cfg(feature = "faults")]
+use crate::faults::Step;
 use crate::quarantine::Evidence;
 
 /// The advisory lock key every gate takes to run sagas and rollbacks
 /// ("trizone" in ASCII, as a number).
 pub const V2_LOCK: i64 = 0x0074_7269_7a6f_6e65;
-
-/// The point after which a test can make the gate "die".
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Step {
-    /// V2 answered ready; nothing written yet.
-    HealthChecked,
-    /// `smoke_testing` is stored; the smoke test has not been sent.
-    SmokeStarted,
-    /// `smoke_passed` is stored.
-    SmokePassed,
-    /// The enabling transaction committed.
-    Enabled,
-}
-
-/// Crash injection for tests: the saga fails right after the step, as if
-/// the process died there.
-#[derive(Debug, Clone, Default)]
-pub struct Faults(Arc<Mutex<Option<Step>>>);
-
-impl Faults {
-    pub fn crash_after(&self, step: Step) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(step);
-    }
-
-    fn check(&self, step: Step) -> Result<(), GateError> {
-        let armed = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if armed == Some(step) {
-            return Err(GateError::InjectedCrash(step));
-        }
-        Ok(())
-    }
-}
 
 impl Gate {
     /// Drives every promotion under way to its end, unless another gate is
@@ -97,6 +66,7 @@ impl Gate {
                 tracing::warn!(%error, deployment = %id, "V2 is not ready; the promotion waits");
                 return Ok(());
             }
+            #[cfg(feature = "faults")]
             self.faults.check(Step::HealthChecked)?;
             production::advance(
                 &self.db,
@@ -108,6 +78,7 @@ impl Gate {
             )
             .await?;
             self.observe("health", started);
+            #[cfg(feature = "faults")]
             self.faults.check(Step::SmokeStarted)?;
             status = DeploymentStatus::SmokeTesting;
         }
@@ -131,6 +102,7 @@ impl Gate {
                 None,
             )
             .await?;
+            #[cfg(feature = "faults")]
             self.faults.check(Step::SmokePassed)?;
             status = DeploymentStatus::SmokePassed;
         }
@@ -144,6 +116,7 @@ impl Gate {
             let started = Instant::now();
             self.enable(&deployment).await?;
             self.observe("enable", started);
+            #[cfg(feature = "faults")]
             self.faults.check(Step::Enabled)?;
         }
         Ok(())

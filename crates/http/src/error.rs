@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use trizone_core::FieldError;
+#[cfg(feature = "store")]
 use trizone_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +219,7 @@ impl From<trizone_core::Error> for ApiError {
     }
 }
 
+#[cfg(feature = "store")]
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         match error {

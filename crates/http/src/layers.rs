@@ -102,6 +102,7 @@ fn panic_response(_: Box<dyn Any + Send + 'static>) -> Response {
 /// A zone's whole service: its `routes`, plus `/metrics`, `/healthz`,
 /// `/readyz` and `/openapi.json` (serving `doc`), on `state`, behind the
 /// shared layers.
+#[cfg(feature = "store")]
 pub fn service<S>(
     routes: Router<S>,
     doc: utoipa::openapi::OpenApi,

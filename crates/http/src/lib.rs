@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod extract;
+#[cfg(feature = "store")]
 pub mod health;
 pub mod layers;
 pub mod metrics;
@@ -15,5 +16,6 @@ pub mod telemetry;
 pub use auth::{AuthArgs, Authorized, Caller, KeyStore, Role};
 pub use error::ApiError;
 pub use extract::{Json, Path, Query};
+#[cfg(feature = "store")]
 pub use health::{Probe, ProbeOutcome, Readiness};
 pub use metrics::HttpMetrics;

@@ -101,6 +101,7 @@ where
 fn openapi_json() {}
 
 /// The routes every service serves besides its own.
+#[cfg(feature = "store")]
 #[derive(utoipa::OpenApi)]
 #[openapi(
     paths(
@@ -119,6 +120,7 @@ struct SharedRoutes;
 
 /// `doc` with the routes every service serves (health, metrics, this
 /// document), and the answers every secured operation may give.
+#[cfg(feature = "store")]
 pub fn complete(mut doc: OpenApi) -> OpenApi {
     doc.merge(<SharedRoutes as utoipa::OpenApi>::openapi());
     BearerAuth.modify(&mut doc);

@@ -9,9 +9,27 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use trizone_core::Decision;
+use trizone_store::runs::{Run, RunStatus};
 
 use crate::session::Session;
+
+/// What the server wrote, read back as the type it was written from, for a
+/// client that acts on it (a state, a decision) rather than printing it.
+pub fn typed<T: DeserializeOwned>(value: &Value) -> anyhow::Result<T> {
+    T::deserialize(value).with_context(|| {
+        format!(
+            "the server's answer is not a {} this client reads",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value")
+        )
+    })
+}
 
 /// Where the services are and who is asking. Each URL and token comes from
 /// its flag, else its environment variable, else the session `trizone up`
@@ -596,7 +614,7 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
                 }
                 Ok(())
             })?;
-            Ok(if view["status"] == "finished" {
+            Ok(if typed::<Run>(&view)?.status == RunStatus::Finished {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
@@ -660,7 +678,7 @@ fn show_verdict(
         )?;
     }
     if let Some(experiment) = experiment
-        && verdict["decision"] == "inconclusive"
+        && Decision::deserialize(&verdict["decision"]).ok() == Some(Decision::Inconclusive)
         && verdict["cases"].as_u64().unwrap_or(0) > 0
     {
         let expected = match verdict["additional_cases_needed"].as_u64() {
@@ -692,12 +710,12 @@ pub async fn follow_run(v1: &Zone, run: &str, bar: &ProgressBar) -> anyhow::Resu
         let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
         bar.set_length(view["cases_total"].as_u64().unwrap_or(0));
         bar.set_position(view["progress"]["cases_done"].as_u64().unwrap_or(0));
-        let status = view["status"].as_str().unwrap_or("");
+        let status = typed::<Run>(&view)?.status;
         bar.set_message(match view["running_accuracy"].as_f64() {
             Some(accuracy) => format!("{status}, accuracy {accuracy:.3}"),
-            None => status.to_owned(),
+            None => status.to_string(),
         });
-        if ["finished", "failed", "cancelled"].contains(&status) {
+        if !status.is_active() {
             return Ok(view);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;

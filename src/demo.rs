@@ -17,7 +17,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::MultiProgress;
 use serde_json::{Value, json};
 
-use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text};
+use trizone_core::{Decision, Verdict};
+use trizone_store::gate::{DecisionRecord, Outcome as GateOutcome};
+use trizone_store::runs::{Run, RunStatus};
+
+use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text, typed};
 use crate::session::Session;
 use crate::up::{Platform, Ports, Tokens};
 
@@ -79,7 +83,7 @@ struct Outcome {
     fingerprint: String,
     experiment: String,
     run: Value,
-    decision: Value,
+    decision: Option<DecisionRecord>,
 }
 
 /// The four zones and the simulator, as the demo talks to them.
@@ -241,7 +245,7 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
             fingerprint: text(&experiment["fingerprint"]),
             experiment: text(&experiment["id"]),
             run: Value::Null,
-            decision: Value::Null,
+            decision: None,
         });
     }
 
@@ -250,24 +254,25 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
 
     say("4. An admin asks the gate to judge them")?;
     for outcome in &mut outcomes {
-        outcome.decision = judge(zones, &outcome.experiment).await?;
+        let decision = judge(zones, &outcome.experiment).await?;
         say(&format!(
             "   {:<26} {:<5} -> {}",
-            outcome.name,
-            text(&outcome.decision["decision"]),
-            text(&outcome.decision["outcome"])
+            outcome.name, decision.decision, decision.outcome
         ))?;
-        for check in failed_checks(&outcome.decision) {
+        for check in failed_checks(&decision)? {
             say(&format!("      {check}"))?;
         }
+        outcome.decision = Some(decision);
     }
+    let decided =
+        |o: &&Outcome, wanted: fn(&DecisionRecord) -> bool| o.decision.as_ref().is_some_and(wanted);
     let promoted: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o.decision["decision"] == "pass")
+        .filter(|o| decided(o, |d| d.decision == Decision::Pass))
         .collect();
     let quarantined: Vec<&Outcome> = outcomes
         .iter()
-        .filter(|o| o.decision["quarantine_record_id"].is_string())
+        .filter(|o| decided(o, |d| d.quarantine_record_id.is_some()))
         .collect();
 
     say("5. An end user asks V2 for a review")?;
@@ -309,7 +314,12 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
     say("6. V3 holds the quarantined ones, with their reasons")?;
     let mut records = Vec::new();
     for outcome in &quarantined {
-        let id = text(&outcome.decision["quarantine_record_id"]);
+        let id = outcome
+            .decision
+            .as_ref()
+            .and_then(|d| d.quarantine_record_id)
+            .context("a quarantined configuration without its record")?
+            .to_string();
         let record = zones.v3.get(&format!("/api/v3/records/{id}")).await?;
         say(&format!(
             "   record {id}: {} quarantined for {}",
@@ -433,7 +443,7 @@ async fn evaluate(zones: &Zones, dataset_id: &str, outcomes: &mut [Outcome]) -> 
     }
     let finished = follow_all(zones, &runs).await?;
     for (outcome, view) in outcomes.iter_mut().zip(finished) {
-        if view["status"] != "finished" {
+        if typed::<Run>(&view)?.status != RunStatus::Finished {
             bail!(
                 "the run of {} ended {}",
                 outcome.name,
@@ -463,10 +473,10 @@ async fn follow_all(
 }
 
 /// Asks the gate for a decision; if the schedule made it first, reads it.
-async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<Value> {
+async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<DecisionRecord> {
     let path = format!("/api/gate/experiments/{experiment}/judge");
-    match zones.gate.post(&path, &json!({})).await {
-        Ok(decision) => Ok(decision),
+    let decision = match zones.gate.post(&path, &json!({})).await {
+        Ok(decision) => decision,
         Err(error) if format!("{error:#}").contains("already_decided") => {
             let list = zones
                 .gate
@@ -475,21 +485,20 @@ async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<Value> {
             list["decisions"]
                 .get(0)
                 .cloned()
-                .context("the gate says it decided but lists no decision")
+                .context("the gate says it decided but lists no decision")?
         }
-        Err(error) => Err(error),
-    }
+        Err(error) => return Err(error),
+    };
+    typed(&decision)
 }
 
 /// `name: reason` of each check that failed.
-fn failed_checks(decision: &Value) -> Vec<String> {
-    decision["verdict"]["checks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["outcome"] == "fail")
-        .map(|c| format!("{}: {}", text(&c["name"]), text(&c["reason"])))
-        .collect()
+fn failed_checks(decision: &DecisionRecord) -> anyhow::Result<Vec<String>> {
+    let verdict: Verdict = typed(&decision.verdict)?;
+    Ok(verdict
+        .failed_checks()
+        .map(|c| format!("{}: {}", c.name.label(), c.reason))
+        .collect())
 }
 
 /// Waits for V2 to serve `fingerprint`: the saga smoke-tests it first.
@@ -525,9 +534,10 @@ fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> an
         let metrics = &outcome.run["metrics"];
         let cases = metrics["cases"].as_f64().unwrap_or(0.0);
         let accuracy = metrics["correct"].as_f64().unwrap_or(0.0) / cases.max(1.0);
-        let zone = match outcome.decision["outcome"].as_str() {
-            Some("promoting") => "V2 (serving)".to_owned(),
-            Some("quarantined" | "blacklisted") => {
+        let gate = outcome.decision.as_ref();
+        let zone = match gate.map(|d| d.outcome) {
+            Some(GateOutcome::Promoting) => "V2 (serving)".to_owned(),
+            Some(GateOutcome::Quarantined | GateOutcome::Blacklisted) => {
                 let mut zone = "V3 (quarantined)".to_owned();
                 if reevaluation.is_some_and(|(of, _)| *of == outcome.experiment) {
                     zone.push_str(", re-evaluation in V1");
@@ -543,7 +553,7 @@ fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> an
             format!("{accuracy:.3}"),
             format!("{:.0}", metrics["latency_p95_ms"].as_f64().unwrap_or(0.0)),
             format!("{}/{}", text(&metrics["errors"]), cases),
-            text(&outcome.decision["decision"]).to_uppercase(),
+            gate.map_or("-".to_owned(), |d| d.decision.as_str().to_uppercase()),
             zone,
         ]);
     }

@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use trizone_store::runs::{Run, RunStatus};
 
 use crate::cli::database_url;
 use crate::up::{Shape, Up};
@@ -150,9 +152,11 @@ impl Api<'_> {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let (_, view) = self.get(&run_url, EXPERIMENTER).await;
-            if view["status"] == "finished" {
+            let status = Run::deserialize(&view).unwrap().status;
+            if status == RunStatus::Finished {
                 return view;
             }
+            assert!(status.is_active(), "the run ended {status}: {view}");
             assert!(Instant::now() < deadline, "the run never finished: {view}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

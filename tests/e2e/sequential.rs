@@ -7,8 +7,10 @@
 //! the model and the code, and each run here fixes its own seed, so every
 //! outcome below is reproducible.
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use trizone_core::Decision;
 
 use crate::cli::database_url;
 use crate::lifecycle::{Api, DATASET, EXPERIMENTER};
@@ -249,10 +251,10 @@ async fn decisions_through_the_real_services_match_the_benchmark(pool: PgPool) {
             api.run_to_end(id, &json!({"dataset_id": dataset, "concurrency": 8}))
                 .await;
             let decision = api.judge(id, 0).await;
-            match decision["decision"].as_str() {
-                Some("pass") => promoted += 1,
-                Some("fail") => failed += 1,
-                _ => {}
+            match Decision::deserialize(&decision["decision"]).unwrap() {
+                Decision::Pass => promoted += 1,
+                Decision::Fail => failed += 1,
+                Decision::Inconclusive => {}
             }
             used.push(decision["verdict"]["cases"].as_u64().unwrap());
         }

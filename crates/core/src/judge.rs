@@ -18,6 +18,11 @@ use crate::thresholds::{LATENCY_TAIL_SHARE, Thresholds};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "snake_case")
+)]
 pub enum Decision {
     Pass,
     Fail,
@@ -29,6 +34,13 @@ impl Decision {
         self != Self::Inconclusive
     }
 
+    /// From its stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pass, Self::Fail, Self::Inconclusive]
+            .into_iter()
+            .find(|d| d.as_str() == raw)
+    }
+
     /// As stored and serialized: `pass`, `fail` or `inconclusive`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,6 +48,12 @@ impl Decision {
             Self::Fail => "fail",
             Self::Inconclusive => "inconclusive",
         }
+    }
+}
+
+impl std::fmt::Display for Decision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

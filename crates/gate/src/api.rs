@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use trizone_core::Fingerprint;
+use trizone_core::{Decision, Fingerprint};
 use trizone_http::auth::{Admins, Experimenters};
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::gate::{self, DecisionFilter, DecisionRecord};
@@ -74,14 +74,14 @@ pub async fn decisions(
     State(state): State<AppState>,
     Query(query): Query<DecisionQuery>,
 ) -> Result<Json<DecisionPage>, ApiError> {
-    if let Some(decision) = &query.decision
-        && !["pass", "fail", "inconclusive"].contains(&decision.as_str())
-    {
-        return Err(ApiError::invalid(
-            "decision",
-            "must be pass, fail or inconclusive",
-        ));
-    }
+    let decision = query
+        .decision
+        .as_deref()
+        .map(|raw| {
+            Decision::parse(raw)
+                .ok_or_else(|| ApiError::invalid("decision", "must be pass, fail or inconclusive"))
+        })
+        .transpose()?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::invalid("limit", "must be from 1 to 500"));
@@ -92,7 +92,7 @@ pub async fn decisions(
     }
     let filter = DecisionFilter {
         experiment_id: query.experiment_id,
-        decision: query.decision,
+        decision,
         limit,
         offset,
     };

@@ -193,3 +193,9 @@ impl Config {
         )
     }
 }
+
+impl trizone_http::zone::ZoneConfig for Config {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}

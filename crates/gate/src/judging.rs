@@ -11,7 +11,7 @@ use sqlx::PgConnection;
 use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, Verdict, judge};
 use trizone_store::audit::{self, NewEvent};
 use trizone_store::experiments::Experiment;
-use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, UnjudgedRun};
+use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, Trigger, UnjudgedRun};
 use trizone_store::quarantine::{self, Reason};
 use trizone_store::{StoreError, evidence, experiments, production, runs};
 use uuid::Uuid;
@@ -19,22 +19,6 @@ use uuid::Uuid;
 use crate::Gate;
 use crate::error::GateError;
 use crate::quarantine::Evidence;
-
-/// What set a judgement off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Request,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Schedule => "schedule",
-            Self::Request => "request",
-        }
-    }
-}
 
 impl Gate {
     /// Judges every finished, unjudged run, one transaction each; returns
@@ -246,7 +230,7 @@ impl Gate {
                 deployment_id,
                 quarantine_record_id: record_id,
                 decided_by: actor,
-                trigger: trigger.as_str(),
+                trigger,
                 evidence: &pooled,
                 pooled_runs: &pooled_runs,
             },

@@ -1,27 +1,13 @@
-//! `trizone-gate`: judges, promotes, quarantines and rolls back until
-//! SIGTERM or Ctrl-C.
-
-use clap::Parser;
-
-#[derive(Debug, Parser)]
-#[command(name = "trizone-gate", version, about = "trizone gate service")]
-struct Args {
-    #[command(flatten)]
-    config: trizone_gate::Config,
-    /// Log format: text or json.
-    #[arg(long, env = "TRIZONE_LOG_FORMAT", default_value = "json")]
-    log_format: trizone_http::telemetry::LogFormat,
-}
+//! `trizone-gate`: judges, promotes, quarantines and rolls back until SIGTERM or Ctrl-C.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    trizone_http::telemetry::init(args.log_format);
-    let listener = tokio::net::TcpListener::bind(args.config.listen).await?;
-    trizone_gate::run(
-        &args.config,
-        listener,
-        trizone_http::serve::shutdown_signal(),
+    trizone_http::zone::main(
+        "trizone-gate",
+        "trizone gate service",
+        async |config: trizone_gate::Config, listener, shutdown| {
+            trizone_gate::run(&config, listener, shutdown).await
+        },
     )
     .await
 }

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use trizone_api::SmokeReport;
+use trizone_api::health::ACTIVE_DEPLOYMENT_CHECK;
+use trizone_api::{HealthReport, SmokeReport};
 use uuid::Uuid;
 
 use crate::error::GateError;
@@ -56,13 +57,14 @@ impl V2Client {
         }
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        let report: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let blocking = report["checks"].as_array().map(|checks| {
-            checks
-                .iter()
-                .any(|c| c["ok"] == false && c["name"] != "active_deployment")
-        });
-        if blocking == Some(false) {
+        let awaits_only_a_promotion =
+            serde_json::from_str::<HealthReport>(&body).is_ok_and(|report| {
+                report
+                    .checks
+                    .iter()
+                    .all(|c| c.ok || c.name == ACTIVE_DEPLOYMENT_CHECK)
+            });
+        if awaits_only_a_promotion {
             return Ok(());
         }
         Err(self.error(format!("not ready ({status}): {body}")))

@@ -10,8 +10,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use futures::future::BoxFuture;
-use serde::Serialize;
 use sqlx::PgPool;
+use trizone_api::{CheckReport, HealthReport, HealthStatus};
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -73,24 +73,6 @@ impl Readiness {
     }
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct HealthReport {
-    /// `ok`, `ready`, `degraded` (serving without the database) or
-    /// `not_ready`.
-    pub status: &'static str,
-    /// Each check: `ok` or why not.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub checks: Vec<CheckReport>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct CheckReport {
-    pub name: &'static str,
-    pub ok: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
 /// `/healthz` and `/readyz`, open to everyone (probes carry no token).
 pub fn routes<S>() -> Router<S>
 where
@@ -107,7 +89,7 @@ where
     responses((status = 200, description = "Up", body = HealthReport)))]
 pub async fn healthz() -> Json<HealthReport> {
     Json(HealthReport {
-        status: "ok",
+        status: HealthStatus::Ok,
         checks: Vec::new(),
     })
 }
@@ -154,17 +136,17 @@ pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
         holding_back |= blocking;
     }
     let database_blocks = !checks[0].ok && readiness.database_required;
-    let (status, word) = if holding_back || database_blocks {
-        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
+    let (status, health) = if holding_back || database_blocks {
+        (StatusCode::SERVICE_UNAVAILABLE, HealthStatus::NotReady)
     } else if checks.iter().all(|c| c.ok) {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, HealthStatus::Ready)
     } else {
-        (StatusCode::OK, "degraded")
+        (StatusCode::OK, HealthStatus::Degraded)
     };
     (
         status,
         Json(HealthReport {
-            status: word,
+            status: health,
             checks,
         }),
     )
@@ -172,7 +154,7 @@ pub async fn readyz(State(readiness): State<Readiness>) -> impl IntoResponse {
 
 fn report(name: &'static str, outcome: Result<(), String>) -> CheckReport {
     CheckReport {
-        name,
+        name: name.to_owned(),
         ok: outcome.is_ok(),
         reason: outcome.err(),
     }

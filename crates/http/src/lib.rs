@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod serve;
 pub mod telemetry;
+pub mod zone;
 
 pub use auth::{AuthArgs, Authorized, Caller, KeyStore, Role};
 pub use error::ApiError;

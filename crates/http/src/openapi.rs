@@ -111,8 +111,9 @@ fn openapi_json() {}
         openapi_json
     ),
     components(schemas(
-        crate::health::HealthReport,
-        crate::health::CheckReport,
+        trizone_api::HealthReport,
+        trizone_api::HealthStatus,
+        trizone_api::CheckReport,
         crate::error::ErrorBody
     ))
 )]

@@ -19,3 +19,9 @@ pub struct Config {
     #[command(flatten)]
     pub auth: AuthArgs,
 }
+
+impl trizone_http::zone::ZoneConfig for Config {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}

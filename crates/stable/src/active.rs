@@ -178,7 +178,7 @@ pub struct ActiveProbe(pub ActiveDeployment);
 
 impl trizone_http::Probe for ActiveProbe {
     fn name(&self) -> &'static str {
-        "active_deployment"
+        trizone_api::health::ACTIVE_DEPLOYMENT_CHECK
     }
 
     fn check(&self) -> BoxFuture<'_, ProbeOutcome> {

@@ -105,3 +105,9 @@ impl Config {
         Duration::from_secs(self.poll_seconds.max(1))
     }
 }
+
+impl trizone_http::zone::ZoneConfig for Config {
+    fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}

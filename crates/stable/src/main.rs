@@ -1,27 +1,19 @@
 //! `trizone-stable`: serves the V2 zone until SIGTERM or Ctrl-C.
 
-use clap::Parser;
-
-#[derive(Debug, Parser)]
-#[command(name = "trizone-stable", version, about = "trizone V2 stable service")]
-struct Args {
-    #[command(flatten)]
-    config: trizone_stable::Config,
-    /// Log format: text or json.
-    #[arg(long, env = "TRIZONE_LOG_FORMAT", default_value = "json")]
-    log_format: trizone_http::telemetry::LogFormat,
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    trizone_http::telemetry::init(args.log_format);
-    let listener = tokio::net::TcpListener::bind(args.config.listen).await?;
-    trizone_stable::run(
-        &args.config,
-        trizone_router::Providers::from_env()?,
-        listener,
-        trizone_http::serve::shutdown_signal(),
+    trizone_http::zone::main(
+        "trizone-stable",
+        "trizone V2 stable service",
+        async |config: trizone_stable::Config, listener, shutdown| {
+            trizone_stable::run(
+                &config,
+                trizone_router::Providers::from_env()?,
+                listener,
+                shutdown,
+            )
+            .await
+        },
     )
     .await
 }

@@ -4,10 +4,10 @@
 //! twice.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
-use trizone_core::{Evidence, RunMetrics, Thresholds, Verdict};
+use trizone_core::{Decision, Evidence, RunMetrics, Thresholds, Verdict};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -71,17 +71,7 @@ pub async fn mark_judged(executor: impl PgExecutor<'_>, run_id: Uuid) -> Result<
     Ok(())
 }
 
-crate::text_enum::text_enum! {
-    /// What the gate did about a decision: `gate.decisions.outcome`.
-    pub enum Outcome {
-        /// PASS: a pending deployment is on its way to V2.
-        Promoting = "promoting",
-        /// INCONCLUSIVE: the experiment stays in V1 for more cases.
-        KeptInV1 = "kept_in_v1",
-        Quarantined = "quarantined",
-        Blacklisted = "blacklisted",
-    }
-}
+pub use trizone_api::states::{Outcome, Trigger};
 
 #[derive(Debug, Clone)]
 pub struct NewDecision<'a> {
@@ -95,23 +85,21 @@ pub struct NewDecision<'a> {
     pub deployment_id: Option<Uuid>,
     pub quarantine_record_id: Option<Uuid>,
     pub decided_by: &'a str,
-    /// `schedule` or `request`.
-    pub trigger: &'a str,
+    pub trigger: Trigger,
     /// The pooled counts the verdict was computed from.
     pub evidence: &'a Evidence,
     /// The runs whose cases were pooled.
     pub pooled_runs: &'a [Uuid],
 }
 
-/// A stored decision.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// A stored decision, as the gate's API shows it and its clients read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DecisionRecord {
     pub id: Uuid,
     pub run_id: Uuid,
     pub experiment_id: Uuid,
     pub fingerprint: String,
-    /// pass, fail or inconclusive.
-    pub decision: String,
+    pub decision: Decision,
     /// Every check with its value, bound, threshold and reason.
     #[schema(value_type = Object)]
     pub verdict: serde_json::Value,
@@ -123,8 +111,7 @@ pub struct DecisionRecord {
     pub deployment_id: Option<Uuid>,
     pub quarantine_record_id: Option<Uuid>,
     pub decided_by: String,
-    /// schedule or request.
-    pub trigger: String,
+    pub trigger: Trigger,
     pub created_at: DateTime<Utc>,
     /// The pooled counts the verdict rests on (absent on decisions from
     /// before sequential evaluation, which judged one run alone).
@@ -144,20 +131,20 @@ pub async fn insert(
                (run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics, outcome,
                 deployment_id, quarantine_record_id, decided_by, trigger, evidence, pooled_runs)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-           RETURNING id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                     outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs"#,
+           RETURNING id, run_id, experiment_id, fingerprint, decision AS "decision: Decision", verdict, thresholds, metrics,
+                     outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger AS "trigger: Trigger", created_at, evidence, pooled_runs"#,
         new.run_id,
         new.experiment_id,
         new.fingerprint,
-        new.verdict.decision.as_str(),
+        new.verdict.decision as Decision,
         Json(new.verdict) as _,
         Json(new.thresholds) as _,
         Json(new.metrics) as _,
-        new.outcome.as_str(),
+        new.outcome as Outcome,
         new.deployment_id,
         new.quarantine_record_id,
         new.decided_by,
-        new.trigger,
+        new.trigger as Trigger,
         Json(new.evidence) as _,
         new.pooled_runs,
     )
@@ -171,8 +158,8 @@ pub async fn for_run(
 ) -> Result<Option<DecisionRecord>, StoreError> {
     Ok(sqlx::query_as!(
         DecisionRecord,
-        r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+        r#"SELECT id, run_id, experiment_id, fingerprint, decision AS "decision: Decision", verdict, thresholds, metrics,
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger AS "trigger: Trigger", created_at, evidence, pooled_runs
            FROM gate.decisions WHERE run_id = $1"#,
         run_id
     )
@@ -183,8 +170,8 @@ pub async fn for_run(
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<DecisionRecord, StoreError> {
     sqlx::query_as!(
         DecisionRecord,
-        r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+        r#"SELECT id, run_id, experiment_id, fingerprint, decision AS "decision: Decision", verdict, thresholds, metrics,
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger AS "trigger: Trigger", created_at, evidence, pooled_runs
            FROM gate.decisions WHERE id = $1"#,
         id
     )
@@ -199,8 +186,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<DecisionReco
 #[derive(Debug, Clone, Default)]
 pub struct DecisionFilter {
     pub experiment_id: Option<Uuid>,
-    /// pass, fail or inconclusive.
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     pub limit: i64,
     pub offset: i64,
 }
@@ -212,14 +198,14 @@ pub async fn list(
 ) -> Result<Vec<DecisionRecord>, StoreError> {
     Ok(sqlx::query_as!(
         DecisionRecord,
-        r#"SELECT id, run_id, experiment_id, fingerprint, decision, verdict, thresholds, metrics,
-                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger, created_at, evidence, pooled_runs
+        r#"SELECT id, run_id, experiment_id, fingerprint, decision AS "decision: Decision", verdict, thresholds, metrics,
+                  outcome AS "outcome: Outcome", deployment_id, quarantine_record_id, decided_by, trigger AS "trigger: Trigger", created_at, evidence, pooled_runs
            FROM gate.decisions
-           WHERE ($1::uuid IS NULL OR experiment_id = $1) AND ($2::text IS NULL OR decision = $2)
+           WHERE ($1::uuid IS NULL OR experiment_id = $1) AND ($2::text IS NULL OR decision = $2::text)
            ORDER BY created_at DESC, id
            LIMIT $3 OFFSET $4"#,
         filter.experiment_id,
-        filter.decision.as_deref(),
+        filter.decision as Option<Decision>,
         filter.limit,
         filter.offset,
     )

@@ -18,7 +18,6 @@ pub mod quarantine;
 pub mod reviews;
 pub mod runs;
 pub mod slo;
-mod text_enum;
 
 pub use error::StoreError;
 pub use latency::LatencyHistogram;

@@ -10,19 +10,7 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-crate::text_enum::text_enum! {
-    /// A deployment's place in the promotion saga and after it:
-    /// `production.deployments.status`.
-    pub enum DeploymentStatus {
-        Pending = "pending",
-        SmokeTesting = "smoke_testing",
-        SmokePassed = "smoke_passed",
-        Active = "active",
-        Superseded = "superseded",
-        RolledBack = "rolled_back",
-        Failed = "failed",
-    }
-}
+pub use trizone_api::states::DeploymentStatus;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deployment {

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::postgres::types::PgInterval;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
@@ -19,7 +19,8 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::datasets::{Case, CaseRow};
 
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+/// A run, as V1's API shows it (inside a run view) and its clients read it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Run {
     pub id: Uuid,
     pub experiment_id: Uuid,
@@ -40,47 +41,12 @@ pub struct Run {
     pub exhaustive: bool,
     /// `decided` (the judge decided, the rest were not needed) or
     /// `exhausted` (every case was used); absent until the run ends.
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<StopReason>,
     /// Cases left unsent because the judge had decided.
     pub cases_not_needed: Option<i32>,
 }
 
-crate::text_enum::text_enum! {
-    /// Where a run is: `experiments_v1.evaluation_runs.status`.
-    pub enum RunStatus {
-        Queued = "queued",
-        Running = "running",
-        Finished = "finished",
-        Failed = "failed",
-        Cancelled = "cancelled",
-    }
-}
-
-impl RunStatus {
-    /// Still to be worked: queued, or running on some replica.
-    pub fn is_active(self) -> bool {
-        matches!(self, Self::Queued | Self::Running)
-    }
-}
-
-/// Why a finished run stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum StopReason {
-    /// The judge decided; the remaining cases were not needed.
-    Decided,
-    /// Every case of the run was used.
-    Exhausted,
-}
-
-impl StopReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Decided => "decided",
-            Self::Exhausted => "exhausted",
-        }
-    }
-}
+pub use trizone_api::states::{RunStatus, StopReason};
 
 /// A run about to be queued.
 #[derive(Debug, Clone)]
@@ -102,7 +68,7 @@ pub async fn create(executor: impl PgExecutor<'_>, new: NewRun<'_>) -> Result<Ru
                (experiment_id, dataset_id, concurrency, cases_total, requested_by, seed, exhaustive)
            VALUES ($1, $2, $3, $4, $5, $6, $7)
            RETURNING id, experiment_id, dataset_id, status AS "status: RunStatus", concurrency, cases_total, error, requested_by,
-                     created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed"#,
+                     created_at, started_at, finished_at, seed, exhaustive, stop_reason AS "stop_reason: StopReason", cases_not_needed"#,
         new.experiment_id,
         new.dataset_id,
         new.concurrency,
@@ -120,7 +86,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Run, StoreEr
     sqlx::query_as!(
         Run,
         r#"SELECT id, experiment_id, dataset_id, status AS "status: RunStatus", concurrency, cases_total, error, requested_by,
-                  created_at, started_at, finished_at, seed, exhaustive, stop_reason, cases_not_needed
+                  created_at, started_at, finished_at, seed, exhaustive, stop_reason AS "stop_reason: StopReason", cases_not_needed
            FROM experiments_v1.evaluation_runs WHERE id = $1"#,
         id
     )
@@ -193,7 +159,7 @@ pub async fn claim(
                LIMIT 1)
            RETURNING r.id, r.experiment_id, r.dataset_id, r.status AS "status: RunStatus", r.concurrency, r.cases_total, r.error,
                      r.requested_by, r.created_at, r.started_at, r.finished_at, r.seed, r.exhaustive,
-                     r.stop_reason, r.cases_not_needed"#,
+                     r.stop_reason AS "stop_reason: StopReason", r.cases_not_needed"#,
         owner,
         interval(lease) as _
     )
@@ -413,7 +379,7 @@ pub async fn finish(
            WHERE id = $1 AND lease_owner = $2 AND status = 'running'"#,
         run.id,
         owner,
-        metrics.stop_reason.as_str(),
+        metrics.stop_reason as StopReason,
         metrics.cases_not_needed,
         Json(&metrics.verdict) as _
     )

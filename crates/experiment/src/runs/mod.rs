@@ -16,7 +16,7 @@ use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_store::audit::{self, NewEvent};
-use trizone_store::runs::{self, NewRun, Progress, Run, RunStatus};
+use trizone_store::runs::{self, NewRun, Progress, Run, RunStatus, StopReason};
 use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
 
@@ -216,8 +216,8 @@ fn summary(run: &Run, progress: &Progress, verdict: Option<&Verdict>) -> Option<
         .filter(|v| v.cases > u64::try_from(progress.cases_done).unwrap_or(0))
         .map(|v| format!(" (pooled with earlier runs: {} cases)", v.cases))
         .unwrap_or_default();
-    match (run.stop_reason.as_deref(), decision) {
-        (Some("decided"), Some(decision)) => Some(format!(
+    match (run.stop_reason, decision) {
+        (Some(StopReason::Decided), Some(decision)) => Some(format!(
             "decided after {} of {} cases: {decision}{pooled}; {} cases not needed",
             progress.cases_done,
             run.cases_total,

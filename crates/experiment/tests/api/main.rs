@@ -140,12 +140,20 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
+        self.send(self.client.get(self.url(path)), token).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: &Value) -> reqwest::Response {
+        self.send(self.client.post(self.url(path)).json(body), token)
             .await
-            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> reqwest::Response {
+        self.send(self.client.delete(self.url(path)), token).await
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, token: &str) -> reqwest::Response {
+        request.bearer_auth(token).send().await.unwrap()
     }
 }
 

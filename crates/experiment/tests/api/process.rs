@@ -10,9 +10,10 @@ use serde_json::json;
 use sqlx::PgPool;
 use tokio::process::{Child, Command};
 use trizone_http::auth::token_hash_hex;
+use trizone_store::runs::RunStatus;
 
 use crate::EXPERIMENTER;
-use crate::runs::{dataset, recorded, simulator, start_run, wait_until};
+use crate::runs::{dataset, recorded, simulator, start_run, wait_for, wait_until};
 
 /// The test database's URL, logging in as the experiment role.
 async fn v1_database_url(owner: &PgPool) -> String {
@@ -124,7 +125,7 @@ async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_i
     let (_, mut killed, _) = services.remove(position);
     killed.kill().await.unwrap();
     let (survivor_name, mut survivor, survivor_base) = services.remove(0);
-    let view = wait_until(&client, &survivor_base, &id, |v| v["status"] == "finished").await;
+    let view = wait_for(&client, &survivor_base, &id, RunStatus::Finished).await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&owner, &id).await, (40, 40));
     let finisher: String =
@@ -159,7 +160,7 @@ async fn a_killed_service_restarted_finishes_the_run_counting_each_case_once(own
     assert!((6..40).contains(&done), "{done} cases done when killed");
 
     let mut service = start(&database_url, address, "process-2", sim.address).await;
-    let view = wait_until(&client, &base, &id, |v| v["status"] == "finished").await;
+    let view = wait_for(&client, &base, &id, RunStatus::Finished).await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&owner, &id).await, (40, 40));
     service.kill().await.unwrap();

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -12,6 +13,7 @@ use trizone_experiment::runs::worker::WorkerSettings;
 use trizone_router::request::{ChatRequest, ReviewInput};
 use trizone_router::{ModelRouter, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
+use trizone_store::runs::RunStatus;
 use trizone_testkit::{SIM_OPENAI, sim_providers};
 
 use crate::{EXPERIMENTER, OTHER_EXPERIMENTER, TestApp, error_of};
@@ -208,6 +210,14 @@ pub async fn wait_until(
     );
 }
 
+/// Waits for run `id` to be `status`; its view then.
+pub async fn wait_for(client: &reqwest::Client, base: &str, id: &str, status: RunStatus) -> Value {
+    wait_until(client, base, id, |v| {
+        RunStatus::deserialize(&v["status"]).unwrap() == status
+    })
+    .await
+}
+
 /// Analyses recorded for the run: rows, and distinct cases among them.
 pub async fn recorded(owner: &PgPool, id: &str) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(DISTINCT case_id) FROM experiments_v1.code_analyses WHERE run_id = $1::uuid")
@@ -225,10 +235,7 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     let sim = simulator(&cases, profile.clone()).await;
     let worker = Worker::start(&app, &sim, "replica-a");
     let id = start_run(&app.client, &app.url(""), &cases, 8).await;
-    let view = wait_until(&app.client, &app.url(""), &id, |v| {
-        v["status"] == "finished"
-    })
-    .await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
 
     // The expectation, computed apart: a second simulator with the same seed
     // asked each case's prompt once, scored by exact line ranges.
@@ -329,10 +336,7 @@ async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool
     assert!(partial < 40, "the run finished before the crash");
     // A restarted service (another worker) resumes once the lease expires.
     let second = Worker::start(&app, &sim, "replica-b");
-    let view = wait_until(&app.client, &app.url(""), &id, |v| {
-        v["status"] == "finished"
-    })
-    .await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&app.owner, &id).await, (40, 40));
     second.stop().await;
@@ -371,10 +375,7 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
         b.kill();
         a
     };
-    let view = wait_until(&app.client, &app.url(""), &id, |v| {
-        v["status"] == "finished"
-    })
-    .await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
     assert_eq!(view["metrics"]["cases"], 40);
     assert_eq!(recorded(&app.owner, &id).await, (40, 40));
     let finisher: String =
@@ -398,7 +399,7 @@ async fn a_cancelled_run_stops_and_the_experiment_returns_to_registered(owner: P
     .await;
     let worker = Worker::start(&app, &sim, "replica-a");
     let id = start_run(&app.client, &app.url(""), &cases, 1).await;
-    wait_until(&app.client, &app.url(""), &id, |v| v["status"] == "running").await;
+    wait_for(&app.client, &app.url(""), &id, RunStatus::Running).await;
     let response = app
         .client
         .post(app.url(&format!("/api/v1/runs/{id}/cancel")))
@@ -532,7 +533,7 @@ async fn a_run_that_cannot_record_fails_and_the_experiment_can_be_evaluated_agai
     let worker = Worker::start(&app, &sim, "replica-a");
     let base = app.url("");
     let id = start_run(&app.client, &base, &cases, 2).await;
-    let view = wait_until(&app.client, &base, &id, |v| v["status"] == "failed").await;
+    let view = wait_for(&app.client, &base, &id, RunStatus::Failed).await;
     assert!(
         view["error"]
             .as_str()
@@ -557,19 +558,18 @@ async fn a_run_that_cannot_record_fails_and_the_experiment_can_be_evaluated_agai
         .await
         .unwrap();
     let response = app
-        .client
-        .post(app.url(&format!("/api/v1/experiments/{experiment_id}/runs")))
-        .bearer_auth(EXPERIMENTER)
-        .json(&json!({"dataset_id": view["dataset_id"]}))
-        .send()
-        .await
-        .unwrap();
+        .post(
+            &format!("/api/v1/experiments/{experiment_id}/runs"),
+            EXPERIMENTER,
+            &json!({"dataset_id": view["dataset_id"]}),
+        )
+        .await;
     assert_eq!(response.status(), 202);
     let rerun = response.json::<Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    wait_until(&app.client, &base, &rerun, |v| v["status"] == "finished").await;
+    wait_for(&app.client, &base, &rerun, RunStatus::Finished).await;
     worker.stop().await;
     app.finish().await;
 }
@@ -595,7 +595,7 @@ async fn a_configuration_that_no_longer_matches_its_fingerprint_is_not_evaluated
     .await
     .unwrap();
     let worker = Worker::start(&app, &sim, "replica-a");
-    let view = wait_until(&app.client, &app.url(""), &id, |v| v["status"] == "failed").await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Failed).await;
     assert!(
         view["error"]
             .as_str()
@@ -710,7 +710,7 @@ async fn one_experimenters_slow_runs_do_not_hold_up_anothers(owner: PgPool) {
             ..WorkerSettings::new("replica-a")
         },
     );
-    let bobs = wait_until(&app.client, &base, &bob, |v| v["status"] == "finished").await;
+    let bobs = wait_for(&app.client, &base, &bob, RunStatus::Finished).await;
     assert_eq!(bobs["metrics"]["cases"], 30);
     // Bob's run took the second slot although Alice's second run is older,
     // and it finished while her first was still going.
@@ -758,7 +758,7 @@ async fn a_run_past_its_longest_duration_fails_and_keeps_its_evidence(owner: PgP
     );
     let base = app.url("");
     let id = start_run(&app.client, &base, &cases, 1).await;
-    let view = wait_until(&app.client, &base, &id, |v| v["status"] == "failed").await;
+    let view = wait_for(&app.client, &base, &id, RunStatus::Failed).await;
     let error = view["error"].as_str().unwrap();
     assert!(error.contains("longest a run may take (2 s"), "{view}");
     let (done, _) = recorded(&app.owner, &id).await;

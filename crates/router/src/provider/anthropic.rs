@@ -55,16 +55,34 @@ struct Message<'a> {
 #[derive(Deserialize)]
 struct MessagesResponse {
     content: Vec<ContentBlock>,
-    stop_reason: Option<String>,
+    stop_reason: Option<StopReason>,
     usage: Usage,
+}
+
+/// Why the model stopped; only a truncation matters here.
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum StopReason {
+    MaxTokens,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
 struct ContentBlock {
     #[serde(rename = "type")]
-    kind: String,
+    kind: BlockKind,
     #[serde(default)]
     text: String,
+}
+
+/// A block's type; the answer is the text blocks (others: thinking, tool use).
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum BlockKind {
+    Text,
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -117,7 +135,7 @@ impl ChatProvider for AnthropicProvider {
                     format!("unreadable response ({e}): {}", error_message(&text)),
                 )
             })?;
-            if parsed.stop_reason.as_deref() == Some("max_tokens") {
+            if parsed.stop_reason == Some(StopReason::MaxTokens) {
                 return Err(CallError::new(
                     ErrorKind::Malformed,
                     "the answer was truncated at max_tokens",
@@ -126,7 +144,7 @@ impl ChatProvider for AnthropicProvider {
             let answer: String = parsed
                 .content
                 .iter()
-                .filter(|b| b.kind == "text")
+                .filter(|b| b.kind == BlockKind::Text)
                 .map(|b| b.text.as_str())
                 .collect();
             Ok(Completion {

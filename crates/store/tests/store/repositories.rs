@@ -90,6 +90,19 @@ async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
         allowed(&owner, "experiments_v1.evaluation_runs", "status").await,
         run
     );
+    let stop: Vec<_> = trizone_store::runs::StopReason::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(
+        allowed(&owner, "experiments_v1.evaluation_runs", "stop_reason").await,
+        stop
+    );
+    let outcome: Vec<_> = trizone_store::gate::Outcome::ALL
+        .iter()
+        .map(|s| s.as_str())
+        .collect();
+    assert_eq!(allowed(&owner, "gate.decisions", "outcome").await, outcome);
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]

@@ -1,9 +1,13 @@
-//! States kept in `TEXT` columns whose `CHECK` constraint lists the values:
-//! each is an enum, mapped to its text here once, for sqlx and serde alike.
+//! The states the platform stores and its APIs show, each an enum: the
+//! servers write them, the clients (the gate, the CLI, the tests) read them
+//! back as the same type, and with the `sqlx` feature the store maps each
+//! to its `TEXT` column once, whose `CHECK` constraint lists the values
+//! (a store test holds the two to agree).
 
 /// Declares an enum stored as text: its variants with their stored names,
-/// `ALL`, `as_str`, `parse`, `Display`, serde in snake case, and
-/// sqlx's `Type`, `Encode` and `Decode` for PostgreSQL text. A stored
+/// `ALL`, `as_str`, `parse`, `Display`, serde in snake case, and (with
+/// the `sqlx` feature, which the store turns on) sqlx's `Type`, `Encode`
+/// and `Decode` for PostgreSQL text. A stored
 /// value the enum does not know fails to decode, naming it.
 macro_rules! text_enum {
     (
@@ -49,6 +53,7 @@ macro_rules! text_enum {
             }
         }
 
+        #[cfg(feature = "sqlx")]
         impl sqlx::Type<sqlx::Postgres> for $name {
             fn type_info() -> sqlx::postgres::PgTypeInfo {
                 <&str as sqlx::Type<sqlx::Postgres>>::type_info()
@@ -59,6 +64,7 @@ macro_rules! text_enum {
             }
         }
 
+        #[cfg(feature = "sqlx")]
         impl sqlx::Encode<'_, sqlx::Postgres> for $name {
             fn encode_by_ref(
                 &self,
@@ -68,6 +74,7 @@ macro_rules! text_enum {
             }
         }
 
+        #[cfg(feature = "sqlx")]
         impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
             fn decode(
                 value: sqlx::postgres::PgValueRef<'r>,
@@ -81,4 +88,66 @@ macro_rules! text_enum {
     };
 }
 
-pub(crate) use text_enum;
+text_enum! {
+    /// Where a run is: `experiments_v1.evaluation_runs.status`.
+    pub enum RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Finished = "finished",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
+}
+
+impl RunStatus {
+    /// Still to be worked: queued, or running on some replica.
+    pub fn is_active(self) -> bool {
+        matches!(self, Self::Queued | Self::Running)
+    }
+}
+
+text_enum! {
+    /// Why a finished run stopped: `experiments_v1.evaluation_runs.stop_reason`.
+    pub enum StopReason {
+        /// The judge decided; the remaining cases were not needed.
+        Decided = "decided",
+        /// Every case of the run was used.
+        Exhausted = "exhausted",
+    }
+}
+
+text_enum! {
+    /// A deployment's place in the promotion saga and after it:
+    /// `production.deployments.status`.
+    pub enum DeploymentStatus {
+        Pending = "pending",
+        SmokeTesting = "smoke_testing",
+        SmokePassed = "smoke_passed",
+        Active = "active",
+        Superseded = "superseded",
+        RolledBack = "rolled_back",
+        Failed = "failed",
+    }
+}
+
+text_enum! {
+    /// What the gate did about a decision: `gate.decisions.outcome`.
+    pub enum Outcome {
+        /// PASS: a pending deployment is on its way to V2.
+        Promoting = "promoting",
+        /// INCONCLUSIVE: the experiment stays in V1 for more cases.
+        KeptInV1 = "kept_in_v1",
+        Quarantined = "quarantined",
+        Blacklisted = "blacklisted",
+    }
+}
+
+text_enum! {
+    /// Why the gate judged: `gate.decisions.trigger`.
+    pub enum Trigger {
+        /// Its schedule found a finished, unjudged run.
+        Schedule = "schedule",
+        /// An admin asked.
+        Request = "request",
+    }
+}

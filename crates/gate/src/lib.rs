@@ -250,31 +250,14 @@ impl Gate {
     }
 }
 
-/// What every handler can reach.
-#[derive(Debug, Clone)]
+/// What every handler can reach; the shared extractors (auth, health,
+/// metrics) find their part through the derived `FromRef`s.
+#[derive(Debug, Clone, FromRef)]
 pub struct AppState {
     pub gate: Gate,
     pub keys: KeyStore,
     pub http_metrics: HttpMetrics,
     pub readiness: Readiness,
-}
-
-impl FromRef<AppState> for KeyStore {
-    fn from_ref(state: &AppState) -> Self {
-        state.keys.clone()
-    }
-}
-
-impl FromRef<AppState> for HttpMetrics {
-    fn from_ref(state: &AppState) -> Self {
-        state.http_metrics.clone()
-    }
-}
-
-impl FromRef<AppState> for Readiness {
-    fn from_ref(state: &AppState) -> Self {
-        state.readiness.clone()
-    }
 }
 
 /// Every gate route, with the shared layers.

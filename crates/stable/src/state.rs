@@ -48,7 +48,9 @@ impl std::ops::Deref for AppState {
 }
 
 // The shared extractors and handlers (auth, health, metrics) find their
-// part of the state through these.
+// part of the state through these. Written out, not derived: the derive
+// needs the parts as fields of the state itself, and V2 keeps them behind
+// its one `Arc` so a request clones one reference count.
 impl FromRef<AppState> for KeyStore {
     fn from_ref(state: &AppState) -> Self {
         state.keys.clone()

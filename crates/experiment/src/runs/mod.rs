@@ -1,6 +1,7 @@
 //! Evaluation runs: starting, watching and cancelling them. The work itself
 //! is done by [`worker::Worker`] on whichever replica holds the run's lease.
 
+pub mod ending;
 pub mod order;
 pub mod streams;
 pub mod worker;
@@ -21,6 +22,7 @@ use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
 
 use crate::state::AppState;
+use ending::Ended;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -319,30 +321,12 @@ pub async fn cancel(
             message: format!("run {id} is {} and cannot be cancelled", run.status),
         });
     }
-    // Back to where it stood before this run.
-    let back = if runs::has_metrics(&mut *tx, run.experiment_id).await? {
-        ExperimentStatus::Evaluated
-    } else {
-        ExperimentStatus::Registered
-    };
-    experiments::transition(
+    ending::put_experiment_back(
         &mut tx,
+        id,
         run.experiment_id,
-        ExperimentStatus::Evaluating,
-        back,
-        Mover::Experiment,
-    )
-    .await?;
-    let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
-    let details = serde_json::json!({"run_id": id, "experiment_id": run.experiment_id});
-    audit::append(
-        &mut *tx,
-        NewEvent {
-            actor: &auth.caller().key_id,
-            action: "run.cancelled",
-            subject: experiment.fingerprint.as_str(),
-            details: &details,
-        },
+        &auth.caller().key_id,
+        Ended::Cancelled,
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;

@@ -23,6 +23,7 @@ use trizone_store::datasets::{self, Case};
 use trizone_store::runs::{self, Analysis, FinalMetrics, Recorded, Run, StopReason};
 use trizone_store::{LatencyHistogram, StoreError, evidence, experiments};
 
+use super::ending::{self, Ended};
 use super::order;
 use crate::metrics::V1Metrics;
 
@@ -186,30 +187,12 @@ impl Worker {
         if !runs::fail(&mut *tx, id, &self.settings.owner, reason).await? {
             return Ok(());
         }
-        let back = if runs::has_metrics(&mut *tx, experiment_id).await? {
-            ExperimentStatus::Evaluated
-        } else {
-            ExperimentStatus::Registered
-        };
-        experiments::transition(
+        ending::put_experiment_back(
             &mut tx,
+            id,
             experiment_id,
-            ExperimentStatus::Evaluating,
-            back,
-            Mover::Experiment,
-        )
-        .await?;
-        let experiment = experiments::get(&mut *tx, experiment_id).await?;
-        let details =
-            serde_json::json!({"run_id": id, "experiment_id": experiment_id, "error": reason});
-        audit::append(
-            &mut *tx,
-            NewEvent {
-                actor: &self.settings.owner,
-                action: "run.failed",
-                subject: experiment.fingerprint.as_str(),
-                details: &details,
-            },
+            &self.settings.owner,
+            Ended::Failed { reason },
         )
         .await?;
         tx.commit().await?;

@@ -116,20 +116,36 @@ async fn withdrawing_frees_the_fingerprint_and_cannot_be_repeated(owner: PgPool)
     let app = TestApp::spawn(owner).await;
     let created = registered(&app, "withdraw-me", 0.0).await;
     let id = created["id"].as_str().unwrap();
-    let path = format!("/api/v1/experiments/{id}");
-    let withdrawn: Value = app.delete(&path, EXPERIMENTER).await.json().await.unwrap();
+    let url = app.url(&format!("/api/v1/experiments/{id}"));
+    let withdrawn: Value = app
+        .client
+        .delete(&url)
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(withdrawn["status"], "withdrawn");
-    let again = app.delete(&path, EXPERIMENTER).await;
+    let again = app
+        .client
+        .delete(&url)
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(error_of(again, 409).await["code"], "not_withdrawable");
     // A withdrawn experiment is not evaluated again, and the refusal says
     // how to go on (before any dataset is looked at).
     let run = app
-        .post(
-            &format!("/api/v1/experiments/{id}/runs"),
-            EXPERIMENTER,
-            &serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}),
-        )
-        .await;
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{id}/runs")))
+        .bearer_auth(EXPERIMENTER)
+        .json(&serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}))
+        .send()
+        .await
+        .unwrap();
     let refused = error_of(run, 409).await;
     assert_eq!(refused["code"], "not_evaluable");
     assert!(
@@ -162,8 +178,12 @@ async fn a_promoted_experiment_cannot_be_withdrawn(owner: PgPool) {
             .unwrap();
     }
     let response = app
-        .delete(&format!("/api/v1/experiments/{id}"), EXPERIMENTER)
-        .await;
+        .client
+        .delete(app.url(&format!("/api/v1/experiments/{id}")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
     let error = error_of(response, 409).await;
     assert!(
         error["message"].as_str().unwrap().contains("is promoted"),
@@ -179,24 +199,37 @@ async fn feedback_is_recorded_and_bounded(owner: PgPool) {
         .as_str()
         .unwrap()
         .to_owned();
-    let path = format!("/api/v1/experiments/{id}/feedback");
+    let url = app.url(&format!("/api/v1/experiments/{id}/feedback"));
     let response = app
-        .post(
-            &path,
-            EXPERIMENTER,
-            &json!({"score": 4, "comment": "useful"}),
-        )
-        .await;
+        .client
+        .post(&url)
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"score": 4, "comment": "useful"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 201);
     let error = error_of(
-        app.post(&path, EXPERIMENTER, &json!({"score": 6})).await,
+        app.client
+            .post(&url)
+            .bearer_auth(EXPERIMENTER)
+            .json(&json!({"score": 6}))
+            .send()
+            .await
+            .unwrap(),
         422,
     )
     .await;
     assert_eq!(error["field"], "score");
-    let missing = "/api/v1/experiments/00000000-0000-0000-0000-000000000000/feedback";
+    let missing = app.url("/api/v1/experiments/00000000-0000-0000-0000-000000000000/feedback");
     error_of(
-        app.post(missing, EXPERIMENTER, &json!({"score": 3})).await,
+        app.client
+            .post(&missing)
+            .bearer_auth(EXPERIMENTER)
+            .json(&json!({"score": 3}))
+            .send()
+            .await
+            .unwrap(),
         404,
     )
     .await;
@@ -278,12 +311,13 @@ async fn a_run_of_a_provider_nobody_offers_is_refused_before_it_fails(owner: PgP
     .await
     .unwrap();
     let run = app
-        .post(
-            &format!("/api/v1/experiments/{}/runs", experiment.id),
-            EXPERIMENTER,
-            &serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}),
-        )
-        .await;
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{}/runs", experiment.id)))
+        .bearer_auth(EXPERIMENTER)
+        .json(&serde_json::json!({"dataset_id": "00000000-0000-0000-0000-000000000000"}))
+        .send()
+        .await
+        .unwrap();
     let refused = error_of(run, 409).await;
     assert_eq!(refused["code"], "provider_unavailable");
     assert!(
@@ -338,16 +372,21 @@ async fn only_the_owner_or_an_admin_changes_an_experiment(owner: PgPool) {
         );
     }
     let feedback = app
-        .post(
-            &format!("/api/v1/experiments/{id}/feedback"),
-            ADMIN,
-            &serde_json::json!({"score": 4}),
-        )
-        .await;
+        .client
+        .post(app.url(&format!("/api/v1/experiments/{id}/feedback")))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"score": 4}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(feedback.status(), 201);
     let withdrawn = app
-        .delete(&format!("/api/v1/experiments/{id}"), EXPERIMENTER)
-        .await;
+        .client
+        .delete(app.url(&format!("/api/v1/experiments/{id}")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(withdrawn.status(), 200);
     app.finish().await;
 }
@@ -365,7 +404,14 @@ async fn the_owner_is_the_key_that_registers(owner: PgPool) {
     body["configuration"]["parameters"]["temperature"] = 0.5.into();
     let refused = error_of(app.register(body.to_string(), false).await, 403).await;
     assert_eq!(refused["code"], "not_owner");
-    let on_behalf = app.post("/api/v1/experiments", ADMIN, &body).await;
+    let on_behalf = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(ADMIN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(on_behalf.status(), 201);
     assert_eq!(on_behalf.json::<Value>().await.unwrap()["owner"], "bob");
     app.finish().await;

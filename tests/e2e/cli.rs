@@ -3,7 +3,7 @@
 use std::process::Output;
 
 use sqlx::PgPool;
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 
 /// The URL of this test's database: the server of `DATABASE_URL`, the
 /// database `#[sqlx::test]` created.
@@ -62,7 +62,7 @@ async fn audit_verify_exits_0_on_an_intact_chain_and_1_naming_an_altered_row(poo
             &pool,
             NewEvent {
                 actor: "test",
-                action: "register",
+                action: AuditAction::ExperimentRegistered,
                 subject,
                 details: &serde_json::json!({}),
             },

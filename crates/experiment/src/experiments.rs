@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use trizone_core::{Configuration, Decision, ExperimentStatus, Judge, Mover, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::experiments::{self, Experiment, ListFilter, Readiness};
 use trizone_store::{StoreError, evidence};
 use uuid::Uuid;
@@ -252,8 +252,8 @@ pub async fn withdraw(
     audit::append(
         &mut *tx,
         NewEvent {
-            actor: &auth.caller().key_id,
-            action: "experiment.withdrawn",
+            actor: &auth.caller().actor().to_string(),
+            action: AuditAction::ExperimentWithdrawn,
             subject: experiment.fingerprint.as_str(),
             details: &details,
         },

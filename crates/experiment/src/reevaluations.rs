@@ -13,7 +13,7 @@ use serde::Deserialize;
 use trizone_core::{Configuration, Fingerprint};
 use trizone_http::auth::Admins;
 use trizone_http::{ApiError, Authorized, Json};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::{StoreError, experiments, quarantine};
 use uuid::Uuid;
 
@@ -166,8 +166,8 @@ pub async fn create(
     audit::append(
         &mut *tx,
         NewEvent {
-            actor: &auth.caller().key_id,
-            action: "experiment.reevaluation_registered",
+            actor: &auth.caller().actor().to_string(),
+            action: AuditAction::ReevaluationRegistered,
             subject: fingerprint.as_str(),
             details: &serde_json::json!({"experiment_id": experiment.id, "record_id": request.record_id}),
         },

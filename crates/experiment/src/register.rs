@@ -7,7 +7,7 @@ use serde::Deserialize;
 use trizone_core::{Configuration, ExperimentStatus, Format, parse_document};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::{StoreError, experiments, quarantine};
 
 use crate::experiments::ExperimentView;
@@ -206,8 +206,8 @@ pub async fn register(
     audit::append(
         &mut *tx,
         NewEvent {
-            actor: &auth.caller().key_id,
-            action: "experiment.registered",
+            actor: &auth.caller().actor().to_string(),
+            action: AuditAction::ExperimentRegistered,
             subject: fingerprint.as_str(),
             details: &details,
         },

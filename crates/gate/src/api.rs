@@ -17,10 +17,6 @@ use crate::rollback::RollbackReason;
 
 const MAX_REASON_CHARS: usize = 2000;
 
-fn actor(caller: &trizone_http::Caller) -> String {
-    format!("{}:{}", caller.role, caller.key_id)
-}
-
 /// Judges the experiment now, on its configuration's pooled evidence, when
 /// its latest finished run is not judged yet.
 #[utoipa::path(
@@ -38,7 +34,12 @@ pub async fn judge(
     State(state): State<AppState>,
     Path(id): Path<Uuid>,
 ) -> Result<Json<DecisionRecord>, ApiError> {
-    Ok(Json(state.gate.judge_now(id, &actor(auth.caller())).await?))
+    Ok(Json(
+        state
+            .gate
+            .judge_now(id, &auth.caller().actor().to_string())
+            .await?,
+    ))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -177,7 +178,7 @@ pub async fn blacklist(
     }
     let (entry, new) = state
         .gate
-        .blacklist(&fingerprint, reason, &actor(auth.caller()))
+        .blacklist(&fingerprint, reason, &auth.caller().actor().to_string())
         .await?;
     let status = if new {
         StatusCode::CREATED
@@ -228,7 +229,12 @@ pub async fn rollback(
     }
     let rolled = state
         .gate
-        .roll_back(RollbackReason::Manual, note, None, &actor(auth.caller()))
+        .roll_back(
+            RollbackReason::Manual,
+            note,
+            None,
+            &auth.caller().actor().to_string(),
+        )
         .await?;
     Ok(Json(RollbackResponse {
         reason: RollbackReason::Manual,

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use trizone_core::{ExperimentStatus, Fingerprint};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::quarantine::{self, BlacklistEntry, Reason};
 use trizone_store::{StoreError, production};
 
@@ -80,7 +80,7 @@ impl Gate {
             &mut *tx,
             NewEvent {
                 actor,
-                action: "gate.blacklisted",
+                action: AuditAction::Blacklisted,
                 subject: fingerprint.as_str(),
                 details: &json!({"reason": reason, "experiments": moved}),
             },

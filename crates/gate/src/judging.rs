@@ -9,7 +9,7 @@
 use serde_json::json;
 use sqlx::PgConnection;
 use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, Verdict, judge};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::experiments::Experiment;
 use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, Trigger, UnjudgedRun};
 use trizone_store::quarantine::{self, Reason};
@@ -30,7 +30,10 @@ impl Gate {
             let Some(run) = gate::take_unjudged(&mut tx).await? else {
                 return Ok(decided);
             };
-            let actor = format!("gate:{}", self.replica);
+            let actor = Actor::Gate {
+                replica: &self.replica,
+            }
+            .to_string();
             let experiment = experiments::get(&mut *tx, run.experiment_id).await?;
             let record = self
                 .decide(&mut tx, &run, experiment, Trigger::Schedule, &actor)
@@ -164,7 +167,7 @@ impl Gate {
                     &mut *tx,
                     NewEvent {
                         actor,
-                        action: "gate.promotion_refused",
+                        action: AuditAction::PromotionRefused,
                         subject: experiment.fingerprint.as_str(),
                         details: &json!({
                             "experiment_id": experiment.id,
@@ -241,7 +244,7 @@ impl Gate {
             &mut *tx,
             NewEvent {
                 actor,
-                action: "gate.decided",
+                action: AuditAction::Decided,
                 subject: experiment.fingerprint.as_str(),
                 details: &json!({
                     "decision_id": record.id,

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 use trizone_core::{ExperimentStatus, Mover};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::experiments::{self, Experiment};
 use trizone_store::quarantine::{self, NewRecord, Reason};
 use uuid::Uuid;
@@ -77,7 +77,7 @@ impl Gate {
             &mut *conn,
             NewEvent {
                 actor,
-                action: "gate.quarantined",
+                action: AuditAction::Quarantined,
                 subject: fingerprint.as_str(),
                 details: &json!({
                     "experiment_id": experiment.id,
@@ -144,7 +144,7 @@ impl Gate {
             &mut *conn,
             NewEvent {
                 actor,
-                action: "gate.blacklisted",
+                action: AuditAction::Blacklisted,
                 subject: experiment.fingerprint.as_str(),
                 details: &json!({"experiment_id": experiment.id, "reason": reason, "record_id": record_id}),
             },

@@ -6,7 +6,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde_json::json;
 use trizone_core::ExperimentStatus;
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::experiments;
 use trizone_store::production::{self, Rollback, RolledBack};
 use trizone_store::quarantine::Reason;
@@ -91,7 +91,7 @@ impl Gate {
             &mut *tx,
             NewEvent {
                 actor,
-                action: "gate.rolled_back",
+                action: AuditAction::RolledBack,
                 subject: rolled.from.fingerprint.as_str(),
                 details: &json!({
                     "reason": reason.as_str(),
@@ -183,7 +183,10 @@ impl Gate {
             metrics: None,
             deployment_id: Some(active.id),
         };
-        let actor = format!("gate:{}", self.replica);
+        let actor = Actor::Gate {
+            replica: &self.replica,
+        }
+        .to_string();
         match self
             .roll_back(
                 RollbackReason::SloBreach,

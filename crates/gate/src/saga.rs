@@ -18,7 +18,7 @@ use sqlx::Postgres;
 use sqlx::pool::PoolConnection;
 use trizone_api::SmokeReport;
 use trizone_core::ExperimentStatus;
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::experiments;
 use trizone_store::production::{self, Deployment, DeploymentStatus};
 use trizone_store::quarantine::Reason;
@@ -133,7 +133,10 @@ impl Gate {
     /// becomes the rollback target), the experiment is promoted, the audit
     /// row is written and V2 replicas are notified at commit.
     async fn enable(&self, deployment: &Deployment) -> Result<(), GateError> {
-        let actor = format!("gate:{}", self.replica);
+        let actor = Actor::Gate {
+            replica: &self.replica,
+        }
+        .to_string();
         let mut tx = self.db.begin().await?;
         let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
         if experiment.status != ExperimentStatus::Evaluated {
@@ -170,7 +173,7 @@ impl Gate {
             &mut *tx,
             NewEvent {
                 actor: &actor,
-                action: "gate.promoted",
+                action: AuditAction::Promoted,
                 subject: experiment.fingerprint.as_str(),
                 details: &json!({
                     "experiment_id": experiment.id,
@@ -208,7 +211,10 @@ impl Gate {
         report: &SmokeReport,
         result: serde_json::Value,
     ) -> Result<(), GateError> {
-        let actor = format!("gate:{}", self.replica);
+        let actor = Actor::Gate {
+            replica: &self.replica,
+        }
+        .to_string();
         let mut tx = self.db.begin().await?;
         let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
         let failed_cases = report

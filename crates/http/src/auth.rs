@@ -77,7 +77,23 @@ pub struct Caller {
     pub principal: String,
 }
 
+#[cfg(feature = "store")]
+impl<'a> From<&'a Caller> for trizone_store::audit::Actor<'a> {
+    fn from(caller: &'a Caller) -> Self {
+        Self::Caller {
+            role: caller.role.as_str(),
+            key_id: &caller.key_id,
+        }
+    }
+}
+
 impl Caller {
+    /// What the audit trail records this caller as.
+    #[cfg(feature = "store")]
+    pub fn actor(&self) -> trizone_store::audit::Actor<'_> {
+        self.into()
+    }
+
     /// Whether this caller may change what `owner` owns: the owner, or an admin.
     pub fn may_change(&self, owner: &str) -> bool {
         self.role == Role::Admin || self.principal == owner

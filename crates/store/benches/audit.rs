@@ -19,7 +19,7 @@ use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 use trizone_store::DbRole;
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 
 const EVENTS_PER_ROUND: usize = 2_000;
 const ROUNDS: usize = 5;
@@ -39,7 +39,7 @@ async fn write(pool: &PgPool, writer: Writer, subject: &str, details: &serde_jso
                 NewEvent {
                     actor: "bench",
                     // The gate appends only its own `gate.*` actions.
-                    action: "gate.bench",
+                    action: AuditAction::Decided,
                     subject,
                     details,
                 },

@@ -9,12 +9,86 @@ use sqlx::{Connection, PgConnection, PgExecutor};
 
 use crate::StoreError;
 
+/// What an audit event records. Each zone's login may append only its
+/// own prefix (`experiment.` and `run.` for V1, `gate.` for the gate):
+/// `audit.append_event` checks it, whatever a client sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    ExperimentRegistered,
+    /// An admin's re-evaluation of a quarantined configuration, registered.
+    ReevaluationRegistered,
+    ExperimentWithdrawn,
+    RunStarted,
+    RunFinished,
+    RunFailed,
+    RunCancelled,
+    Decided,
+    /// A pass whose promotion the gate refused (blacklisted meanwhile).
+    PromotionRefused,
+    Promoted,
+    Quarantined,
+    Blacklisted,
+    RolledBack,
+}
+
+impl AuditAction {
+    /// The stored name. Events already in the log keep theirs, so the log
+    /// is read back as text: it may hold names no current action has.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ExperimentRegistered => "experiment.registered",
+            Self::ReevaluationRegistered => "experiment.reevaluation_registered",
+            Self::ExperimentWithdrawn => "experiment.withdrawn",
+            Self::RunStarted => "run.started",
+            Self::RunFinished => "run.finished",
+            Self::RunFailed => "run.failed",
+            Self::RunCancelled => "run.cancelled",
+            Self::Decided => "gate.decided",
+            Self::PromotionRefused => "gate.promotion_refused",
+            Self::Promoted => "gate.promoted",
+            Self::Quarantined => "gate.quarantined",
+            Self::Blacklisted => "gate.blacklisted",
+            Self::RolledBack => "gate.rolled_back",
+        }
+    }
+}
+
+/// Who did what the trail records, in its one format: `<role>:<key id>`
+/// for a request (the key id is a prefix of the key's hash, never the
+/// token), `gate:<replica>` and `worker:<replica>` for what a replica does
+/// on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Actor<'a> {
+    Caller {
+        role: &'static str,
+        key_id: &'a str,
+    },
+    /// The gate's schedule, sagas and SLO watch.
+    Gate {
+        replica: &'a str,
+    },
+    /// A V1 worker running an evaluation.
+    Worker {
+        replica: &'a str,
+    },
+}
+
+impl std::fmt::Display for Actor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Caller { role, key_id } => write!(f, "{role}:{key_id}"),
+            Self::Gate { replica } => write!(f, "gate:{replica}"),
+            Self::Worker { replica } => write!(f, "worker:{replica}"),
+        }
+    }
+}
+
 /// An event to append. `subject` is what it is about (a fingerprint, an
 /// experiment or deployment id); `actor` is who asked.
 #[derive(Debug, Clone, Copy)]
 pub struct NewEvent<'a> {
     pub actor: &'a str,
-    pub action: &'a str,
+    pub action: AuditAction,
     pub subject: &'a str,
     pub details: &'a serde_json::Value,
 }
@@ -42,7 +116,7 @@ pub async fn append(executor: impl PgExecutor<'_>, event: NewEvent<'_>) -> Resul
     let seq = sqlx::query_scalar!(
         "SELECT audit.append_event($1, $2, $3, $4)",
         event.actor,
-        event.action,
+        event.action.as_str(),
         event.subject,
         event.details,
     )

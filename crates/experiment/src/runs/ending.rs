@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 use trizone_core::{ExperimentStatus, Mover};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::{StoreError, experiments, runs};
 use uuid::Uuid;
 
@@ -43,9 +43,9 @@ pub async fn put_experiment_back(
     let action = match ended {
         Ended::Failed { reason } => {
             details["error"] = reason.into();
-            "run.failed"
+            AuditAction::RunFailed
         }
-        Ended::Cancelled => "run.cancelled",
+        Ended::Cancelled => AuditAction::RunCancelled,
     };
     audit::append(
         &mut *conn,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::runs::{self, NewRun, Progress, Run, RunStatus, StopReason};
 use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
@@ -170,8 +170,8 @@ pub async fn start(
     audit::append(
         &mut *tx,
         NewEvent {
-            actor: &auth.caller().key_id,
-            action: "run.started",
+            actor: &auth.caller().actor().to_string(),
+            action: AuditAction::RunStarted,
             subject: experiment.fingerprint.as_str(),
             details: &details,
         },
@@ -325,7 +325,7 @@ pub async fn cancel(
         &mut tx,
         id,
         run.experiment_id,
-        &auth.caller().key_id,
+        &auth.caller().actor().to_string(),
         Ended::Cancelled,
     )
     .await?;

@@ -18,7 +18,7 @@ use trizone_core::{
     Configuration, Decision, ExperimentStatus, Judge, MatchPolicy, Mover, Verdict, score_case,
 };
 use trizone_router::{ModelRouter, ReviewInput};
-use trizone_store::audit::{self, NewEvent};
+use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::datasets::{self, Case};
 use trizone_store::runs::{self, Analysis, FinalMetrics, Recorded, Run, StopReason};
 use trizone_store::{LatencyHistogram, StoreError, evidence, experiments};
@@ -191,7 +191,10 @@ impl Worker {
             &mut tx,
             id,
             experiment_id,
-            &self.settings.owner,
+            &Actor::Worker {
+                replica: &self.settings.owner,
+            }
+            .to_string(),
             Ended::Failed { reason },
         )
         .await?;
@@ -429,8 +432,11 @@ impl Worker {
         audit::append(
             &mut *tx,
             NewEvent {
-                actor: &self.settings.owner,
-                action: "run.finished",
+                actor: &Actor::Worker {
+                    replica: &self.settings.owner,
+                }
+                .to_string(),
+                action: AuditAction::RunFinished,
                 subject: experiment.fingerprint.as_str(),
                 details: &details,
             },

@@ -133,7 +133,7 @@ async fn with_two_services_killing_the_one_holding_a_run_lets_the_other_finish_i
             .fetch_one(&owner)
             .await
             .unwrap();
-    assert_eq!(finisher, survivor_name);
+    assert_eq!(finisher, format!("worker:{survivor_name}"));
     survivor.kill().await.unwrap();
 }
 

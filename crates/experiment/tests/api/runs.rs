@@ -368,12 +368,12 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
     .fetch_one(&app.owner)
     .await
     .unwrap();
-    let survivor = if holder == "replica-a" {
+    let (survivor, survivor_name) = if holder == "replica-a" {
         a.kill();
-        b
+        (b, "replica-b")
     } else {
         b.kill();
-        a
+        (a, "replica-a")
     };
     let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
     assert_eq!(view["metrics"]["cases"], 40);
@@ -383,7 +383,11 @@ async fn with_two_replicas_the_survivor_finishes_the_run_of_the_one_that_died(ow
             .fetch_one(&app.owner)
             .await
             .unwrap();
-    assert_ne!(finisher, holder, "the survivor finished it");
+    assert_eq!(
+        finisher,
+        format!("worker:{survivor_name}"),
+        "the survivor finished it"
+    );
     survivor.stop().await;
     app.finish().await;
 }

@@ -4,11 +4,11 @@
 use serde_json::json;
 use sqlx::{AssertSqlSafe, PgPool};
 use trizone_store::DbRole;
-use trizone_store::audit::{self, ChainProblem, ChainReport, NewEvent};
+use trizone_store::audit::{self, AuditAction, ChainProblem, ChainReport, NewEvent};
 
 use crate::pool_as;
 
-async fn append(pool: &PgPool, action: &str, subject: &str) -> i64 {
+async fn append(pool: &PgPool, action: AuditAction, subject: &str) -> i64 {
     audit::append(
         pool,
         NewEvent {
@@ -49,8 +49,8 @@ async fn an_empty_chain_is_intact(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn events_from_every_writing_zone_chain_and_record_their_role(owner: PgPool) {
     for (i, (role, action)) in [
-        (DbRole::Experiment, "experiment.registered"),
-        (DbRole::Gate, "gate.decided"),
+        (DbRole::Experiment, AuditAction::ExperimentRegistered),
+        (DbRole::Gate, AuditAction::Decided),
     ]
     .into_iter()
     .enumerate()
@@ -74,10 +74,10 @@ async fn events_from_every_writing_zone_chain_and_record_their_role(owner: PgPoo
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn each_role_appends_only_its_own_zones_actions(owner: PgPool) {
     for (role, action) in [
-        (DbRole::Experiment, "gate.promoted"),
-        (DbRole::Gate, "experiment.withdrawn"),
-        (DbRole::Stable, "experiment.withdrawn"),
-        (DbRole::Quarantine, "gate.quarantined"),
+        (DbRole::Experiment, AuditAction::Promoted),
+        (DbRole::Gate, AuditAction::ExperimentWithdrawn),
+        (DbRole::Stable, AuditAction::ExperimentWithdrawn),
+        (DbRole::Quarantine, AuditAction::Quarantined),
     ] {
         let pool = pool_as(&owner, role).await;
         let error = audit::append(
@@ -94,7 +94,7 @@ async fn each_role_appends_only_its_own_zones_actions(owner: PgPool) {
         assert!(
             error.to_string().contains("permission denied")
                 || error.to_string().contains("may not append"),
-            "{role:?} appended {action}: {error}"
+            "{role:?} appended {action:?}: {error}"
         );
     }
     assert!(matches!(
@@ -108,8 +108,8 @@ async fn eight_concurrent_writers_leave_a_valid_chain(owner: PgPool) {
     const WRITERS: usize = 8;
     const EACH: usize = 25;
     let roles = [
-        (DbRole::Experiment, "run.write"),
-        (DbRole::Gate, "gate.write"),
+        (DbRole::Experiment, AuditAction::RunStarted),
+        (DbRole::Gate, AuditAction::Decided),
     ];
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..WRITERS {
@@ -157,13 +157,13 @@ async fn eight_concurrent_writers_leave_a_valid_chain(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_rolled_back_append_leaves_no_gap(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
-    append(&gate, "gate.one", "s").await;
+    append(&gate, AuditAction::Decided, "s").await;
     let mut tx = gate.begin().await.unwrap();
     audit::append(
         &mut *tx,
         NewEvent {
             actor: "t",
-            action: "gate.never",
+            action: AuditAction::Decided,
             subject: "s",
             details: &json!({}),
         },
@@ -171,7 +171,7 @@ async fn a_rolled_back_append_leaves_no_gap(owner: PgPool) {
     .await
     .unwrap();
     tx.rollback().await.unwrap();
-    assert_eq!(append(&gate, "gate.two", "s").await, 2);
+    assert_eq!(append(&gate, AuditAction::Decided, "s").await, 2);
     assert!(matches!(
         verify(&owner).await,
         ChainReport::Intact { events: 2, .. }
@@ -181,7 +181,7 @@ async fn a_rolled_back_append_leaves_no_gap(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn an_altered_row_is_named_as_the_first_bad_one(owner: PgPool) {
     for i in 0..5 {
-        append(&owner, "write", &format!("s{i}")).await;
+        append(&owner, AuditAction::Decided, &format!("s{i}")).await;
     }
     tamper(
         &owner,
@@ -200,7 +200,7 @@ async fn an_altered_row_is_named_as_the_first_bad_one(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn deleted_rows_are_detected_in_the_middle_and_at_the_tail(owner: PgPool) {
     for i in 0..5 {
-        append(&owner, "write", &format!("s{i}")).await;
+        append(&owner, AuditAction::Decided, &format!("s{i}")).await;
     }
     tamper(&owner, "DELETE FROM audit.event_log WHERE seq = 5").await;
     assert_eq!(
@@ -223,7 +223,7 @@ async fn deleted_rows_are_detected_in_the_middle_and_at_the_tail(owner: PgPool) 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
     let gate = pool_as(&owner, DbRole::Gate).await;
-    append(&gate, "gate.first", "s").await;
+    append(&gate, AuditAction::Decided, "s").await;
     // A REPEATABLE READ transaction takes its snapshot before another append.
     let mut stale = gate.begin().await.unwrap();
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -234,12 +234,12 @@ async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
         .execute(&mut *stale)
         .await
         .unwrap();
-    append(&gate, "gate.second", "s").await;
+    append(&gate, AuditAction::Decided, "s").await;
     let error = audit::append(
         &mut *stale,
         NewEvent {
             actor: "t",
-            action: "gate.stale",
+            action: AuditAction::Decided,
             subject: "s",
             details: &json!({}),
         },
@@ -260,14 +260,19 @@ async fn a_stale_snapshot_cannot_fork_the_chain(owner: PgPool) {
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_verifier_walks_only_new_events_and_rechecks_the_subjects_own(owner: PgPool) {
     for i in 0..6 {
-        append(&owner, "write", if i % 2 == 0 { "fp-a" } else { "fp-b" }).await;
+        append(
+            &owner,
+            AuditAction::Decided,
+            if i % 2 == 0 { "fp-a" } else { "fp-b" },
+        )
+        .await;
     }
     let verifier = audit::ChainVerifier::default();
     let mut conn = owner.acquire().await.unwrap();
     let first = verifier.verify(&mut conn, "fp-a").await.unwrap();
     assert_eq!(first, verify(&owner).await);
     assert!(matches!(first, ChainReport::Intact { events: 6, .. }));
-    append(&owner, "write", "fp-b").await;
+    append(&owner, AuditAction::Decided, "fp-b").await;
     let second = verifier.verify(&mut conn, "fp-a").await.unwrap();
     assert!(
         matches!(second, ChainReport::Intact { events: 7, .. }),
@@ -289,7 +294,7 @@ async fn a_verifier_walks_only_new_events_and_rechecks_the_subjects_own(owner: P
         }
     );
     // An event appended since is walked, whatever its subject.
-    append(&owner, "write", "fp-c").await;
+    append(&owner, AuditAction::Decided, "fp-c").await;
     tamper(
         &owner,
         "UPDATE audit.event_log SET actor = 'someone else' WHERE seq = 8",
@@ -307,7 +312,7 @@ async fn a_verifier_walks_only_new_events_and_rechecks_the_subjects_own(owner: P
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_subjects_event_relinked_or_with_a_neighbour_deleted_is_named(owner: PgPool) {
     for subject in ["x", "fp", "y", "fp", "z"] {
-        append(&owner, "write", subject).await;
+        append(&owner, AuditAction::Decided, subject).await;
     }
     let verifier = audit::ChainVerifier::default();
     let mut conn = owner.acquire().await.unwrap();

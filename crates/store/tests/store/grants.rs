@@ -284,7 +284,7 @@ async fn no_application_role_can_change_or_insert_audit_rows(owner: PgPool) {
         &gate,
         trizone_store::audit::NewEvent {
             actor: "test",
-            action: "gate.seed",
+            action: trizone_store::audit::AuditAction::Decided,
             subject: "s",
             details: &serde_json::json!({}),
         },

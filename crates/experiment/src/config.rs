@@ -15,7 +15,7 @@ pub struct Config {
         env = "TRIZONE_V1_DATABASE_URL",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: secrecy::SecretString,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// Largest request body, in bytes.
@@ -56,7 +56,7 @@ pub struct Config {
     pub v3_url: String,
     /// An `experimentation` token V3 accepts.
     #[arg(long, env = "TRIZONE_V1_V3_TOKEN", hide_env_values = true)]
-    pub v3_token: Option<String>,
+    pub v3_token: Option<secrecy::SecretString>,
     /// A file holding that token (a mounted secret).
     #[arg(long, env = "TRIZONE_V1_V3_TOKEN_FILE")]
     pub v3_token_file: Option<std::path::PathBuf>,
@@ -68,13 +68,10 @@ pub struct Config {
 impl Config {
     /// The client for V3, when a token for it is configured.
     pub fn v3_client(&self) -> anyhow::Result<Option<crate::reevaluations::V3Client>> {
-        let token = match (&self.v3_token, &self.v3_token_file) {
-            (Some(token), _) => token.trim().to_owned(),
-            (None, Some(path)) => std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
-                .trim()
-                .to_owned(),
-            (None, None) => return Ok(None),
+        let Some(token) =
+            trizone_http::secret::token(self.v3_token.as_ref(), self.v3_token_file.as_deref())?
+        else {
+            return Ok(None);
         };
         Ok(Some(crate::reevaluations::V3Client::new(
             &self.v3_url,

@@ -60,7 +60,8 @@ pub fn router(state: AppState, limits: Limits) -> Router {
 /// registrations may name.
 pub async fn state(config: &Config, catalog: trizone_router::Catalog) -> anyhow::Result<AppState> {
     let keys = config.auth.load()?;
-    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let options: sqlx::postgres::PgConnectOptions =
+        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
     let db = trizone_store::connect(options, DbRole::Experiment, 16).await?;
     let mut state = state_with(db, keys, catalog)?;
     state.upload_limits.max_bytes = config.dataset_limit;
@@ -115,7 +116,8 @@ pub async fn run(
     let state = state(config, providers.catalog()).await?;
     // The worker has a pool of its own: requests that exhaust the API's
     // pool (slow uploads, a burst of reads) do not interrupt an evaluation.
-    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let options: sqlx::postgres::PgConnectOptions =
+        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
     let pool_size = u32::try_from(config.runs_at_once.saturating_mul(2) + 2).unwrap_or(u32::MAX);
     let worker_db = trizone_store::connect(options, DbRole::Experiment, pool_size.max(8)).await?;
     let models = trizone_router::ModelRouter::new(

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use trizone_core::{Configuration, Fingerprint};
 use trizone_http::auth::Admins;
@@ -25,7 +26,7 @@ use crate::state::AppState;
 pub struct V3Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    token: SecretString,
 }
 
 /// What V1 reads of a record.
@@ -44,7 +45,7 @@ struct Eligibility {
 }
 
 impl V3Client {
-    pub fn new(base: &str, token: String) -> Result<Self, reqwest::Error> {
+    pub fn new(base: &str, token: SecretString) -> Result<Self, reqwest::Error> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -65,7 +66,7 @@ impl V3Client {
         let response = self
             .http
             .get(format!("{}/api/v3/records/{id}", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose_secret())
             .send()
             .await
             .map_err(|e| unavailable(e.to_string()))?;

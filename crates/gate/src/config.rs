@@ -17,7 +17,7 @@ pub struct Config {
         env = "TRIZONE_GATE_DATABASE_URL",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: secrecy::SecretString,
     #[command(flatten)]
     pub auth: AuthArgs,
     /// V2's URL (its Service in a cluster), for health and smoke tests.
@@ -29,7 +29,7 @@ pub struct Config {
     pub v2_url: String,
     /// A `gate` token V2 accepts.
     #[arg(long, env = "TRIZONE_GATE_V2_TOKEN", hide_env_values = true)]
-    pub v2_token: Option<String>,
+    pub v2_token: Option<secrecy::SecretString>,
     /// A file holding that token (a mounted secret).
     #[arg(long, env = "TRIZONE_GATE_V2_TOKEN_FILE")]
     pub v2_token_file: Option<PathBuf>,
@@ -179,23 +179,53 @@ impl Config {
     }
 
     /// The gate token for V2, from the flag or the file.
-    pub fn v2_token(&self) -> anyhow::Result<String> {
-        if let Some(token) = &self.v2_token {
-            return Ok(token.trim().to_owned());
-        }
-        if let Some(path) = &self.v2_token_file {
-            let token = std::fs::read_to_string(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            return Ok(token.trim().to_owned());
-        }
-        anyhow::bail!(
-            "set TRIZONE_GATE_V2_TOKEN or TRIZONE_GATE_V2_TOKEN_FILE: the gate needs a `gate` token for V2"
-        )
+    pub fn v2_token(&self) -> anyhow::Result<secrecy::SecretString> {
+        trizone_http::secret::token(self.v2_token.as_ref(), self.v2_token_file.as_deref())?
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "set TRIZONE_GATE_V2_TOKEN or TRIZONE_GATE_V2_TOKEN_FILE: the gate needs a `gate` token for V2"
+                )
+            })
     }
 }
 
 impl trizone_http::zone::ZoneConfig for Config {
     fn listen(&self) -> SocketAddr {
         self.listen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn the_configuration_never_prints_its_database_password_or_token() {
+        let flags = Flags::try_parse_from([
+            "trizone-gate",
+            "--database-url",
+            "postgres://trizone_gate:hunter2-db@db/trizone",
+            "--v2-token",
+            "  gate-token-hunter3\n",
+        ])
+        .unwrap();
+        let shown = format!("{flags:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
+        use secrecy::ExposeSecret;
+        assert_eq!(
+            flags.config.v2_token().unwrap().expose_secret(),
+            "gate-token-hunter3"
+        );
     }
 }

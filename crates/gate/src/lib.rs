@@ -294,7 +294,8 @@ pub async fn run(
     let keys = config.auth.load()?;
     let schedule = cron::Schedule::from_str(&config.schedule)
         .map_err(|e| anyhow::anyhow!("TRIZONE_GATE_SCHEDULE `{}`: {e}", config.schedule))?;
-    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let options: sqlx::postgres::PgConnectOptions =
+        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
     let db = trizone_store::connect(options, DbRole::Gate, 8).await?;
     let parts = Parts {
         db,

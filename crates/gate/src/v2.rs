@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use trizone_api::health::ACTIVE_DEPLOYMENT_CHECK;
 use trizone_api::{HealthReport, SmokeReport};
 use uuid::Uuid;
@@ -13,12 +14,12 @@ use crate::error::GateError;
 pub struct V2Client {
     http: reqwest::Client,
     base: String,
-    token: String,
+    token: SecretString,
 }
 
 impl V2Client {
     /// `base` is V2's URL (its Service in a cluster); `token` a `gate` token.
-    pub fn new(base: &str, token: String) -> Result<Self, GateError> {
+    pub fn new(base: &str, token: SecretString) -> Result<Self, GateError> {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(120))
@@ -74,7 +75,7 @@ impl V2Client {
         let response = self
             .http
             .post(format!("{}/internal/smoke/{deployment_id}", self.base))
-            .bearer_auth(&self.token)
+            .bearer_auth(self.token.expose_secret())
             .send()
             .await
             .map_err(|e| self.error(format!("smoke test not sent: {e}")))?;

@@ -10,6 +10,7 @@ pub mod health;
 pub mod layers;
 pub mod metrics;
 pub mod openapi;
+pub mod secret;
 pub mod serve;
 pub mod telemetry;
 pub mod zone;

@@ -15,7 +15,7 @@ pub struct Config {
         env = "TRIZONE_V3_DATABASE_URL",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: secrecy::SecretString,
     #[command(flatten)]
     pub auth: AuthArgs,
 }

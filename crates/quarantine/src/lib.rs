@@ -79,7 +79,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let keys = config.auth.load()?;
-    let options: sqlx::postgres::PgConnectOptions = config.database_url.parse()?;
+    let options: sqlx::postgres::PgConnectOptions =
+        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
     let db = trizone_store::connect(options, DbRole::Quarantine, 8).await?;
     let state = state_with(db, keys)?;
     let (stop, stopped) = watch::channel(false);

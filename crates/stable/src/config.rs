@@ -17,7 +17,7 @@ pub struct Config {
         env = "TRIZONE_V2_DATABASE_URL",
         hide_env_values = true
     )]
-    pub database_url: String,
+    pub database_url: secrecy::SecretString,
     #[command(flatten)]
     pub auth: AuthArgs,
     #[command(flatten)]

@@ -59,7 +59,7 @@ pub async fn engine_judging(
         .unwrap();
     let parts = trizone_gate::Parts {
         db: db.clone(),
-        v2: V2Client::new(v2_url, GATE.to_owned()).unwrap(),
+        v2: V2Client::new(v2_url, GATE.into()).unwrap(),
         thresholds,
         policy,
         replica: format!("gate-{}", Uuid::new_v4()),
@@ -101,7 +101,7 @@ impl TestApp {
             .unwrap();
         let parts = trizone_gate::Parts {
             db: gate_db.clone(),
-            v2: V2Client::new(&v2.url(), GATE.to_owned()).unwrap(),
+            v2: V2Client::new(&v2.url(), GATE.into()).unwrap(),
             thresholds: Thresholds::default(),
             policy: Policy::default(),
             replica: "gate-test".into(),

@@ -12,6 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use trizone_api::ErrorBody;
 use trizone_core::Decision;
 use trizone_store::runs::{Run, RunStatus};
 
@@ -296,14 +297,15 @@ impl Zone {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            let error = &body["error"];
+            let (message, code) = match ErrorBody::deserialize(&body) {
+                Ok(ErrorBody { error }) => (error.message, error.code),
+                Err(_) => ("no message".to_owned(), "no code".into()),
+            };
             bail!(
-                "{} at {} answered {} to {path}: {} ({})",
+                "{} at {} answered {} to {path}: {message} ({code})",
                 self.name,
                 self.base,
                 status.as_u16(),
-                error["message"].as_str().unwrap_or("no message"),
-                error["code"].as_str().unwrap_or("no code"),
             );
         }
         Ok(body)

@@ -2,9 +2,11 @@
 //! and the client that reads it cannot drift apart: one definition, used by
 //! both, with the OpenAPI schema derived from it.
 
+pub mod error;
 pub mod health;
 pub mod smoke;
 pub mod states;
 
+pub use error::{ErrorBody, ErrorDetail};
 pub use health::{CheckReport, HealthReport, HealthStatus};
 pub use smoke::{ReviewOutcome, SmokeCaseReport, SmokeReport};

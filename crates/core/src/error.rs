@@ -4,7 +4,7 @@ use crate::lifecycle::ExperimentStatus;
 
 /// One problem with one field of an input, addressed by its dotted path
 /// (`models.primary.provider`, `parameters.temperature`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
     pub message: String,

@@ -3,7 +3,6 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use trizone_core::FieldError;
 #[cfg(feature = "store")]
 use trizone_store::StoreError;
@@ -130,29 +129,7 @@ impl ApiError {
     }
 }
 
-/// The JSON envelope of every error response.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: ErrorDetail,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ErrorDetail {
-    /// Stable code: bad_request, invalid, unauthenticated, forbidden,
-    /// not_found, conflict, payload_too_large, rate_limited, unavailable, ...
-    pub code: &'static str,
-    pub message: String,
-    /// The offending field's dotted path, when one field is to blame.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-    /// Every field problem, when there are several.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub details: Vec<FieldError>,
-    /// What kind of provider failure, for `provider_failed` and
-    /// `provider_timeout`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub kind: Option<&'static str>,
-}
+pub use trizone_api::{ErrorBody, ErrorDetail};
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -169,12 +146,12 @@ impl IntoResponse for ApiError {
         };
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code(),
+                code: self.code().into(),
                 message: self.to_string(),
                 field,
                 details,
                 kind: match &self {
-                    Self::Provider { kind, .. } => Some(kind.as_str()),
+                    Self::Provider { kind, .. } => Some(*kind),
                     _ => None,
                 },
             },

@@ -3,7 +3,7 @@
 
 use sqlx::PgConnection;
 use trizone_core::{ExperimentStatus, Mover};
-use trizone_store::audit::{self, AuditAction, NewEvent};
+use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::{StoreError, experiments, runs};
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ pub async fn put_experiment_back(
     conn: &mut PgConnection,
     run_id: Uuid,
     experiment_id: Uuid,
-    actor: &str,
+    actor: Actor<'_>,
     ended: Ended<'_>,
 ) -> Result<(), StoreError> {
     let back = if runs::has_metrics(&mut *conn, experiment_id).await? {
@@ -50,7 +50,7 @@ pub async fn put_experiment_back(
     audit::append(
         &mut *conn,
         NewEvent {
-            actor,
+            actor: &actor.to_string(),
             action,
             subject: experiment.fingerprint.as_str(),
             details: &details,

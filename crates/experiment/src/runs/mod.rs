@@ -325,7 +325,7 @@ pub async fn cancel(
         &mut tx,
         id,
         run.experiment_id,
-        &auth.caller().actor().to_string(),
+        auth.caller().actor(),
         Ended::Cancelled,
     )
     .await?;

@@ -177,6 +177,13 @@ impl Worker {
         }
     }
 
+    /// What the audit trail records this worker as.
+    fn actor(&self) -> Actor<'_> {
+        Actor::Worker {
+            replica: &self.settings.owner,
+        }
+    }
+
     async fn fail(
         &self,
         id: uuid::Uuid,
@@ -191,10 +198,7 @@ impl Worker {
             &mut tx,
             id,
             experiment_id,
-            &Actor::Worker {
-                replica: &self.settings.owner,
-            }
-            .to_string(),
+            self.actor(),
             Ended::Failed { reason },
         )
         .await?;
@@ -432,10 +436,7 @@ impl Worker {
         audit::append(
             &mut *tx,
             NewEvent {
-                actor: &Actor::Worker {
-                    replica: &self.settings.owner,
-                }
-                .to_string(),
+                actor: &self.actor().to_string(),
                 action: AuditAction::RunFinished,
                 subject: experiment.fingerprint.as_str(),
                 details: &details,

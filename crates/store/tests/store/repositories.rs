@@ -74,35 +74,44 @@ async fn allowed(owner: &PgPool, table: &str, column: &str) -> Vec<String> {
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
-    let deployment: Vec<_> = production::DeploymentStatus::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
-    assert_eq!(
-        allowed(&owner, "production.deployments", "status").await,
-        deployment
-    );
-    let run: Vec<_> = trizone_store::runs::RunStatus::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
-    assert_eq!(
-        allowed(&owner, "experiments_v1.evaluation_runs", "status").await,
-        run
-    );
-    let stop: Vec<_> = trizone_store::runs::StopReason::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
-    assert_eq!(
-        allowed(&owner, "experiments_v1.evaluation_runs", "stop_reason").await,
-        stop
-    );
-    let outcome: Vec<_> = trizone_store::gate::Outcome::ALL
-        .iter()
-        .map(|s| s.as_str())
-        .collect();
-    assert_eq!(allowed(&owner, "gate.decisions", "outcome").await, outcome);
+    use trizone_store::{gate, runs};
+    fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
+        all.iter().map(|s| name(*s)).collect()
+    }
+    let columns = [
+        (
+            "production.deployments",
+            "status",
+            names(production::DeploymentStatus::ALL, |s| s.as_str()),
+        ),
+        (
+            "experiments_v1.evaluation_runs",
+            "status",
+            names(runs::RunStatus::ALL, |s| s.as_str()),
+        ),
+        (
+            "experiments_v1.evaluation_runs",
+            "stop_reason",
+            names(runs::StopReason::ALL, |s| s.as_str()),
+        ),
+        (
+            "gate.decisions",
+            "outcome",
+            names(gate::Outcome::ALL, |s| s.as_str()),
+        ),
+        (
+            "gate.decisions",
+            "trigger",
+            names(gate::Trigger::ALL, |s| s.as_str()),
+        ),
+    ];
+    for (table, column, values) in columns {
+        assert_eq!(
+            allowed(&owner, table, column).await,
+            values,
+            "{table}.{column}"
+        );
+    }
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]

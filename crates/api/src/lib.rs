@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod health;
+pub mod reviews;
 pub mod smoke;
 pub mod states;
 

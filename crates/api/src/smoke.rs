@@ -5,25 +5,7 @@ use serde::{Deserialize, Serialize};
 use trizone_core::provider::ErrorKind;
 use uuid::Uuid;
 
-/// How one review request ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ReviewOutcome {
-    /// A well-formed review came back.
-    Ok,
-    /// No model produced one.
-    Error,
-}
-
-impl ReviewOutcome {
-    /// As stored with each review record.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "ok",
-            Self::Error => "error",
-        }
-    }
-}
+pub use crate::states::ReviewOutcome;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SmokeReport {

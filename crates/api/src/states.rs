@@ -151,3 +151,13 @@ text_enum! {
         Request = "request",
     }
 }
+
+text_enum! {
+    /// How one review request ended: `production.code_reviews.outcome`.
+    pub enum ReviewOutcome {
+        /// A well-formed review came back.
+        Ok = "ok",
+        /// No model produced one.
+        Error = "error",
+    }
+}

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "lowercase")
+)]
 pub enum Language {
     C,
     Cpp,
@@ -25,6 +30,26 @@ pub enum Language {
 }
 
 impl Language {
+    /// Every language, in the order the accepted values are listed.
+    pub const ALL: &'static [Self] = &[
+        Self::C,
+        Self::Cpp,
+        Self::Csharp,
+        Self::Go,
+        Self::Java,
+        Self::Javascript,
+        Self::Kotlin,
+        Self::Php,
+        Self::Python,
+        Self::Ruby,
+        Self::Rust,
+        Self::Scala,
+        Self::Shell,
+        Self::Sql,
+        Self::Swift,
+        Self::Typescript,
+    ];
+
     /// The name prompts and records use (the serialized form).
     pub fn as_str(self) -> &'static str {
         match self {

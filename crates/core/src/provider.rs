@@ -62,6 +62,11 @@ impl std::fmt::Display for ProviderName {
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "snake_case")
+)]
 pub enum ErrorKind {
     /// The provider could not be reached (refused, reset, DNS).
     Connect,

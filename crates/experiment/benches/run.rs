@@ -197,7 +197,7 @@ async fn new_dataset(db: &PgPool, round: usize) -> Uuid {
     let cases: Vec<NewCase> = (0..CASES)
         .map(|i| NewCase {
             case_id: format!("c{i}"),
-            language: "python".into(),
+            language: trizone_core::Language::Python,
             path: format!("m{i}.py"),
             code: format!("x = {round}_{i}\nprint(x)\n"),
             expected_findings: Vec::new(),

@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use trizone_core::ExpectedFinding;
+use trizone_core::{ExpectedFinding, Language};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::StoreError;
@@ -43,7 +43,7 @@ const BATCH: usize = 500;
 #[serde(deny_unknown_fields)]
 struct CaseLine {
     id: String,
-    language: String,
+    language: Language,
     path: String,
     code: String,
     #[serde(default)]
@@ -70,18 +70,19 @@ fn bad_line(number: usize, message: impl std::fmt::Display) -> ApiError {
 fn parse_case(number: usize, line: &str, seen: &mut HashSet<String>) -> Result<NewCase, ApiError> {
     let de = &mut serde_json::Deserializer::from_str(line);
     let case: CaseLine = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        if path == "." {
-            bad_line(number, e.inner())
-        } else {
-            bad_line(number, format!("{path}: {}", e.inner()))
+        // serde_json places the error "at line 1 column N" of this one
+        // line; the line is already named, so only the column is kept.
+        let inner = e.inner();
+        let text = inner.to_string();
+        let position = format!(" at line {} column {}", inner.line(), inner.column());
+        let message = text.strip_suffix(&position).unwrap_or(&text);
+        let column = inner.column();
+        match e.path().to_string().as_str() {
+            "." => bad_line(number, format_args!("{message} (column {column})")),
+            path => bad_line(number, format_args!("{path}: {message} (column {column})")),
         }
     })?;
-    for (field, value) in [
-        ("id", &case.id),
-        ("language", &case.language),
-        ("path", &case.path),
-    ] {
+    for (field, value) in [("id", &case.id), ("path", &case.path)] {
         if value.trim().is_empty() || value.chars().count() > 200 {
             return Err(bad_line(
                 number,

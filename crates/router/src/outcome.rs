@@ -2,51 +2,9 @@
 //! per-call facts metrics and cost accounting need.
 
 use serde::Serialize;
-use trizone_core::Finding;
-
-use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
+pub use trizone_api::reviews::{Fallback, ReviewFinding};
 
 use crate::error::{ErrorKind, RouterError};
-
-/// A finding with how many models raised it (2 when both ensemble members
-/// agreed, otherwise 1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ReviewFinding {
-    #[serde(flatten)]
-    pub finding: Finding,
-    pub agreement: u8,
-}
-
-// Written out, not derived: derived, the schema is `allOf` a `Finding`
-// whose own schema admits no other property, which rejects `agreement`
-// in every answer. This is `Finding`'s object with `agreement` added.
-impl utoipa::PartialSchema for ReviewFinding {
-    fn schema() -> RefOr<Schema> {
-        let mut object = match <Finding as utoipa::PartialSchema>::schema() {
-            RefOr::T(Schema::Object(object)) => object,
-            _ => Object::new(),
-        };
-        object.description = Some("A finding, with how many models raised it".into());
-        object.properties.insert(
-            "agreement".into(),
-            ObjectBuilder::new()
-                .schema_type(Type::Integer)
-                .description(Some(
-                    "How many models raised it: 2 when both ensemble members agreed, otherwise 1",
-                ))
-                .into(),
-        );
-        object.required.push("agreement".into());
-        RefOr::T(Schema::Object(object))
-    }
-}
-
-impl utoipa::ToSchema for ReviewFinding {
-    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
-        <Finding as utoipa::ToSchema>::schemas(schemas);
-    }
-}
 
 /// One model's part in a review.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -71,18 +29,8 @@ impl CallOutcome {
     }
 }
 
-/// Why the adaptive strategy answered with the secondary model. V2 keeps
-/// it with the review, so it reads back as it was served.
-#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Fallback {
-    /// `provider/model` of the primary that failed.
-    pub from: String,
-    pub reason: ErrorKind,
-    pub message: String,
-}
-
 /// A finished review: what the models answered.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Review {
     pub findings: Vec<ReviewFinding>,
     pub summary: String,

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod records;
 pub mod reviews;
+pub mod serving;
 pub mod slo;
 pub mod smoke;
 pub mod state;

@@ -5,84 +5,24 @@
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
-use trizone_core::Language;
+use chrono::Utc;
+use trizone_api::reviews::{
+    DeploymentRef, FeedbackRequest, FeedbackResponse, ReviewRequest, ReviewResponse,
+};
 use trizone_http::auth::EndUsers;
 use trizone_http::{ApiError, Authorized, Caller, Json, Path, Role};
-use trizone_router::{CallOutcome, Fallback, ReviewFinding, ReviewInput, RouterError, Usage};
 use trizone_store::StoreError;
-use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
+use trizone_store::reviews::FeedbackRecord;
 use uuid::Uuid;
 
-use crate::active::Active;
 use crate::records::{PendingReview, Record};
+use crate::serving;
 use crate::state::AppState;
 
 /// Longest `path` accepted.
 const MAX_PATH_CHARS: usize = 1024;
 /// Longest feedback comment accepted.
 const MAX_COMMENT_CHARS: usize = 4000;
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewRequest {
-    pub language: Language,
-    /// The source to review.
-    pub code: String,
-    /// Where the file lives, for the reviewer's context.
-    #[serde(default)]
-    pub path: Option<String>,
-}
-
-/// The deployment that produced a review.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DeploymentRef {
-    pub id: Uuid,
-    pub version: i64,
-    pub fingerprint: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReviewResponse {
-    pub id: Uuid,
-    pub deployment: DeploymentRef,
-    pub language: String,
-    pub path: Option<String>,
-    /// `ok`, or `error` for a review no model answered.
-    pub outcome: String,
-    /// The kind of failure, for an `error` outcome.
-    pub error_kind: Option<String>,
-    #[schema(value_type = Vec<ReviewFinding>)]
-    pub findings: serde_json::Value,
-    pub summary: String,
-    /// `provider/model` of every model whose answer is in the review.
-    pub answered_by: Vec<String>,
-    /// Set when the secondary model answered because the primary failed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fallback: Option<Fallback>,
-    pub latency_ms: f64,
-    pub created_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct FeedbackRequest {
-    /// 0 (useless) to 5 (excellent).
-    pub satisfaction: i64,
-    #[serde(default)]
-    pub comment: String,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct FeedbackResponse {
-    pub id: Uuid,
-    pub review_id: Uuid,
-    pub satisfaction: i16,
-    pub comment: String,
-    pub created_at: DateTime<Utc>,
-}
 
 /// Reviews a file with the active configuration.
 #[utoipa::path(
@@ -118,83 +58,17 @@ pub async fn create(
     state.rate_limit.check(&caller.key_id).inspect_err(|_| {
         state.metrics.rate_limited.inc();
     })?;
-    request.validate(state.limits.code_bytes)?;
+    validate(&request, state.limits.code_bytes)?;
     let active = state.active.load().ok_or_else(|| ApiError::Unavailable {
         message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
     })?;
-    let created_at = Utc::now();
-    let input = ReviewInput {
-        code: &request.code,
-        language: request.language.as_str(),
-        path: request.path.as_deref().unwrap_or(""),
-    };
-    let reviewed = state.models.review(&active.configuration, input).await;
-    let Usage {
-        latency_ms,
-        provider_wait_ms,
-        cost_usd,
-        ..
-    } = reviewed.usage;
-    state
-        .metrics
-        .latency_overhead
-        .observe(((latency_ms - provider_wait_ms) / 1000.0).max(0.0));
-    state
-        .slo
-        .observe(active.id, created_at, latency_ms, reviewed.result.is_err());
-
-    let mut record = ReviewRecord {
-        id: Uuid::new_v4(),
-        deployment_id: active.id,
-        fingerprint: active.fingerprint.clone(),
-        language: request.language.as_str().to_owned(),
-        path: request.path.clone(),
-        code_bytes: i32::try_from(request.code.len()).unwrap_or(i32::MAX),
-        code_sha256: hex::encode(Sha256::digest(request.code.as_bytes())),
-        outcome: "ok",
-        error_kind: None,
-        findings: serde_json::Value::Array(Vec::new()),
-        summary: String::new(),
-        answered_by: Vec::new(),
-        fallback: None,
-        latency_ms,
-        cost_usd,
-        requested_by: caller.key_id.clone(),
-        created_at,
-    };
-    let review = match reviewed.result {
-        Ok(review) => review,
-        Err(error) => {
-            record.outcome = "error";
-            record.error_kind = Some(error.kind.as_str().to_owned());
-            keep(&state, record, &active);
-            return Err(provider_error(&state, &error, &reviewed.calls));
-        }
-    };
-    record.findings = serde_json::to_value(&review.findings).map_err(ApiError::internal)?;
-    record.summary = review.summary;
-    record.answered_by = review.answered_by;
-    record.fallback = review
-        .fallback
-        .as_ref()
-        .map(serde_json::to_value)
-        .transpose()
-        .map_err(ApiError::internal)?;
-    let response = ReviewResponse {
-        id: record.id,
-        deployment: deployment_ref(&active),
-        language: record.language.clone(),
-        path: record.path.clone(),
-        outcome: record.outcome.to_owned(),
-        error_kind: None,
-        findings: record.findings.clone(),
-        summary: record.summary.clone(),
-        answered_by: record.answered_by.clone(),
-        fallback: review.fallback,
-        latency_ms,
-        created_at,
-    };
-    keep(&state, record, &active);
+    let served = serving::serve(&state, &active, request, &caller.key_id).await;
+    let answer = served.answer(&state);
+    // A full buffer is counted by the recorder; the user still gets the review.
+    let _ = state
+        .recorder
+        .push(Record::Review(Box::new(PendingReview::from(served))));
+    let response = answer?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v2/reviews/{}", response.id))],
@@ -202,67 +76,28 @@ pub async fn create(
     ))
 }
 
-impl ReviewRequest {
-    fn validate(&self, code_limit: usize) -> Result<(), ApiError> {
-        if self.code.trim().is_empty() {
-            return Err(ApiError::invalid("code", "must not be empty"));
-        }
-        if self.code.len() > code_limit {
-            return Err(ApiError::PayloadTooLarge {
-                message: format!(
-                    "code is {} bytes; at most {code_limit} are reviewed",
-                    self.code.len()
-                ),
-                field: Some("code".into()),
-            });
-        }
-        if let Some(path) = &self.path
-            && (path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control))
-        {
-            return Err(ApiError::invalid(
-                "path",
-                format!("must be at most {MAX_PATH_CHARS} characters, without control characters"),
-            ));
-        }
-        Ok(())
+fn validate(request: &ReviewRequest, code_limit: usize) -> Result<(), ApiError> {
+    if request.code.trim().is_empty() {
+        return Err(ApiError::invalid("code", "must not be empty"));
     }
-}
-
-fn keep(state: &AppState, record: ReviewRecord, active: &Active) {
-    // A full buffer is counted by the recorder; the user still gets the review.
-    let _ = state.recorder.push(Record::Review(Box::new(PendingReview {
-        record,
-        deployment_version: active.version,
-    })));
-}
-
-fn provider_error(state: &AppState, error: &RouterError, calls: &[CallOutcome]) -> ApiError {
-    let kind = error.kind;
-    state
-        .metrics
-        .provider_failures
-        .with_label_values(&[kind.as_str()])
-        .inc();
-    let models: Vec<String> = calls.iter().map(CallOutcome::model_id).collect();
-    ApiError::Provider {
-        kind,
-        message: format!(
-            "no model could review the code ({kind}); tried {}",
-            if models.is_empty() {
-                "none".to_owned()
-            } else {
-                models.join(", ")
-            }
-        ),
+    if request.code.len() > code_limit {
+        return Err(ApiError::PayloadTooLarge {
+            message: format!(
+                "code is {} bytes; at most {code_limit} are reviewed",
+                request.code.len()
+            ),
+            field: Some("code".into()),
+        });
     }
-}
-
-fn deployment_ref(active: &Active) -> DeploymentRef {
-    DeploymentRef {
-        id: active.id,
-        version: active.version,
-        fingerprint: active.fingerprint.clone(),
+    if let Some(path) = &request.path
+        && (path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control))
+    {
+        return Err(ApiError::invalid(
+            "path",
+            format!("must be at most {MAX_PATH_CHARS} characters, without control characters"),
+        ));
     }
+    Ok(())
 }
 
 /// A review, by whoever asked for it (or an admin).
@@ -292,12 +127,12 @@ async fn find(state: &AppState, id: Uuid, caller: &Caller) -> Result<ReviewRespo
     };
     let (review, requested_by) = if let Some(pending) = state.recorder.find_review(id) {
         let requested_by = pending.record.requested_by.clone();
-        (from_pending(pending), requested_by)
+        (ReviewResponse::from(pending), requested_by)
     } else {
         match trizone_store::reviews::get(&state.db, id).await {
             Ok(stored) => {
                 let requested_by = stored.requested_by.clone();
-                (from_stored(stored), requested_by)
+                (ReviewResponse::from(stored), requested_by)
             }
             Err(StoreError::NotFound { .. }) => return Err(not_found()),
             Err(error) => return Err(error.into()),
@@ -310,57 +145,28 @@ async fn find(state: &AppState, id: Uuid, caller: &Caller) -> Result<ReviewRespo
     Ok(review)
 }
 
-fn from_pending(pending: PendingReview) -> ReviewResponse {
-    let record = pending.record;
-    ReviewResponse {
-        id: record.id,
-        deployment: DeploymentRef {
-            id: record.deployment_id,
-            version: pending.deployment_version,
-            fingerprint: record.fingerprint,
-        },
-        language: record.language,
-        path: record.path,
-        outcome: record.outcome.to_owned(),
-        error_kind: record.error_kind,
-        findings: record.findings,
-        summary: record.summary,
-        fallback: fallback_of(record.fallback.as_ref()),
-        answered_by: record.answered_by,
-        latency_ms: record.latency_ms,
-        created_at: record.created_at,
+impl From<PendingReview> for ReviewResponse {
+    fn from(pending: PendingReview) -> Self {
+        let record = pending.record;
+        Self {
+            id: record.id,
+            deployment: DeploymentRef {
+                id: record.deployment_id,
+                version: pending.deployment_version,
+                fingerprint: record.fingerprint,
+            },
+            language: record.language,
+            path: record.path,
+            outcome: record.outcome,
+            error_kind: record.error_kind,
+            findings: record.findings,
+            summary: record.summary,
+            answered_by: record.answered_by,
+            fallback: record.fallback,
+            latency_ms: record.latency_ms,
+            created_at: record.created_at,
+        }
     }
-}
-
-fn from_stored(stored: trizone_store::reviews::StoredReview) -> ReviewResponse {
-    ReviewResponse {
-        id: stored.id,
-        deployment: DeploymentRef {
-            id: stored.deployment_id,
-            version: stored.deployment_version,
-            fingerprint: stored.fingerprint,
-        },
-        language: stored.language,
-        path: stored.path,
-        outcome: stored.outcome,
-        error_kind: stored.error_kind,
-        findings: stored.findings,
-        summary: stored.summary,
-        fallback: fallback_of(stored.fallback.as_ref()),
-        answered_by: stored.answered_by,
-        latency_ms: stored.latency_ms,
-        created_at: stored.created_at,
-    }
-}
-
-/// The fallback a review was served with, read back from its record.
-fn fallback_of(stored: Option<&serde_json::Value>) -> Option<Fallback> {
-    let stored = stored?;
-    serde_json::from_value(stored.clone())
-        .inspect_err(
-            |error| tracing::warn!(%error, "a stored review's fallback does not read back"),
-        )
-        .ok()
 }
 
 /// Says how useful a review was.

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
 use sqlx::types::Json;
-use trizone_core::ExpectedFinding;
+use trizone_core::{ExpectedFinding, Language};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -25,7 +25,7 @@ pub struct Dataset {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCase {
     pub case_id: String,
-    pub language: String,
+    pub language: Language,
     pub path: String,
     pub code: String,
     pub expected_findings: Vec<ExpectedFinding>,
@@ -64,7 +64,7 @@ pub async fn insert_cases(
     let codes: Vec<&str> = cases.iter().map(|c| c.code.as_str()).collect();
     let keys: Vec<String> = cases
         .iter()
-        .map(|c| trizone_core::case_key(&c.language, &c.path, &c.code))
+        .map(|c| trizone_core::case_key(c.language.as_str(), &c.path, &c.code))
         .collect();
     let findings: Vec<serde_json::Value> = cases
         .iter()
@@ -146,7 +146,7 @@ pub async fn list(
 pub struct Case {
     pub ordinal: i32,
     pub case_id: String,
-    pub language: String,
+    pub language: Language,
     pub path: String,
     pub code: String,
     pub expected_findings: Vec<ExpectedFinding>,
@@ -158,7 +158,7 @@ pub struct Case {
 pub(crate) struct CaseRow {
     pub(crate) ordinal: i32,
     pub(crate) case_id: String,
-    pub(crate) language: String,
+    pub(crate) language: Language,
     pub(crate) path: String,
     pub(crate) code: String,
     pub(crate) expected_findings: Json<Vec<ExpectedFinding>>,
@@ -186,7 +186,7 @@ pub async fn cases(
 ) -> Result<Vec<Case>, StoreError> {
     let rows = sqlx::query_as!(
         CaseRow,
-        r#"SELECT ordinal, case_id, language, path, code,
+        r#"SELECT ordinal, case_id, language AS "language: Language", path, code,
                   expected_findings AS "expected_findings: Json<Vec<ExpectedFinding>>", case_key
            FROM experiments_v1.dataset_cases WHERE dataset_id = $1 ORDER BY ordinal"#,
         dataset_id

@@ -6,6 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
+use trizone_api::reviews::{DeploymentRef, Fallback, ReviewFinding, ReviewResponse};
+use trizone_api::states::ReviewOutcome;
+use trizone_core::Language;
+use trizone_core::provider::ErrorKind;
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -16,19 +20,17 @@ pub struct ReviewRecord {
     pub id: Uuid,
     pub deployment_id: Uuid,
     pub fingerprint: String,
-    pub language: String,
+    pub language: Language,
     pub path: Option<String>,
     pub code_bytes: i32,
     pub code_sha256: String,
-    /// `ok` or `error`.
-    pub outcome: &'static str,
-    pub error_kind: Option<String>,
-    pub findings: serde_json::Value,
+    pub outcome: ReviewOutcome,
+    pub error_kind: Option<ErrorKind>,
+    pub findings: Vec<ReviewFinding>,
     pub summary: String,
     pub answered_by: Vec<String>,
-    /// Why the secondary model answered, when it did (the router's
-    /// `Fallback`, as JSON).
-    pub fallback: Option<serde_json::Value>,
+    /// Why the secondary model answered, when it did.
+    pub fallback: Option<Fallback>,
     pub latency_ms: f64,
     pub cost_usd: f64,
     pub requested_by: String,
@@ -42,14 +44,14 @@ pub struct StoredReview {
     pub deployment_id: Uuid,
     pub deployment_version: i64,
     pub fingerprint: String,
-    pub language: String,
+    pub language: Language,
     pub path: Option<String>,
-    pub outcome: String,
-    pub error_kind: Option<String>,
-    pub findings: serde_json::Value,
+    pub outcome: ReviewOutcome,
+    pub error_kind: Option<ErrorKind>,
+    pub findings: Vec<ReviewFinding>,
     pub summary: String,
     pub answered_by: Vec<String>,
-    pub fallback: Option<serde_json::Value>,
+    pub fallback: Option<Fallback>,
     pub latency_ms: f64,
     pub cost_usd: f64,
     pub requested_by: String,
@@ -75,93 +77,114 @@ pub async fn write_batch(
 ) -> Result<u64, StoreError> {
     let mut written = 0;
     if !reviews.is_empty() {
-        let ids: Vec<Uuid> = reviews.iter().map(|r| r.id).collect();
-        let deployments: Vec<Uuid> = reviews.iter().map(|r| r.deployment_id).collect();
-        let fingerprints: Vec<&str> = reviews.iter().map(|r| r.fingerprint.as_str()).collect();
-        let languages: Vec<&str> = reviews.iter().map(|r| r.language.as_str()).collect();
-        let paths: Vec<Option<&str>> = reviews.iter().map(|r| r.path.as_deref()).collect();
-        let code_bytes: Vec<i32> = reviews.iter().map(|r| r.code_bytes).collect();
-        let hashes: Vec<&str> = reviews.iter().map(|r| r.code_sha256.as_str()).collect();
-        let outcomes: Vec<&str> = reviews.iter().map(|r| r.outcome).collect();
-        let error_kinds: Vec<Option<&str>> =
-            reviews.iter().map(|r| r.error_kind.as_deref()).collect();
-        let findings: Vec<Json<&serde_json::Value>> =
-            reviews.iter().map(|r| Json(&r.findings)).collect();
-        let summaries: Vec<&str> = reviews.iter().map(|r| r.summary.as_str()).collect();
-        let answered_by: Vec<Json<&Vec<String>>> =
-            reviews.iter().map(|r| Json(&r.answered_by)).collect();
-        let latencies: Vec<f64> = reviews.iter().map(|r| r.latency_ms).collect();
-        let costs: Vec<f64> = reviews.iter().map(|r| r.cost_usd).collect();
-        let requesters: Vec<&str> = reviews.iter().map(|r| r.requested_by.as_str()).collect();
-        let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.created_at).collect();
-        let fallbacks: Vec<Option<Json<&serde_json::Value>>> = reviews
-            .iter()
-            .map(|r| r.fallback.as_ref().map(Json))
-            .collect();
-        written += sqlx::query!(
-            r#"INSERT INTO production.code_reviews
-                   (id, deployment_id, fingerprint, language, path, code_bytes, code_sha256,
-                    outcome, error_kind, findings, summary, answered_by, latency_ms, cost_usd,
-                    requested_by, created_at, fallback)
-               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
-                                    $6::int4[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
-                                    $11::text[], $12::jsonb[], $13::float8[], $14::float8[],
-                                    $15::text[], $16::timestamptz[], $17::jsonb[])
-               ON CONFLICT (id) DO NOTHING"#,
-            &ids,
-            &deployments,
-            &fingerprints as &[&str],
-            &languages as &[&str],
-            &paths as &[Option<&str>],
-            &code_bytes,
-            &hashes as &[&str],
-            &outcomes as &[&str],
-            &error_kinds as &[Option<&str>],
-            &findings as _,
-            &summaries as &[&str],
-            &answered_by as _,
-            &latencies,
-            &costs,
-            &requesters as &[&str],
-            &created,
-            &fallbacks as _,
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        written += write_reviews(&mut *conn, reviews).await?;
     }
     if !feedback.is_empty() {
-        let ids: Vec<Uuid> = feedback.iter().map(|f| f.feedback_id).collect();
-        let reviews: Vec<Uuid> = feedback.iter().map(|f| f.review_id).collect();
-        let scores: Vec<i16> = feedback.iter().map(|f| f.score).collect();
-        let comments: Vec<&str> = feedback.iter().map(|f| f.comment.as_str()).collect();
-        let authors: Vec<&str> = feedback.iter().map(|f| f.author.as_str()).collect();
-        let created: Vec<DateTime<Utc>> = feedback.iter().map(|f| f.created_at).collect();
-        written += sqlx::query!(
-            r#"INSERT INTO production.review_feedback
-                   (feedback_id, review_id, score, comment, author, created_at)
-               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[],
-                                    $6::timestamptz[])
-               ON CONFLICT (feedback_id) DO NOTHING"#,
-            &ids,
-            &reviews,
-            &scores,
-            &comments as &[&str],
-            &authors as &[&str],
-            &created,
-        )
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+        written += write_feedback(&mut *conn, feedback).await?;
     }
+    Ok(written)
+}
+
+async fn write_reviews(
+    executor: impl PgExecutor<'_>,
+    reviews: &[&ReviewRecord],
+) -> Result<u64, StoreError> {
+    let ids: Vec<Uuid> = reviews.iter().map(|r| r.id).collect();
+    let deployments: Vec<Uuid> = reviews.iter().map(|r| r.deployment_id).collect();
+    let fingerprints: Vec<&str> = reviews.iter().map(|r| r.fingerprint.as_str()).collect();
+    let languages: Vec<&str> = reviews.iter().map(|r| r.language.as_str()).collect();
+    let paths: Vec<Option<&str>> = reviews.iter().map(|r| r.path.as_deref()).collect();
+    let code_bytes: Vec<i32> = reviews.iter().map(|r| r.code_bytes).collect();
+    let hashes: Vec<&str> = reviews.iter().map(|r| r.code_sha256.as_str()).collect();
+    let outcomes: Vec<&str> = reviews.iter().map(|r| r.outcome.as_str()).collect();
+    let error_kinds: Vec<Option<&str>> = reviews
+        .iter()
+        .map(|r| r.error_kind.map(ErrorKind::as_str))
+        .collect();
+    let findings: Vec<Json<&Vec<ReviewFinding>>> =
+        reviews.iter().map(|r| Json(&r.findings)).collect();
+    let summaries: Vec<&str> = reviews.iter().map(|r| r.summary.as_str()).collect();
+    let answered_by: Vec<Json<&Vec<String>>> =
+        reviews.iter().map(|r| Json(&r.answered_by)).collect();
+    let latencies: Vec<f64> = reviews.iter().map(|r| r.latency_ms).collect();
+    let costs: Vec<f64> = reviews.iter().map(|r| r.cost_usd).collect();
+    let requesters: Vec<&str> = reviews.iter().map(|r| r.requested_by.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.created_at).collect();
+    let fallbacks: Vec<Option<Json<&Fallback>>> = reviews
+        .iter()
+        .map(|r| r.fallback.as_ref().map(Json))
+        .collect();
+    let written = sqlx::query!(
+        r#"INSERT INTO production.code_reviews
+               (id, deployment_id, fingerprint, language, path, code_bytes, code_sha256,
+                outcome, error_kind, findings, summary, answered_by, latency_ms, cost_usd,
+                requested_by, created_at, fallback)
+           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[],
+                                $6::int4[], $7::text[], $8::text[], $9::text[], $10::jsonb[],
+                                $11::text[], $12::jsonb[], $13::float8[], $14::float8[],
+                                $15::text[], $16::timestamptz[], $17::jsonb[])
+           ON CONFLICT (id) DO NOTHING"#,
+        &ids,
+        &deployments,
+        &fingerprints as &[&str],
+        &languages as &[&str],
+        &paths as &[Option<&str>],
+        &code_bytes,
+        &hashes as &[&str],
+        &outcomes as &[&str],
+        &error_kinds as &[Option<&str>],
+        &findings as _,
+        &summaries as &[&str],
+        &answered_by as _,
+        &latencies,
+        &costs,
+        &requesters as &[&str],
+        &created,
+        &fallbacks as _,
+    )
+    .execute(executor)
+    .await?
+    .rows_affected();
+    Ok(written)
+}
+
+async fn write_feedback(
+    executor: impl PgExecutor<'_>,
+    feedback: &[&FeedbackRecord],
+) -> Result<u64, StoreError> {
+    let ids: Vec<Uuid> = feedback.iter().map(|f| f.feedback_id).collect();
+    let reviews: Vec<Uuid> = feedback.iter().map(|f| f.review_id).collect();
+    let scores: Vec<i16> = feedback.iter().map(|f| f.score).collect();
+    let comments: Vec<&str> = feedback.iter().map(|f| f.comment.as_str()).collect();
+    let authors: Vec<&str> = feedback.iter().map(|f| f.author.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = feedback.iter().map(|f| f.created_at).collect();
+    let written = sqlx::query!(
+        r#"INSERT INTO production.review_feedback
+               (feedback_id, review_id, score, comment, author, created_at)
+           SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[],
+                                $6::timestamptz[])
+           ON CONFLICT (feedback_id) DO NOTHING"#,
+        &ids,
+        &reviews,
+        &scores,
+        &comments as &[&str],
+        &authors as &[&str],
+        &created,
+    )
+    .execute(executor)
+    .await?
+    .rows_affected();
     Ok(written)
 }
 
 pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview, StoreError> {
     sqlx::query!(
         r#"SELECT r.id, r.deployment_id, d.version AS deployment_version, r.fingerprint,
-                  r.language, r.path, r.outcome, r.error_kind, r.findings, r.summary,
-                  r.answered_by AS "answered_by: Json<Vec<String>>", r.fallback, r.latency_ms,
+                  r.language AS "language: Language", r.path,
+                  r.outcome AS "outcome: ReviewOutcome", r.error_kind AS "error_kind: ErrorKind",
+                  r.findings AS "findings: Json<Vec<ReviewFinding>>", r.summary,
+                  r.answered_by AS "answered_by: Json<Vec<String>>",
+                  r.fallback AS "fallback: Json<Fallback>", r.latency_ms,
                   r.cost_usd, r.requested_by, r.created_at
            FROM production.code_reviews r
            JOIN production.deployments d ON d.id = r.deployment_id
@@ -179,10 +202,10 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
         path: row.path,
         outcome: row.outcome,
         error_kind: row.error_kind,
-        findings: row.findings,
+        findings: row.findings.0,
         summary: row.summary,
         answered_by: row.answered_by.0,
-        fallback: row.fallback,
+        fallback: row.fallback.map(|f| f.0),
         latency_ms: row.latency_ms,
         cost_usd: row.cost_usd,
         requested_by: row.requested_by,
@@ -192,6 +215,29 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
         entity: "review",
         id: id.to_string(),
     })
+}
+
+impl From<StoredReview> for ReviewResponse {
+    fn from(stored: StoredReview) -> Self {
+        Self {
+            id: stored.id,
+            deployment: DeploymentRef {
+                id: stored.deployment_id,
+                version: stored.deployment_version,
+                fingerprint: stored.fingerprint,
+            },
+            language: stored.language,
+            path: stored.path,
+            outcome: stored.outcome,
+            error_kind: stored.error_kind,
+            findings: stored.findings,
+            summary: stored.summary,
+            answered_by: stored.answered_by,
+            fallback: stored.fallback,
+            latency_ms: stored.latency_ms,
+            created_at: stored.created_at,
+        }
+    }
 }
 
 /// Feedback left on `review_id`, oldest first.

@@ -284,7 +284,7 @@ pub async fn pending_cases(
 ) -> Result<Vec<Case>, StoreError> {
     let rows = sqlx::query_as!(
         CaseRow,
-        r#"SELECT c.ordinal, c.case_id, c.language, c.path, c.code,
+        r#"SELECT c.ordinal, c.case_id, c.language AS "language: trizone_core::Language", c.path, c.code,
                   c.expected_findings AS "expected_findings: Json<Vec<trizone_core::ExpectedFinding>>",
                   c.case_key
            FROM experiments_v1.dataset_cases c

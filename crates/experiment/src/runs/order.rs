@@ -41,7 +41,7 @@ mod tests {
             .map(|ordinal| Case {
                 ordinal,
                 case_id: format!("case-{ordinal}"),
-                language: "python".into(),
+                language: trizone_core::Language::Python,
                 path: "a.py".into(),
                 code: String::new(),
                 expected_findings: Vec::new(),

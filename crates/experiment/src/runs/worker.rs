@@ -345,7 +345,7 @@ impl Worker {
     async fn analyse(&self, config: &Configuration, case: &Case) -> Analysis {
         let input = ReviewInput {
             code: &case.code,
-            language: &case.language,
+            language: case.language.as_str(),
             path: &case.path,
         };
         let reviewed = self.router.review(config, input).await;

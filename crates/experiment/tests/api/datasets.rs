@@ -109,7 +109,7 @@ async fn each_kind_of_bad_line_is_reported_by_number(owner: PgPool) {
         ),
         (
             format!(
-                "{good}\n{{\"id\": \"b\", \"language\": \"py\", \"path\": \"p\", \"code\": \"x\", \"expected\": []}}"
+                "{good}\n{{\"id\": \"b\", \"language\": \"python\", \"path\": \"p\", \"code\": \"x\", \"expected\": []}}"
             ),
             "line 2",
             "unknown field `expected`",
@@ -132,10 +132,17 @@ async fn each_kind_of_bad_line_is_reported_by_number(owner: PgPool) {
         ),
         (
             format!(
-                "{good}\n{{\"id\": \"b\", \"language\": \"py\", \"path\": \"p\", \"code\": \"  \"}}"
+                "{good}\n{{\"id\": \"b\", \"language\": \"python\", \"path\": \"p\", \"code\": \"  \"}}"
             ),
             "line 2",
             "code must not be empty",
+        ),
+        (
+            format!(
+                "{good}\n{{\"id\": \"b\", \"language\": \"cobol\", \"path\": \"p\", \"code\": \"x\"}}"
+            ),
+            "line 2",
+            "language: unknown variant `cobol`, expected one of `c`, `cpp`",
         ),
     ];
     for (body, field, says) in cases {

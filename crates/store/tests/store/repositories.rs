@@ -1,7 +1,7 @@
 //! Repositories, each used through the role of the zone that owns the write.
 
 use sqlx::PgPool;
-use trizone_core::{ExperimentStatus, Mover};
+use trizone_core::{ExperimentStatus, Language, Mover};
 use trizone_store::datasets::{self, NewCase};
 use trizone_store::{DbRole, StoreError, experiments, production, quarantine};
 
@@ -103,6 +103,21 @@ async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
             "gate.decisions",
             "trigger",
             names(gate::Trigger::ALL, |s| s.as_str()),
+        ),
+        (
+            "production.code_reviews",
+            "outcome",
+            names(trizone_api::states::ReviewOutcome::ALL, |s| s.as_str()),
+        ),
+        (
+            "production.code_reviews",
+            "language",
+            names(Language::ALL, |s| s.as_str()),
+        ),
+        (
+            "experiments_v1.dataset_cases",
+            "language",
+            names(Language::ALL, |s| s.as_str()),
         ),
     ];
     for (table, column, values) in columns {
@@ -265,15 +280,15 @@ async fn a_case_key_is_what_the_migration_backfills_older_cases_with(owner: PgPo
     // uploaded before the upgrade would count again after it.
     let dataset = datasets::create(&owner, "keys", "", "alice").await.unwrap();
     let cases: Vec<NewCase> = [
-        ("python", "src/a.py", "x = 1\n"),
-        ("go", "naïve/ü.go", "// ½ × π\nfunc f() {}\n"),
-        ("shell", "", ""),
+        (Language::Python, "src/a.py", "x = 1\n"),
+        (Language::Go, "naïve/ü.go", "// ½ × π\nfunc f() {}\n"),
+        (Language::Shell, "", ""),
     ]
     .into_iter()
     .enumerate()
     .map(|(i, (language, path, code))| NewCase {
         case_id: format!("c{i}"),
-        language: language.into(),
+        language,
         path: path.into(),
         code: code.into(),
         expected_findings: Vec::new(),

@@ -1,0 +1,148 @@
+//! Serving one review: the active configuration reviews the code, and its
+//! latency is observed once, for the SLO windows and the overhead metric.
+//! The handler turns the one value this returns into the record V2 keeps
+//! and the answer the user gets.
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use trizone_api::reviews::{DeploymentRef, ReviewRequest, ReviewResponse};
+use trizone_api::states::ReviewOutcome;
+use trizone_http::ApiError;
+use trizone_router::{CallOutcome, Review, ReviewInput, Reviewed, RouterError};
+use trizone_store::reviews::ReviewRecord;
+use uuid::Uuid;
+
+use crate::active::Active;
+use crate::records::PendingReview;
+use crate::state::AppState;
+
+/// A request as served: what was asked, by whom, of which deployment, and
+/// what the router did about it.
+#[derive(Debug)]
+pub struct Served {
+    pub id: Uuid,
+    pub deployment: DeploymentRef,
+    pub request: ReviewRequest,
+    pub requested_by: String,
+    pub created_at: DateTime<Utc>,
+    pub reviewed: Reviewed,
+}
+
+/// Reviews `request` with `active`'s configuration.
+pub async fn serve(
+    state: &AppState,
+    active: &Active,
+    request: ReviewRequest,
+    requested_by: &str,
+) -> Served {
+    let created_at = Utc::now();
+    let input = ReviewInput {
+        code: &request.code,
+        language: request.language.as_str(),
+        path: request.path.as_deref().unwrap_or(""),
+    };
+    let reviewed = state.models.review(&active.configuration, input).await;
+    let usage = reviewed.usage;
+    state
+        .metrics
+        .latency_overhead
+        .observe(((usage.latency_ms - usage.provider_wait_ms) / 1000.0).max(0.0));
+    state.slo.observe(
+        active.id,
+        created_at,
+        usage.latency_ms,
+        reviewed.result.is_err(),
+    );
+    Served {
+        id: Uuid::new_v4(),
+        deployment: DeploymentRef {
+            id: active.id,
+            version: active.version,
+            fingerprint: active.fingerprint.clone(),
+        },
+        request,
+        requested_by: requested_by.to_owned(),
+        created_at,
+        reviewed,
+    }
+}
+
+impl Served {
+    /// The review, or the error the user gets instead (counted per kind).
+    pub fn answer(&self, state: &AppState) -> Result<ReviewResponse, ApiError> {
+        match &self.reviewed.result {
+            Ok(review) => Ok(self.response(review)),
+            Err(error) => Err(provider_error(state, error, &self.reviewed.calls)),
+        }
+    }
+
+    fn response(&self, review: &Review) -> ReviewResponse {
+        ReviewResponse {
+            id: self.id,
+            deployment: self.deployment.clone(),
+            language: self.request.language,
+            path: self.request.path.clone(),
+            outcome: ReviewOutcome::Ok,
+            error_kind: None,
+            findings: review.findings.clone(),
+            summary: review.summary.clone(),
+            answered_by: review.answered_by.clone(),
+            fallback: review.fallback.clone(),
+            latency_ms: self.reviewed.usage.latency_ms,
+            created_at: self.created_at,
+        }
+    }
+}
+
+impl From<Served> for PendingReview {
+    fn from(served: Served) -> Self {
+        let (outcome, error_kind, review) = match served.reviewed.result {
+            Ok(review) => (ReviewOutcome::Ok, None, review),
+            Err(error) => (ReviewOutcome::Error, Some(error.kind), Review::default()),
+        };
+        let code = served.request.code;
+        Self {
+            record: ReviewRecord {
+                id: served.id,
+                deployment_id: served.deployment.id,
+                fingerprint: served.deployment.fingerprint,
+                language: served.request.language,
+                path: served.request.path,
+                code_bytes: i32::try_from(code.len()).unwrap_or(i32::MAX),
+                code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+                outcome,
+                error_kind,
+                findings: review.findings,
+                summary: review.summary,
+                answered_by: review.answered_by,
+                fallback: review.fallback,
+                latency_ms: served.reviewed.usage.latency_ms,
+                cost_usd: served.reviewed.usage.cost_usd,
+                requested_by: served.requested_by,
+                created_at: served.created_at,
+            },
+            deployment_version: served.deployment.version,
+        }
+    }
+}
+
+fn provider_error(state: &AppState, error: &RouterError, calls: &[CallOutcome]) -> ApiError {
+    let kind = error.kind;
+    state
+        .metrics
+        .provider_failures
+        .with_label_values(&[kind.as_str()])
+        .inc();
+    let models: Vec<String> = calls.iter().map(CallOutcome::model_id).collect();
+    ApiError::Provider {
+        kind,
+        message: format!(
+            "no model could review the code ({kind}); tried {}",
+            if models.is_empty() {
+                "none".to_owned()
+            } else {
+                models.join(", ")
+            }
+        ),
+    }
+}

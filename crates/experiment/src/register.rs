@@ -4,10 +4,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
-use trizone_core::{Configuration, ExperimentStatus, Format, parse_document};
+use trizone_core::{Configuration, ExperimentStatus, Fingerprint, Format, parse_document};
 use trizone_http::auth::Experimenters;
-use trizone_http::{ApiError, Authorized, Json};
+use trizone_http::{ApiError, Authorized, Caller, Json};
 use trizone_store::audit::{self, AuditAction, NewEvent};
+use trizone_store::experiments::Experiment;
 use trizone_store::{StoreError, experiments, quarantine};
 
 use crate::experiments::ExperimentView;
@@ -125,6 +126,29 @@ pub async fn register(
         .parse(body, format)
         .await
         .inspect_err(|_| state.metrics.registration("invalid"))?;
+    let registered = register_request(&state, auth.caller(), request).await?;
+    let (status, experiment) = match registered {
+        Registered::Created(experiment) => (StatusCode::CREATED, experiment),
+        Registered::Existing(experiment) => (StatusCode::OK, experiment),
+    };
+    Ok((status, Json(experiment.into())))
+}
+
+/// What registering did.
+#[derive(Debug)]
+pub enum Registered {
+    Created(Experiment),
+    /// The same configuration is already live: that experiment.
+    Existing(Experiment),
+}
+
+/// Registers a parsed request for `caller`, unless its configuration is
+/// blacklisted, quarantined or already registered.
+pub async fn register_request(
+    state: &AppState,
+    caller: &Caller,
+    request: RegisterRequest,
+) -> Result<Registered, ApiError> {
     let unknown = state.catalog.check(&request.configuration);
     if !unknown.is_empty() {
         state.metrics.registration("invalid");
@@ -132,27 +156,50 @@ pub async fn register(
             .nested_in("configuration")
             .into());
     }
-    let caller = auth.caller();
-    let owner = match request.owner.as_deref().map(str::trim) {
-        None => caller.principal.as_str(),
+    let owner = owner_of(state, caller, request.owner.as_deref())?;
+    let fingerprint = request.configuration.fingerprint();
+    if let Some(existing) = known(state, &fingerprint).await? {
+        state.metrics.registration("existing");
+        return Ok(Registered::Existing(existing));
+    }
+    let registered = insert(state, caller, owner, &request, &fingerprint).await?;
+    match &registered {
+        Registered::Created(experiment) => {
+            state.metrics.registration("created");
+            tracing::info!(experiment = %experiment.id, %fingerprint, "experiment registered");
+        }
+        Registered::Existing(_) => state.metrics.registration("existing"),
+    }
+    Ok(registered)
+}
+
+/// Who the experiment belongs to: the caller, unless an admin names
+/// someone else.
+fn owner_of<'a>(
+    state: &AppState,
+    caller: &'a Caller,
+    requested: Option<&'a str>,
+) -> Result<&'a str, ApiError> {
+    match requested.map(str::trim) {
+        None => Ok(caller.principal.as_str()),
         Some(owner) if owner.is_empty() || owner.chars().count() > 200 => {
             state.metrics.registration("invalid");
-            return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));
+            Err(ApiError::invalid("owner", "must be 1 to 200 characters"))
         }
-        Some(owner) if !caller.may_change(owner) => {
-            return Err(ApiError::NotYours {
-                message: format!(
-                    "your key registers as `{}`: leave `owner` out, or ask an admin to register for `{owner}`",
-                    caller.principal
-                ),
-            });
-        }
-        Some(owner) => owner,
-    };
-    let config = &request.configuration;
-    let fingerprint = config.fingerprint();
+        Some(owner) if !caller.may_change(owner) => Err(ApiError::NotYours {
+            message: format!(
+                "your key registers as `{}`: leave `owner` out, or ask an admin to register for `{owner}`",
+                caller.principal
+            ),
+        }),
+        Some(owner) => Ok(owner),
+    }
+}
 
-    if let Some(entry) = quarantine::blacklist_entry(&state.db, &fingerprint).await? {
+/// The live experiment of `fingerprint`, if there is one; a refusal if
+/// the configuration is blacklisted or quarantined.
+async fn known(state: &AppState, fingerprint: &Fingerprint) -> Result<Option<Experiment>, ApiError> {
+    if let Some(entry) = quarantine::blacklist_entry(&state.db, fingerprint).await? {
         state.metrics.registration("blacklisted");
         return Err(ApiError::Refused {
             code: "blacklisted",
@@ -162,13 +209,11 @@ pub async fn register(
             ),
         });
     }
-    if let Some(existing) = experiments::find_live(&state.db, &fingerprint).await? {
-        state.metrics.registration("existing");
-        return Ok((StatusCode::OK, Json(existing.into())));
+    if let Some(existing) = experiments::find_live(&state.db, fingerprint).await? {
+        return Ok(Some(existing));
     }
     if let Some(quarantined) =
-        experiments::find_with_status(&state.db, &fingerprint, ExperimentStatus::Quarantined)
-            .await?
+        experiments::find_with_status(&state.db, fingerprint, ExperimentStatus::Quarantined).await?
     {
         state.metrics.registration("quarantined");
         return Err(ApiError::Refused {
@@ -179,12 +224,22 @@ pub async fn register(
             ),
         });
     }
+    Ok(None)
+}
 
+/// Stores the experiment and its audit event in one transaction.
+async fn insert(
+    state: &AppState,
+    caller: &Caller,
+    owner: &str,
+    request: &RegisterRequest,
+    fingerprint: &Fingerprint,
+) -> Result<Registered, ApiError> {
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
     let new = experiments::NewExperiment {
         owner,
         description: &request.description,
-        configuration: config,
+        configuration: &request.configuration,
         reevaluation_of: None,
     };
     let experiment = match experiments::insert(&mut *tx, new).await {
@@ -192,13 +247,12 @@ pub async fn register(
         // Registered concurrently by another request: answer with that one.
         Err(StoreError::Conflict { .. }) => {
             drop(tx);
-            state.metrics.registration("existing");
-            let existing = experiments::find_live(&state.db, &fingerprint)
+            let existing = experiments::find_live(&state.db, fingerprint)
                 .await?
                 .ok_or_else(|| ApiError::Conflict {
                     message: "registered concurrently; retry".into(),
                 })?;
-            return Ok((StatusCode::OK, Json(existing.into())));
+            return Ok(Registered::Existing(existing));
         }
         Err(error) => return Err(error.into()),
     };
@@ -206,7 +260,7 @@ pub async fn register(
     audit::append(
         &mut *tx,
         NewEvent {
-            actor: &auth.caller().actor().to_string(),
+            actor: &caller.actor().to_string(),
             action: AuditAction::ExperimentRegistered,
             subject: fingerprint.as_str(),
             details: &details,
@@ -214,7 +268,5 @@ pub async fn register(
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    state.metrics.registration("created");
-    tracing::info!(experiment = %experiment.id, %fingerprint, "experiment registered");
-    Ok((StatusCode::CREATED, Json(experiment.into())))
+    Ok(Registered::Created(experiment))
 }

@@ -17,7 +17,8 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::MultiProgress;
 use serde_json::{Value, json};
 
-use trizone_core::{Decision, Verdict};
+use trizone_api::reviews::{ReviewFinding, ReviewRequest, ReviewResponse};
+use trizone_core::{Decision, Language, Verdict};
 use trizone_store::gate::{DecisionRecord, Outcome as GateOutcome};
 use trizone_store::runs::{Run, RunStatus};
 
@@ -214,6 +215,47 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
     simulate(zones, &candidates).await?;
 
     say("2. An experimenter uploads the dataset and registers three configurations")?;
+    let dataset_id = upload(zones, tag).await?;
+    let mut outcomes = register(zones, tag, &candidates).await?;
+
+    say("3. Their evaluations run side by side, each until the judge is certain")?;
+    evaluate(zones, &dataset_id, &mut outcomes).await?;
+
+    say("4. An admin asks the gate to judge them")?;
+    judge_all(zones, &mut outcomes).await?;
+    let decided =
+        |o: &&Outcome, wanted: fn(&DecisionRecord) -> bool| o.decision.as_ref().is_some_and(wanted);
+    let promoted: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| decided(o, |d| d.decision == Decision::Pass))
+        .collect();
+    let quarantined: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| decided(o, |d| d.quarantine_record_id.is_some()))
+        .collect();
+
+    say("5. An end user asks V2 for a review")?;
+    match promoted.first() {
+        Some(good) => review_sample(zones, good).await?,
+        None => say("   nothing passed, so V2 serves what it served before")?,
+    }
+
+    say("6. V3 holds the quarantined ones, with their reasons")?;
+    let records = show_records(zones, &quarantined).await?;
+
+    say("7. An admin asks for a re-evaluation of one of them")?;
+    let reevaluation = match records.last() {
+        Some((outcome, id)) => Some(reevaluate(zones, outcome, id).await?),
+        None => None,
+    };
+
+    say("")?;
+    summarize(&outcomes, reevaluation.as_ref())?;
+    Ok((promoted.len(), quarantined.len()))
+}
+
+/// Uploads the bundled dataset; its id.
+async fn upload(zones: &Zones, tag: &str) -> anyhow::Result<String> {
     let path = format!("/api/v1/datasets?name=demo-{tag}");
     let dataset = zones
         .v1
@@ -226,8 +268,17 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         "   dataset demo-{tag}: {} cases",
         dataset["case_count"]
     ))?;
+    Ok(dataset_id.to_owned())
+}
+
+/// Registers one configuration per candidate.
+async fn register(
+    zones: &Zones,
+    tag: &str,
+    candidates: &[Candidate],
+) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
-    for candidate in &candidates {
+    for candidate in candidates {
         let name = format!("demo-{}-{tag}", candidate.label.replace(' ', "-"));
         let body = json!({
             "description": format!("trizone demo: the {} one", candidate.label),
@@ -248,12 +299,11 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
             decision: None,
         });
     }
+    Ok(outcomes)
+}
 
-    say("3. Their evaluations run side by side, each until the judge is certain")?;
-    evaluate(zones, dataset_id, &mut outcomes).await?;
-
-    say("4. An admin asks the gate to judge them")?;
-    for outcome in &mut outcomes {
+async fn judge_all(zones: &Zones, outcomes: &mut [Outcome]) -> anyhow::Result<()> {
+    for outcome in outcomes {
         let decision = judge(zones, &outcome.experiment).await?;
         say(&format!(
             "   {:<26} {:<5} -> {}",
@@ -264,56 +314,54 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         }
         outcome.decision = Some(decision);
     }
-    let decided =
-        |o: &&Outcome, wanted: fn(&DecisionRecord) -> bool| o.decision.as_ref().is_some_and(wanted);
-    let promoted: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| decided(o, |d| d.decision == Decision::Pass))
-        .collect();
-    let quarantined: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| decided(o, |d| d.quarantine_record_id.is_some()))
-        .collect();
+    Ok(())
+}
 
-    say("5. An end user asks V2 for a review")?;
-    if let Some(good) = promoted.first() {
-        await_serving(zones, &good.fingerprint).await?;
-        let review = zones
+/// Has V2, once it serves `promoted`, review the sample file.
+async fn review_sample(zones: &Zones, promoted: &Outcome) -> anyhow::Result<()> {
+    await_serving(zones, &promoted.fingerprint).await?;
+    let request = ReviewRequest {
+        language: Language::Python,
+        path: Some("archive.py".into()),
+        code: SAMPLE.into(),
+    };
+    let review: ReviewResponse = typed(
+        &zones
             .v2
-            .post(
-                "/api/v2/reviews",
-                &json!({"language": "python", "path": "archive.py", "code": SAMPLE}),
-            )
-            .await?;
+            .post("/api/v2/reviews", &serde_json::to_value(&request)?)
+            .await?,
+    )?;
+    say(&format!(
+        "   answered by {} under deployment v{} ({}), in {:.0} ms",
+        review.answered_by.first().map_or("nobody", String::as_str),
+        review.deployment.version,
+        promoted.name,
+        review.latency_ms
+    ))?;
+    let lines: Vec<&str> = SAMPLE.lines().collect();
+    for ReviewFinding { finding, .. } in &review.findings {
+        let line = finding.line_start;
         say(&format!(
-            "   answered by {} under deployment v{} ({}), in {:.0} ms",
-            text(&review["answered_by"][0]),
-            text(&review["deployment"]["version"]),
-            good.name,
-            review["latency_ms"].as_f64().unwrap_or(0.0)
+            "   archive.py:{line} [{}] {}",
+            finding.severity, finding.message
         ))?;
-        let lines: Vec<&str> = SAMPLE.lines().collect();
-        for finding in review["findings"].as_array().into_iter().flatten() {
-            let line = finding["line_start"].as_u64().unwrap_or(0);
-            say(&format!(
-                "   archive.py:{line} [{}] {}",
-                text(&finding["severity"]),
-                text(&finding["message"])
-            ))?;
-            if let Some(source) = usize::try_from(line)
-                .ok()
-                .and_then(|l| lines.get(l.wrapping_sub(1)))
-            {
-                say(&format!("      {line:>3} | {source}"))?;
-            }
+        if let Some(source) = usize::try_from(line)
+            .ok()
+            .and_then(|l| lines.get(l.wrapping_sub(1)))
+        {
+            say(&format!("      {line:>3} | {source}"))?;
         }
-    } else {
-        say("   nothing passed, so V2 serves what it served before")?;
     }
+    Ok(())
+}
 
-    say("6. V3 holds the quarantined ones, with their reasons")?;
+/// Shows each quarantined configuration's V3 record; with its id.
+async fn show_records<'a>(
+    zones: &Zones,
+    quarantined: &[&'a Outcome],
+) -> anyhow::Result<Vec<(&'a Outcome, String)>> {
     let mut records = Vec::new();
-    for outcome in &quarantined {
+    for outcome in quarantined {
         let id = outcome
             .decision
             .as_ref()
@@ -329,33 +377,32 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         for check in record["failed_checks"].as_array().into_iter().flatten() {
             say(&format!("      {}", text(&check["reason"])))?;
         }
-        records.push((outcome, id));
+        records.push((*outcome, id));
     }
+    Ok(records)
+}
 
-    say("7. An admin asks for a re-evaluation of one of them")?;
-    let reevaluation = match records.last() {
-        Some((outcome, id)) => {
-            let experiment = zones
-                .v1_admin
-                .post(
-                    "/api/v1/reevaluations",
-                    &json!({"record_id": id, "description": "demo: the provider says it is fixed"}),
-                )
-                .await?;
-            say(&format!(
-                "   {} is back in V1 as experiment {} ({}), linked to its record",
-                outcome.name,
-                text(&experiment["id"]),
-                text(&experiment["status"])
-            ))?;
-            Some((outcome.experiment.clone(), experiment))
-        }
-        None => None,
-    };
-
-    say("")?;
-    summarize(&outcomes, reevaluation.as_ref())?;
-    Ok((promoted.len(), quarantined.len()))
+/// Brings a quarantined configuration back to V1; the experiment it was
+/// and the one it is now.
+async fn reevaluate(
+    zones: &Zones,
+    outcome: &Outcome,
+    record_id: &str,
+) -> anyhow::Result<(String, Value)> {
+    let experiment = zones
+        .v1_admin
+        .post(
+            "/api/v1/reevaluations",
+            &json!({"record_id": record_id, "description": "demo: the provider says it is fixed"}),
+        )
+        .await?;
+    say(&format!(
+        "   {} is back in V1 as experiment {} ({}), linked to its record",
+        outcome.name,
+        text(&experiment["id"]),
+        text(&experiment["status"])
+    ))?;
+    Ok((outcome.experiment.clone(), experiment))
 }
 
 /// Loads the dataset into the simulator and sets each model's profile.

@@ -15,6 +15,25 @@ pub enum Severity {
     Critical,
 }
 
+impl Severity {
+    /// The serialized name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A finding a model raised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +194,22 @@ fn augment(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_severity_prints_as_it_is_serialized() {
+        for severity in [
+            Severity::Info,
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&severity).unwrap(),
+                format!("\"{severity}\"")
+            );
+        }
+    }
 
     fn expected(start: u32, end: u32) -> ExpectedFinding {
         ExpectedFinding {

@@ -198,7 +198,10 @@ fn owner_of<'a>(
 
 /// The live experiment of `fingerprint`, if there is one; a refusal if
 /// the configuration is blacklisted or quarantined.
-async fn known(state: &AppState, fingerprint: &Fingerprint) -> Result<Option<Experiment>, ApiError> {
+async fn known(
+    state: &AppState,
+    fingerprint: &Fingerprint,
+) -> Result<Option<Experiment>, ApiError> {
     if let Some(entry) = quarantine::blacklist_entry(&state.db, fingerprint).await? {
         state.metrics.registration("blacklisted");
         return Err(ApiError::Refused {

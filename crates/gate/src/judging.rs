@@ -8,7 +8,7 @@
 
 use serde_json::json;
 use sqlx::PgConnection;
-use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, Verdict, judge};
+use trizone_core::{Baseline, CheckName, Decision, ExperimentStatus, RunMetrics, Verdict, judge};
 use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::experiments::Experiment;
 use trizone_store::gate::{self, DecisionRecord, NewDecision, Outcome, Trigger, UnjudgedRun};
@@ -133,93 +133,9 @@ impl Gate {
         let pooled_runs = evidence::pooled_runs(&mut *tx, experiment.fingerprint.as_str()).await?;
         let baseline = self.baseline(&mut *tx).await?;
         let verdict = judge(&pooled, &self.thresholds, baseline);
-        let metrics_json = serde_json::to_value(&metrics).unwrap_or_default();
-        let blacklisted = quarantine::blacklist_entry(&mut *tx, &experiment.fingerprint).await?;
-        let evaluated = experiment.status == ExperimentStatus::Evaluated;
-
-        let (outcome, deployment_id, record_id) = match (&blacklisted, verdict.decision) {
-            // A run that finished after its configuration was blacklisted.
-            (Some(entry), _) if evaluated => {
-                let reason = entry.reason.clone();
-                self.blacklist_in(
-                    tx,
-                    &experiment,
-                    ExperimentStatus::Evaluated,
-                    &reason,
-                    None,
-                    actor,
-                )
-                .await?;
-                (Outcome::Blacklisted, None, None)
-            }
-            // Evidence counts under a fingerprint; a configuration that
-            // no longer hashes to it is not what was evaluated.
-            (_, Decision::Pass)
-                if evaluated
-                    && experiment.configuration.fingerprint() != experiment.fingerprint =>
-            {
-                tracing::error!(
-                    experiment = %experiment.id,
-                    fingerprint = %experiment.fingerprint,
-                    "refusing to promote: the configuration does not hash to the fingerprint that was evaluated"
-                );
-                audit::append(
-                    &mut *tx,
-                    NewEvent {
-                        actor,
-                        action: AuditAction::PromotionRefused,
-                        subject: experiment.fingerprint.as_str(),
-                        details: &json!({
-                            "experiment_id": experiment.id,
-                            "run_id": run.run_id,
-                            "configuration_fingerprint": experiment.configuration.fingerprint(),
-                            "reason": "the configuration does not hash to the fingerprint that was evaluated",
-                        }),
-                    },
-                )
-                .await?;
-                (Outcome::KeptInV1, None, None)
-            }
-            (_, Decision::Pass) if evaluated => {
-                let deployment = production::insert_pending(
-                    &mut *tx,
-                    experiment.id,
-                    &experiment.fingerprint,
-                    &experiment.configuration,
-                )
-                .await?;
-                (Outcome::Promoting, Some(deployment.id), None)
-            }
-            (_, Decision::Fail) if evaluated => {
-                let evidence = Evidence {
-                    reason: reason_of(&verdict),
-                    failed_checks: serde_json::to_value(
-                        verdict.failed_checks().collect::<Vec<_>>(),
-                    )
-                    .unwrap_or_default(),
-                    metrics: Some(metrics_json.clone()),
-                    deployment_id: None,
-                };
-                let done = self
-                    .quarantine(
-                        tx,
-                        &experiment,
-                        ExperimentStatus::Evaluated,
-                        evidence,
-                        actor,
-                    )
-                    .await?;
-                let outcome = if done.blacklisted {
-                    Outcome::Blacklisted
-                } else {
-                    Outcome::Quarantined
-                };
-                (outcome, None, Some(done.record_id))
-            }
-            // Inconclusive, or the experiment moved on (a new run started):
-            // it stays in V1.
-            _ => (Outcome::KeptInV1, None, None),
-        };
+        let consequence = self
+            .act(tx, run, &experiment, &verdict, &metrics, actor)
+            .await?;
         let record = gate::insert(
             &mut *tx,
             NewDecision {
@@ -229,9 +145,9 @@ impl Gate {
                 verdict: &verdict,
                 thresholds: &self.thresholds,
                 metrics: &metrics,
-                outcome,
-                deployment_id,
-                quarantine_record_id: record_id,
+                outcome: consequence.outcome,
+                deployment_id: consequence.deployment_id,
+                quarantine_record_id: consequence.record_id,
                 decided_by: actor,
                 trigger,
                 evidence: &pooled,
@@ -268,6 +184,85 @@ impl Gate {
         Ok(record)
     }
 
+    /// Does what the verdict says to the experiment, within the decision's
+    /// transaction.
+    async fn act(
+        &self,
+        tx: &mut PgConnection,
+        run: &UnjudgedRun,
+        experiment: &Experiment,
+        verdict: &Verdict,
+        metrics: &RunMetrics,
+        actor: &str,
+    ) -> Result<Consequence, GateError> {
+        // Otherwise a new run started since: the experiment stays in V1.
+        if experiment.status != ExperimentStatus::Evaluated {
+            return Ok(Consequence::kept());
+        }
+        if let Some(entry) = quarantine::blacklist_entry(&mut *tx, &experiment.fingerprint).await? {
+            // A run that finished after its configuration was blacklisted.
+            self.blacklist_in(
+                tx,
+                experiment,
+                ExperimentStatus::Evaluated,
+                &entry.reason,
+                None,
+                actor,
+            )
+            .await?;
+            return Ok(Consequence {
+                outcome: Outcome::Blacklisted,
+                ..Consequence::kept()
+            });
+        }
+        match verdict.decision {
+            // Evidence counts under a fingerprint; a configuration that
+            // no longer hashes to it is not what was evaluated.
+            Decision::Pass if experiment.configuration.fingerprint() != experiment.fingerprint => {
+                refuse_promotion(tx, run, experiment, actor).await?;
+                Ok(Consequence::kept())
+            }
+            Decision::Pass => {
+                let deployment = production::insert_pending(
+                    &mut *tx,
+                    experiment.id,
+                    &experiment.fingerprint,
+                    &experiment.configuration,
+                )
+                .await?;
+                Ok(Consequence {
+                    outcome: Outcome::Promoting,
+                    deployment_id: Some(deployment.id),
+                    record_id: None,
+                })
+            }
+            Decision::Fail => {
+                let evidence = Evidence {
+                    reason: reason_of(verdict),
+                    failed_checks: serde_json::to_value(
+                        verdict.failed_checks().collect::<Vec<_>>(),
+                    )
+                    .unwrap_or_default(),
+                    metrics: Some(serde_json::to_value(metrics).unwrap_or_default()),
+                    deployment_id: None,
+                };
+                let done = self
+                    .quarantine(tx, experiment, ExperimentStatus::Evaluated, evidence, actor)
+                    .await?;
+                Ok(Consequence {
+                    outcome: if done.blacklisted {
+                        Outcome::Blacklisted
+                    } else {
+                        Outcome::Quarantined
+                    },
+                    deployment_id: None,
+                    record_id: Some(done.record_id),
+                })
+            }
+            Decision::Inconclusive => Ok(Consequence::kept()),
+        }
+    }
+
     /// The stable configuration's accuracy, when non-inferiority is judged:
     /// over all its evidence, as the candidate's is, not over whichever run
     /// of it came last (a run that stopped early, or an extension, may be a
@@ -287,6 +282,54 @@ impl Gate {
         .await?;
         Ok(stable.accuracy().map(|accuracy| Baseline { accuracy }))
     }
+}
+
+/// What a decision did, as its record keeps it.
+struct Consequence {
+    outcome: Outcome,
+    deployment_id: Option<Uuid>,
+    record_id: Option<Uuid>,
+}
+
+impl Consequence {
+    fn kept() -> Self {
+        Self {
+            outcome: Outcome::KeptInV1,
+            deployment_id: None,
+            record_id: None,
+        }
+    }
+}
+
+/// A pass whose configuration no longer hashes to its fingerprint stays in
+/// V1, with an audit row saying why.
+async fn refuse_promotion(
+    tx: &mut PgConnection,
+    run: &UnjudgedRun,
+    experiment: &Experiment,
+    actor: &str,
+) -> Result<(), GateError> {
+    tracing::error!(
+        experiment = %experiment.id,
+        fingerprint = %experiment.fingerprint,
+        "refusing to promote: the configuration does not hash to the fingerprint that was evaluated"
+    );
+    audit::append(
+        &mut *tx,
+        NewEvent {
+            actor,
+            action: AuditAction::PromotionRefused,
+            subject: experiment.fingerprint.as_str(),
+            details: &json!({
+                "experiment_id": experiment.id,
+                "run_id": run.run_id,
+                "configuration_fingerprint": experiment.configuration.fingerprint(),
+                "reason": "the configuration does not hash to the fingerprint that was evaluated",
+            }),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 /// The quarantine reason: the first failed check, in the judge's order.

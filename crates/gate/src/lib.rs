@@ -19,6 +19,7 @@ pub mod openapi;
 pub mod quarantine;
 pub mod rollback;
 pub mod saga;
+pub mod tasks;
 pub mod v2;
 
 use std::str::FromStr;
@@ -143,110 +144,6 @@ impl Gate {
         if let Err(error) = published {
             tracing::warn!(%error, "the cluster was not told of the transition");
         }
-    }
-
-    /// Runs the gate's tasks until `stop`: judging on `schedule`, sagas
-    /// (at once, to finish what a previous gate left, then when woken and
-    /// every few seconds), the SLO watcher every `slo_check`.
-    pub async fn run_tasks(
-        self,
-        schedule: cron::Schedule,
-        slo_check: Duration,
-        mut stop: watch::Receiver<bool>,
-    ) {
-        if let Err(error) =
-            trizone_store::gate::publish_thresholds(&self.db, &self.thresholds).await
-        {
-            tracing::warn!(%error, "cannot publish the thresholds to V1");
-        }
-        // What a previous gate may not have published.
-        self.after_transition(kubernetes::Transition {
-            reason: "Resynced",
-            message: "the gate started and republished the active deployment",
-            warning: false,
-        })
-        .await;
-        let judge = {
-            let gate = self.clone();
-            let mut stop = stop.clone();
-            async move {
-                for next in schedule.upcoming(chrono::Utc) {
-                    let wait = (next - chrono::Utc::now()).to_std().unwrap_or_default();
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(wait) => {}
-                    }
-                    let result = gate.judge_pending().await;
-                    let outcome = if result.is_ok() { "ok" } else { "error" };
-                    gate.metrics
-                        .judging_passes
-                        .with_label_values(&[outcome])
-                        .inc();
-                    match result {
-                        Ok(n) => {
-                            #[expect(
-                                clippy::cast_precision_loss,
-                                reason = "Unix seconds fit an f64 exactly"
-                            )]
-                            gate.metrics
-                                .last_judging
-                                .set(chrono::Utc::now().timestamp() as f64);
-                            if n > 0 {
-                                tracing::info!(decided = n, "scheduled judging");
-                            }
-                        }
-                        Err(error) => tracing::error!(%error, "scheduled judging failed"),
-                    }
-                }
-            }
-        };
-        let sagas = {
-            let gate = self.clone();
-            let mut stop = stop.clone();
-            async move {
-                loop {
-                    if let Err(error) = gate.drive_sagas().await {
-                        tracing::error!(%error, "promotion saga stopped; it resumes on the next pass");
-                    }
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = gate.saga_wake.notified() => {}
-                        () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                    }
-                }
-            }
-        };
-        let slo = {
-            let gate = self.clone();
-            let mut stop = stop.clone();
-            async move {
-                loop {
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = tokio::time::sleep(slo_check) => {}
-                    }
-                    if let Err(error) = gate.watch_slo().await {
-                        tracing::error!(%error, "SLO check failed");
-                    }
-                }
-            }
-        };
-        let blacklist = {
-            let gate = self.clone();
-            async move {
-                loop {
-                    gate.refresh_blacklist_size().await;
-                    // Again after a blacklisting, and every 30 s for the ones
-                    // a quarantine made inside a longer transaction.
-                    tokio::select! {
-                        _ = stop.changed() => return,
-                        () = gate.blacklist_wake.notified() => {}
-                        () = tokio::time::sleep(Duration::from_secs(30)) => {}
-                    }
-                }
-            }
-        };
-        tokio::join!(judge, sagas, slo, blacklist);
     }
 }
 

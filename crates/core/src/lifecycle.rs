@@ -12,6 +12,11 @@ use crate::error::Error;
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(
+    feature = "sqlx",
+    derive(sqlx::Type),
+    sqlx(type_name = "text", rename_all = "snake_case")
+)]
 pub enum ExperimentStatus {
     Registered,
     Evaluating,
@@ -31,50 +36,51 @@ pub enum Mover {
     Gate,
 }
 
-use ExperimentStatus::*;
-
 /// Every allowed transition and who makes it.
-pub const TRANSITIONS: &[(ExperimentStatus, ExperimentStatus, Mover)] = &[
-    (Registered, Evaluating, Mover::Experiment),
-    (Registered, Withdrawn, Mover::Experiment),
-    (Registered, Blacklisted, Mover::Gate),
-    // A run that could not finish (cancelled, every case failed to start).
-    (Evaluating, Registered, Mover::Experiment),
-    (Evaluating, Evaluated, Mover::Experiment),
-    // Another run, e.g. after an inconclusive verdict asked for more cases.
-    (Evaluated, Evaluating, Mover::Experiment),
-    (Evaluated, Withdrawn, Mover::Experiment),
-    (Evaluated, Promoted, Mover::Gate),
-    (Evaluated, Quarantined, Mover::Gate),
-    (Evaluated, Blacklisted, Mover::Gate),
-    // A failed smoke test after PASS, or an SLO breach in production.
-    (Promoted, Quarantined, Mover::Gate),
-    // Blacklisting a configuration V2 served before (superseded or rolled
-    // back): it must never be served again, so it may not stay promoted.
-    (Promoted, Blacklisted, Mover::Gate),
-    (Quarantined, Blacklisted, Mover::Gate),
-];
+pub const TRANSITIONS: &[(ExperimentStatus, ExperimentStatus, Mover)] = {
+    use ExperimentStatus::*;
+    &[
+        (Registered, Evaluating, Mover::Experiment),
+        (Registered, Withdrawn, Mover::Experiment),
+        (Registered, Blacklisted, Mover::Gate),
+        // A run that could not finish (cancelled, every case failed to start).
+        (Evaluating, Registered, Mover::Experiment),
+        (Evaluating, Evaluated, Mover::Experiment),
+        // Another run, e.g. after an inconclusive verdict asked for more cases.
+        (Evaluated, Evaluating, Mover::Experiment),
+        (Evaluated, Withdrawn, Mover::Experiment),
+        (Evaluated, Promoted, Mover::Gate),
+        (Evaluated, Quarantined, Mover::Gate),
+        (Evaluated, Blacklisted, Mover::Gate),
+        // A failed smoke test after PASS, or an SLO breach in production.
+        (Promoted, Quarantined, Mover::Gate),
+        // Blacklisting a configuration V2 served before (superseded or rolled
+        // back): it must never be served again, so it may not stay promoted.
+        (Promoted, Blacklisted, Mover::Gate),
+        (Quarantined, Blacklisted, Mover::Gate),
+    ]
+};
 
 impl ExperimentStatus {
     pub const ALL: [Self; 7] = [
-        Registered,
-        Evaluating,
-        Evaluated,
-        Promoted,
-        Quarantined,
-        Blacklisted,
-        Withdrawn,
+        Self::Registered,
+        Self::Evaluating,
+        Self::Evaluated,
+        Self::Promoted,
+        Self::Quarantined,
+        Self::Blacklisted,
+        Self::Withdrawn,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Registered => "registered",
-            Evaluating => "evaluating",
-            Evaluated => "evaluated",
-            Promoted => "promoted",
-            Quarantined => "quarantined",
-            Blacklisted => "blacklisted",
-            Withdrawn => "withdrawn",
+            Self::Registered => "registered",
+            Self::Evaluating => "evaluating",
+            Self::Evaluated => "evaluated",
+            Self::Promoted => "promoted",
+            Self::Quarantined => "quarantined",
+            Self::Blacklisted => "blacklisted",
+            Self::Withdrawn => "withdrawn",
         }
     }
 
@@ -104,7 +110,7 @@ impl ExperimentStatus {
     /// Not yet decided by the gate: registered, being evaluated, or
     /// evaluated and waiting for its verdict to be acted on.
     pub fn awaits_decision(self) -> bool {
-        matches!(self, Registered | Evaluating | Evaluated)
+        matches!(self, Self::Registered | Self::Evaluating | Self::Evaluated)
     }
 
     /// No transition leaves this state.
@@ -115,7 +121,7 @@ impl ExperimentStatus {
     /// Re-evaluation does not move the experiment: it registers a new one
     /// linked to the quarantine record, which only a quarantined one has.
     pub fn can_be_reevaluated(self) -> bool {
-        self == Quarantined
+        self == Self::Quarantined
     }
 }
 
@@ -128,6 +134,7 @@ impl std::fmt::Display for ExperimentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ExperimentStatus::*;
 
     #[test]
     fn the_happy_paths_are_allowed_for_their_mover() {

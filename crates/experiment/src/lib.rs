@@ -17,6 +17,7 @@ pub mod state;
 use axum::Router;
 use axum::routing::{get, post};
 use trizone_http::layers::{self, Limits};
+use trizone_http::zone::{Tasks, serve_zone};
 use trizone_http::{HttpMetrics, Readiness};
 use trizone_store::DbRole;
 use utoipa::OpenApi;
@@ -116,10 +117,10 @@ pub async fn run(
     let state = state(config, providers.catalog()).await?;
     // The worker has a pool of its own: requests that exhaust the API's
     // pool (slow uploads, a burst of reads) do not interrupt an evaluation.
-    let options: sqlx::postgres::PgConnectOptions =
-        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
     let pool_size = u32::try_from(config.runs_at_once.saturating_mul(2) + 2).unwrap_or(u32::MAX);
-    let worker_db = trizone_store::connect(options, DbRole::Experiment, pool_size.max(8)).await?;
+    let worker_db =
+        trizone_http::zone::connect(&config.database_url, DbRole::Experiment, pool_size.max(8))
+            .await?;
     let models = trizone_router::ModelRouter::new(
         providers,
         trizone_router::ResilienceSettings::default(),
@@ -132,21 +133,20 @@ pub async fn run(
         max_run: std::time::Duration::from_secs(config.max_run_seconds),
         ..runs::worker::WorkerSettings::new(config.replica_name())
     };
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker = tokio::spawn(
+    let mut tasks = Tasks::default();
+    tasks.spawn(
         runs::worker::Worker::new(
             worker_db,
             std::sync::Arc::new(models),
             settings,
             state.metrics.clone(),
         )
-        .run(stopped),
+        .run(tasks.stopped()),
     );
     let limits = Limits {
         body_bytes: config.body_limit,
         ..Limits::default()
     };
-    tracing::info!(address = %listener.local_addr()?, "V1 experimentation serving");
     // Progress streams end first, so the server has nothing held open to
     // wait for.
     let streams = state.streams.clone();
@@ -154,9 +154,6 @@ pub async fn run(
         shutdown.await;
         streams.close();
     };
-    let served = trizone_http::serve::serve(listener, router(state, limits), shutdown).await;
-    // The server has drained; stop the worker and wait for it to let go.
-    let _ = stop.send(true);
-    worker.await?;
-    Ok(served?)
+    let app = router(state, limits);
+    serve_zone("V1 experimentation", listener, app, tasks, shutdown).await
 }

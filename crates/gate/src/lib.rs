@@ -33,6 +33,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use trizone_core::Thresholds;
 use trizone_http::layers::{self, Limits};
+use trizone_http::zone::{Tasks, serve_zone};
 use trizone_http::{HttpMetrics, KeyStore, Readiness};
 use trizone_store::DbRole;
 use utoipa::OpenApi;
@@ -191,9 +192,7 @@ pub async fn run(
     let keys = config.auth.load()?;
     let schedule = cron::Schedule::from_str(&config.schedule)
         .map_err(|e| anyhow::anyhow!("TRIZONE_GATE_SCHEDULE `{}`: {e}", config.schedule))?;
-    let options: sqlx::postgres::PgConnectOptions =
-        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
-    let db = trizone_store::connect(options, DbRole::Gate, 8).await?;
+    let db = trizone_http::zone::connect(&config.database_url, DbRole::Gate, 8).await?;
     let parts = Parts {
         db,
         v2: V2Client::new(&config.v2_url, config.v2_token()?)?,
@@ -203,16 +202,12 @@ pub async fn run(
         cluster: config.cluster().await?,
     };
     let state = state(parts, keys)?;
-    let (stop, stopped) = watch::channel(false);
-    let tasks = tokio::spawn(state.gate.clone().run_tasks(
+    let mut tasks = Tasks::default();
+    tasks.spawn(state.gate.clone().run_tasks(
         schedule,
         Duration::from_secs(config.policy.slo_check_seconds.max(1)),
-        stopped,
+        tasks.stopped(),
     ));
-    tracing::info!(address = %listener.local_addr()?, "gate serving");
-    let served =
-        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
-    let _ = stop.send(true);
-    tasks.await?;
-    Ok(served?)
+    let app = router(state, Limits::default());
+    serve_zone("gate", listener, app, tasks, shutdown).await
 }

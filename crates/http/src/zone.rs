@@ -1,14 +1,20 @@
-//! The `main` every zone binary shares: flags and environment parsed,
-//! logging started, the listener bound, and the zone served until SIGTERM
-//! or Ctrl-C.
+//! What every zone shares to start and stop: its binary's `main` (flags
+//! and environment parsed, logging started, the listener bound) and its
+//! `run` (served until SIGTERM or Ctrl-C, then its background work stopped
+//! and awaited).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 
 use anyhow::Context;
+use axum::Router;
 use clap::{Args, CommandFactory, FromArgMatches, Parser};
+#[cfg(feature = "store")]
+use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::telemetry::{self, LogFormat};
 
@@ -55,4 +61,67 @@ pub async fn main<C: ZoneConfig>(
         Box::pin(crate::serve::shutdown_signal()),
     )
     .await
+}
+
+/// A zone's background work. Each task watches [`Tasks::stopped`]; once
+/// the server has drained, [`serve_zone`] tells them to stop and waits
+/// for every one to let go.
+#[derive(Debug)]
+pub struct Tasks {
+    stop: watch::Sender<bool>,
+    running: Vec<JoinHandle<()>>,
+}
+
+impl Default for Tasks {
+    fn default() -> Self {
+        Self {
+            stop: watch::channel(false).0,
+            running: Vec::new(),
+        }
+    }
+}
+
+impl Tasks {
+    /// Changes to `true` when the tasks should stop.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    pub fn spawn(&mut self, task: impl Future<Output = ()> + Send + 'static) {
+        self.running.push(tokio::spawn(task));
+    }
+
+    /// A task already running.
+    pub fn adopt(&mut self, task: JoinHandle<()>) {
+        self.running.push(task);
+    }
+}
+
+/// Serves the zone `name`'s `app` on `listener` until `shutdown`
+/// completes, lets in-flight requests finish, then stops its `tasks`.
+pub async fn serve_zone(
+    name: &'static str,
+    listener: TcpListener,
+    app: Router,
+    tasks: Tasks,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    tracing::info!(zone = name, address = %listener.local_addr()?, "serving");
+    let served = crate::serve::serve(listener, app, shutdown).await;
+    let _ = tasks.stop.send(true);
+    for task in tasks.running {
+        task.await?;
+    }
+    Ok(served?)
+}
+
+/// A pool for a zone's own database role, from the operator's URL.
+#[cfg(feature = "store")]
+pub async fn connect(
+    url: &SecretString,
+    role: trizone_store::DbRole,
+    max_connections: u32,
+) -> anyhow::Result<sqlx::PgPool> {
+    let options: sqlx::postgres::PgConnectOptions = url.expose_secret().parse()?;
+    Ok(trizone_store::connect(options, role, max_connections).await?)
 }

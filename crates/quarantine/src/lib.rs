@@ -16,6 +16,7 @@ use axum::routing::get;
 use sqlx::PgPool;
 use tokio::sync::watch;
 use trizone_http::layers::{self, Limits};
+use trizone_http::zone::{Tasks, serve_zone};
 use trizone_http::{HttpMetrics, KeyStore, Readiness};
 use trizone_store::DbRole;
 use utoipa::OpenApi;
@@ -79,20 +80,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let keys = config.auth.load()?;
-    let options: sqlx::postgres::PgConnectOptions =
-        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
-    let db = trizone_store::connect(options, DbRole::Quarantine, 8).await?;
+    let db = trizone_http::zone::connect(&config.database_url, DbRole::Quarantine, 8).await?;
     let state = state_with(db, keys)?;
-    let (stop, stopped) = watch::channel(false);
-    let refresher = tokio::spawn(refresh_metrics(
+    let mut tasks = Tasks::default();
+    tasks.spawn(refresh_metrics(
         state.clone(),
         Duration::from_secs(15),
-        stopped,
+        tasks.stopped(),
     ));
-    tracing::info!(address = %listener.local_addr()?, "V3 quarantine serving");
-    let served =
-        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
-    let _ = stop.send(true);
-    refresher.await?;
-    Ok(served?)
+    let app = router(state, Limits::default());
+    serve_zone("V3 quarantine", listener, app, tasks, shutdown).await
 }

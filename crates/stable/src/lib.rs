@@ -23,6 +23,7 @@ use axum::Router;
 use axum::routing::{get, post};
 use tokio::sync::watch;
 use trizone_http::layers::{self, Limits};
+use trizone_http::zone::{Tasks, serve_zone};
 use trizone_http::{HttpMetrics, KeyStore, Readiness};
 use trizone_router::ModelRouter;
 use trizone_store::DbRole;
@@ -145,9 +146,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let keys = config.auth.load()?;
-    let options: sqlx::postgres::PgConnectOptions =
-        secrecy::ExposeSecret::expose_secret(&config.database_url).parse()?;
-    let db = trizone_store::connect(options, DbRole::Stable, 8).await?;
+    let db = trizone_http::zone::connect(&config.database_url, DbRole::Stable, 8).await?;
     let parts = Parts {
         db,
         keys,
@@ -162,13 +161,8 @@ pub async fn run(
             registry,
         )?)
     })?;
-    let state = service.state.clone();
-    let (stop, stopped) = watch::channel(false);
-    let tasks = service.start(config.poll_interval(), stopped).await;
-    tracing::info!(address = %listener.local_addr()?, "V2 stable serving");
-    let served =
-        trizone_http::serve::serve(listener, router(state, Limits::default()), shutdown).await;
-    let _ = stop.send(true);
-    tasks.await?;
-    Ok(served?)
+    let app = router(service.state.clone(), Limits::default());
+    let mut tasks = Tasks::default();
+    tasks.adopt(service.start(config.poll_interval(), tasks.stopped()).await);
+    serve_zone("V2 stable", listener, app, tasks, shutdown).await
 }

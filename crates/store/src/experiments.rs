@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
-use trizone_core::{Configuration, ExperimentStatus, Fingerprint, Mover};
+use trizone_core::{Configuration, Decision, ExperimentStatus, Fingerprint, Mover};
 use uuid::Uuid;
 
 use crate::StoreError;
@@ -243,7 +243,7 @@ pub struct Readiness {
     pub name: String,
     pub owner: String,
     pub fingerprint: String,
-    pub status: String,
+    pub status: ExperimentStatus,
     /// Cases pooled over every run of this configuration.
     pub cases: i64,
     pub accuracy: Option<f64>,
@@ -253,8 +253,7 @@ pub struct Readiness {
     pub satisfaction: Option<f64>,
     /// The gate's latest decision on the configuration, if any.
     pub decision_id: Option<Uuid>,
-    /// pass, fail or inconclusive.
-    pub decision: Option<String>,
+    pub decision: Option<Decision>,
     /// The cases that decision rested on (fewer than `cases` when runs
     /// ended since).
     pub decided_on_cases: Option<i64>,
@@ -273,9 +272,10 @@ pub async fn readiness(
     let rows = sqlx::query_as!(
         Readiness,
         r#"SELECT r.experiment_id AS "experiment_id!", r.name AS "name!", r.owner AS "owner!",
-                  r.fingerprint AS "fingerprint!", r.status AS "status!", r.cases AS "cases!", r.accuracy,
+                  r.fingerprint AS "fingerprint!", r.status AS "status!: ExperimentStatus",
+                  r.cases AS "cases!", r.accuracy,
                   r.error_rate, r.latency_p95_ms, r.cost_usd AS "cost_usd!", r.satisfaction,
-                  r.decision_id, r.decision, r.decided_on_cases, r.additional_cases_needed, r.decided_at,
+                  r.decision_id, r.decision AS "decision: Decision", r.decided_on_cases, r.additional_cases_needed, r.decided_at,
                   r.ready AS "ready!"
            FROM experiments_v1.promotion_readiness r
            JOIN experiments_v1.experiments e ON e.id = r.experiment_id

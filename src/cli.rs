@@ -95,7 +95,7 @@ enum Command {
         file: std::path::PathBuf,
         /// Default: from the file's extension.
         #[arg(long)]
-        language: Option<String>,
+        language: Option<trizone_core::Language>,
         #[arg(long)]
         json: bool,
     },

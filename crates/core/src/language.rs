@@ -73,6 +73,25 @@ impl Language {
     }
 }
 
+impl std::str::FromStr for Language {
+    type Err = String;
+
+    /// As serialized; the error lists the accepted names.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|l| l.as_str() == raw)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Self::ALL.iter().map(|l| l.as_str()).collect();
+                format!(
+                    "`{raw}` is not a language trizone reviews; use one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
 impl std::fmt::Display for Language {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -93,6 +112,18 @@ mod tests {
             .to_string();
         assert!(
             error.contains("cobol") && error.contains("typescript"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn every_language_parses_from_its_name() {
+        for language in Language::ALL {
+            assert_eq!(language.as_str().parse::<Language>(), Ok(*language));
+        }
+        let error = "pyhton".parse::<Language>().unwrap_err();
+        assert!(
+            error.contains("pyhton") && error.contains("python"),
             "{error}"
         );
     }

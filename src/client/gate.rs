@@ -1,0 +1,116 @@
+//! `trizone gate`: judge, list decisions, blacklist and roll back.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::run::show_verdict;
+use trizone_store::gate::DecisionRecord;
+
+use super::{Servers, Zone, ZoneName, list, print, text, typed, with_query};
+
+#[derive(Debug, Subcommand)]
+pub enum GateCommand {
+    /// Judge an experiment's latest finished run now.
+    Judge {
+        experiment: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Decisions {
+        #[arg(long)]
+        experiment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Blacklist a configuration for good.
+    Blacklist {
+        fingerprint: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Roll V2 back to the previous deployment.
+    Rollback {
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()> {
+    let read_role = if matches!(command, GateCommand::Decisions { .. }) {
+        "experimenter"
+    } else {
+        "admin"
+    };
+    let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
+    match command {
+        GateCommand::Judge { experiment, json } => {
+            let d = gate
+                .post(
+                    &format!("/api/gate/experiments/{experiment}/judge"),
+                    &json!({}),
+                )
+                .await?;
+            let record: DecisionRecord = typed(&d)?;
+            print(json, &d, |out| {
+                writeln!(
+                    out,
+                    "{} -> {} (on {} cases pooled from {} runs)",
+                    record.decision,
+                    record.outcome,
+                    text(&record.verdict["cases"]),
+                    record.pooled_runs.as_ref().map_or(0, Vec::len)
+                )?;
+                show_verdict(out, &record.verdict, Some(&experiment))
+            })
+        }
+        GateCommand::Decisions { experiment, json } => {
+            let path = with_query(
+                "/api/gate/decisions",
+                "experiment_id",
+                experiment.as_deref(),
+            );
+            let page = gate.get(&path).await?;
+            list(json, &page, "decisions", |d| {
+                format!(
+                    "{}  {:<12} {:<12} experiment {}",
+                    text(&d["created_at"]),
+                    text(&d["decision"]),
+                    text(&d["outcome"]),
+                    text(&d["experiment_id"])
+                )
+            })
+        }
+        GateCommand::Blacklist {
+            fingerprint,
+            reason,
+        } => {
+            let e = gate
+                .post(
+                    "/api/gate/blacklist",
+                    &json!({"fingerprint": fingerprint, "reason": reason}),
+                )
+                .await?;
+            print(false, &e, |out| {
+                writeln!(
+                    out,
+                    "blacklisted {}: {}",
+                    text(&e["fingerprint"]),
+                    text(&e["reason"])
+                )
+            })
+        }
+        GateCommand::Rollback { reason } => {
+            let r = gate
+                .post("/api/gate/rollback", &json!({"reason": reason}))
+                .await?;
+            print(false, &r, |out| {
+                writeln!(
+                    out,
+                    "V2 rolled back from version {} to {}",
+                    text(&r["from"]["version"]),
+                    text(&r["to"]["version"])
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The role commands: thin HTTP clients of the zone services, with errors a
+//! person can act on (which server, what status, what it said) and `--json`
+//! on every read. One module per command group; this one holds what they
+//! share: where the zones are, how a zone is asked, and how answers print.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use trizone_api::ErrorBody;
+
+use crate::session::Session;
+
+mod dataset;
+mod experiment;
+mod gate;
+mod quarantine;
+mod review;
+mod run;
+
+pub use dataset::{DatasetCommand, dataset};
+pub use experiment::{ExperimentCommand, experiment};
+pub use gate::{GateCommand, gate};
+pub use quarantine::{QuarantineCommand, quarantine};
+pub use review::review;
+pub use run::{RunCommand, follow_run, run, run_bar};
+
+/// What the server wrote, read back as the type it was written from, for a
+/// client that acts on it (a state, a decision) rather than printing it.
+pub fn typed<T: DeserializeOwned>(value: &Value) -> anyhow::Result<T> {
+    T::deserialize(value).with_context(|| {
+        format!(
+            "the server's answer is not a {} this client reads",
+            std::any::type_name::<T>()
+                .rsplit("::")
+                .next()
+                .unwrap_or("value")
+        )
+    })
+}
+
+/// Where the services are and who is asking. Each URL and token comes from
+/// its flag, else its environment variable, else the session `trizone up`
+/// saved, else the local default.
+#[derive(Debug, Clone, Args)]
+pub struct Servers {
+    /// Default: http://127.0.0.1:8081.
+    #[arg(long, global = true, env = "TRIZONE_V1_URL")]
+    pub v1_url: Option<String>,
+    /// Default: http://127.0.0.1:8082.
+    #[arg(long, global = true, env = "TRIZONE_V2_URL")]
+    pub v2_url: Option<String>,
+    /// Default: http://127.0.0.1:8083.
+    #[arg(long, global = true, env = "TRIZONE_V3_URL")]
+    pub v3_url: Option<String>,
+    /// Default: http://127.0.0.1:8084.
+    #[arg(long, global = true, env = "TRIZONE_GATE_URL")]
+    pub gate_url: Option<String>,
+    /// Bearer token (default: TRIZONE_TOKEN_<ROLE> for the role the command needs).
+    #[arg(long, global = true, env = "TRIZONE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// The zones a command can talk to.
+#[derive(Debug, Clone, Copy)]
+pub enum ZoneName {
+    V1,
+    V2,
+    V3,
+    Gate,
+}
+
+impl ZoneName {
+    fn describe(self) -> &'static str {
+        match self {
+            Self::V1 => "V1",
+            Self::V2 => "V2",
+            Self::V3 => "V3",
+            Self::Gate => "the gate",
+        }
+    }
+}
+
+impl Servers {
+    /// Where `zone` is: flag or environment, session, default.
+    pub fn url(&self, zone: ZoneName, session: Option<&Session>) -> String {
+        let (given, saved, default) = match zone {
+            ZoneName::V1 => (&self.v1_url, session.map(|s| &s.v1_url), 8081),
+            ZoneName::V2 => (&self.v2_url, session.map(|s| &s.v2_url), 8082),
+            ZoneName::V3 => (&self.v3_url, session.map(|s| &s.v3_url), 8083),
+            ZoneName::Gate => (&self.gate_url, session.map(|s| &s.gate_url), 8084),
+        };
+        given
+            .clone()
+            .or_else(|| saved.cloned())
+            .unwrap_or_else(|| format!("http://127.0.0.1:{default}"))
+    }
+
+    /// The token for `role`: `--token`, `TRIZONE_TOKEN_<ROLE>`, session.
+    pub fn token(&self, role: &str, session: Option<&Session>) -> anyhow::Result<String> {
+        let variable = format!("TRIZONE_TOKEN_{}", role.to_uppercase());
+        self.token
+            .clone()
+            .or_else(|| std::env::var(&variable).ok().filter(|t| !t.is_empty()))
+            .or_else(|| session.and_then(|s| s.token(role)).map(str::to_owned))
+            .with_context(|| {
+                format!("no token: pass --token or set {variable} (`trizone up` prints one)")
+            })
+    }
+}
+
+/// One zone, as a command talks to it.
+pub struct Zone {
+    name: &'static str,
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Zone {
+    /// `zone`, asked with the token of `role`.
+    pub fn new(servers: &Servers, zone: ZoneName, role: &str) -> anyhow::Result<Self> {
+        let session = Session::load();
+        let token = servers.token(role, session.as_ref())?;
+        Self::at(zone, &servers.url(zone, session.as_ref()), &token)
+    }
+
+    /// `zone` at `base`, asked with `token`.
+    pub fn at(zone: ZoneName, base: &str, token: &str) -> anyhow::Result<Self> {
+        Ok(Self {
+            name: zone.describe(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()?,
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder, path: &str) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot reach {} at {} (is it running? `scripts/run` starts it)",
+                    self.name, self.base
+                )
+            })?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let (message, code) = match ErrorBody::deserialize(&body) {
+                Ok(ErrorBody { error }) => (error.message, error.code),
+                Err(_) => ("no message".to_owned(), "no code".into()),
+            };
+            bail!(
+                "{} at {} answered {} to {path}: {message} ({code})",
+                self.name,
+                self.base,
+                status.as_u16(),
+            );
+        }
+        Ok(body)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)), path)
+            .await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(
+            self.http.post(format!("{}{path}", self.base)).json(body),
+            path,
+        )
+        .await
+    }
+
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<Value> {
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        self.send(request, path).await
+    }
+}
+
+pub(crate) fn print(
+    json: bool,
+    value: &Value,
+    human: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(value)?)?;
+    } else {
+        human(&mut out)?;
+    }
+    Ok(())
+}
+
+/// Prints `value` as JSON, or one line per item of `items` (a path into
+/// `value`, empty for `value` itself).
+pub(crate) fn list(
+    json: bool,
+    value: &Value,
+    items: &str,
+    line: impl Fn(&Value) -> String,
+) -> anyhow::Result<()> {
+    let items = if items.is_empty() {
+        value
+    } else {
+        &value[items]
+    };
+    print(json, value, |out| {
+        for item in items.as_array().into_iter().flatten() {
+            writeln!(out, "{}", line(item))?;
+        }
+        Ok(())
+    })
+}
+
+/// `path`, with `?key=value` (encoded) when there is a value.
+pub(crate) fn with_query(path: &str, key: &str, value: Option<&str>) -> String {
+    match value {
+        Some(value) => {
+            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
+            format!("{path}?{key}={encoded}")
+        }
+        None => path.to_owned(),
+    }
+}
+
+pub fn short(fingerprint: &Value) -> String {
+    fingerprint
+        .as_str()
+        .unwrap_or("")
+        .chars()
+        .take(12)
+        .collect()
+}
+
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}

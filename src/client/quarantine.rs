@@ -1,0 +1,109 @@
+//! `trizone quarantine`: read V3's records and ask for re-evaluations.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{Servers, Zone, ZoneName, list, print, short, text, with_query};
+
+#[derive(Debug, Subcommand)]
+pub enum QuarantineCommand {
+    List {
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Summary {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Register a quarantined configuration again, linked to its record (admins).
+    Reevaluate {
+        record: String,
+        /// Default: the record's owner.
+        #[arg(long)]
+        owner: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow::Result<()> {
+    let v3 = || Zone::new(servers, ZoneName::V3, "experimenter");
+    match command {
+        QuarantineCommand::List { reason, json } => {
+            let path = with_query("/api/v3/records", "reason", reason.as_deref());
+            let page = v3()?.get(&path).await?;
+            list(json, &page, "records", |r| {
+                format!(
+                    "{}  {:<14} {:<30} {}",
+                    text(&r["id"]),
+                    text(&r["reason"]),
+                    text(&r["name"]),
+                    short(&r["fingerprint"])
+                )
+            })
+        }
+        QuarantineCommand::Show { id, json } => {
+            let r = v3()?.get(&format!("/api/v3/records/{id}")).await?;
+            print(json, &r, |out| {
+                writeln!(
+                    out,
+                    "{} ({}) quarantined for {}",
+                    text(&r["name"]),
+                    short(&r["fingerprint"]),
+                    text(&r["reason"])
+                )?;
+                for c in r["failed_checks"].as_array().into_iter().flatten() {
+                    // The reason states the value and the bar.
+                    writeln!(out, "  {}: {}", text(&c["name"]), text(&c["reason"]))?;
+                }
+                writeln!(
+                    out,
+                    "  re-evaluation eligible: {}",
+                    text(&r["reevaluation"]["eligible"])
+                )
+            })
+        }
+        QuarantineCommand::Summary { json } => {
+            let rows = v3()?.get("/api/v3/summary").await?;
+            list(json, &rows, "", |s| {
+                format!(
+                    "week of {}  {:<14} {:<28} {} record(s), {} re-evaluation(s)",
+                    text(&s["week"]).get(..10).unwrap_or_default(),
+                    text(&s["reason"]),
+                    text(&s["primary_model"]),
+                    text(&s["records"]),
+                    text(&s["reevaluations"])
+                )
+            })
+        }
+        QuarantineCommand::Reevaluate {
+            record,
+            owner,
+            description,
+            json,
+        } => {
+            // V1 registers it, after reading the record from V3 itself.
+            let v1 = Zone::new(servers, ZoneName::V1, "admin")?;
+            let body = json!({"record_id": record, "owner": owner, "description": description});
+            let e = v1.post("/api/v1/reevaluations", &body).await?;
+            print(json, &e, |out| {
+                writeln!(
+                    out,
+                    "experiment {} ({}) {}: re-evaluation of record {record}",
+                    text(&e["id"]),
+                    text(&e["name"]),
+                    text(&e["status"])
+                )
+            })
+        }
+    }
+}

@@ -1,0 +1,212 @@
+//! `trizone run`: start, extend and follow evaluation runs.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use trizone_core::Decision;
+use trizone_store::runs::{Run, RunStatus};
+
+use super::{Servers, Zone, ZoneName, print, text, typed};
+
+#[derive(Debug, Subcommand)]
+pub enum RunCommand {
+    /// Evaluate an experiment on a dataset's cases (those not yet
+    /// evaluated for its configuration), until the judge is certain.
+    Start {
+        experiment: String,
+        #[arg(long)]
+        dataset: String,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Continue an inconclusive experiment: with the cases its last
+    /// dataset has left, or with another dataset's. The evidence so far
+    /// counts; every case counts once.
+    Extend {
+        experiment: String,
+        /// Another dataset (default: the latest run's).
+        #[arg(long)]
+        dataset: Option<String>,
+        #[command(flatten)]
+        options: RunOptions,
+    },
+    /// Follow a run until it ends, with a progress bar.
+    Watch {
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How a run goes.
+#[derive(Debug, clap::Args)]
+pub struct RunOptions {
+    #[arg(long)]
+    concurrency: Option<u32>,
+    /// Evaluate every case instead of stopping once the judge is certain.
+    #[arg(long)]
+    exhaustive: bool,
+    /// Seed of the random case order (default: a random one, recorded).
+    #[arg(long)]
+    seed: Option<i64>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Exit code 1 from `run watch` when the run failed or was cancelled, so a
+/// script waiting on it knows; 0 once it finished.
+pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitCode> {
+    let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
+    match command {
+        RunCommand::Start {
+            experiment,
+            dataset,
+            options,
+        } => start_run(&v1, &experiment, Some(&dataset), &options)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        RunCommand::Extend {
+            experiment,
+            dataset,
+            options,
+        } => start_run(&v1, &experiment, dataset.as_deref(), &options)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        RunCommand::Watch { run, json } => {
+            let bar = if json {
+                ProgressBar::hidden()
+            } else {
+                run_bar(&run[..run.len().min(8)])
+            };
+            let view = follow_run(&v1, &run, &bar).await?;
+            bar.finish();
+            print(json, &view, |out| {
+                writeln!(
+                    out,
+                    "run {run} {}: {} cases, accuracy {}, {} errors, p95 {} ms",
+                    text(&view["status"]),
+                    text(&view["progress"]["cases_done"]),
+                    text(&view["running_accuracy"]),
+                    text(&view["progress"]["errors"]),
+                    text(&view["metrics"]["latency_p95_ms"])
+                )?;
+                if let Some(summary) = view["summary"].as_str() {
+                    writeln!(out, "  {summary}")?;
+                }
+                if let Some(error) = view["error"].as_str() {
+                    writeln!(out, "  {error}")?;
+                }
+                Ok(())
+            })?;
+            Ok(if typed::<Run>(&view)?.status == RunStatus::Finished {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+/// Starts a run of `experiment` on `dataset` (or its latest run's).
+async fn start_run(
+    v1: &Zone,
+    experiment: &str,
+    dataset: Option<&str>,
+    options: &RunOptions,
+) -> anyhow::Result<()> {
+    let mut body = json!({"exhaustive": options.exhaustive});
+    if let Some(dataset) = dataset {
+        body["dataset_id"] = json!(dataset);
+    }
+    if let Some(c) = options.concurrency {
+        body["concurrency"] = json!(c);
+    }
+    if let Some(seed) = options.seed {
+        body["seed"] = json!(seed);
+    }
+    let r = v1
+        .post(&format!("/api/v1/experiments/{experiment}/runs"), &body)
+        .await?;
+    print(options.json, &r, |out| {
+        writeln!(
+            out,
+            "run {} {} ({} new cases of dataset {}, seed {}){}",
+            text(&r["id"]),
+            text(&r["status"]),
+            text(&r["cases_total"]),
+            text(&r["dataset_id"]),
+            text(&r["seed"]),
+            if options.exhaustive {
+                ", every case"
+            } else {
+                ", until the judge is certain"
+            }
+        )
+    })
+}
+
+/// Each check of a verdict on a line, and for an inconclusive one (when
+/// `experiment` is given) how to go on.
+pub(super) fn show_verdict(
+    out: &mut dyn Write,
+    verdict: &Value,
+    experiment: Option<&str>,
+) -> std::io::Result<()> {
+    for c in verdict["checks"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "  {:<16} {:<12} {}",
+            text(&c["name"]),
+            text(&c["outcome"]),
+            text(&c["reason"])
+        )?;
+    }
+    if let Some(experiment) = experiment
+        && Decision::deserialize(&verdict["decision"]).ok() == Some(Decision::Inconclusive)
+        && verdict["cases"].as_u64().unwrap_or(0) > 0
+    {
+        let expected = match verdict["additional_cases_needed"].as_u64() {
+            Some(more) => format!("about {more} more cases expected to decide"),
+            None => "more cases may not settle it".to_owned(),
+        };
+        writeln!(
+            out,
+            "  inconclusive after {} cases: {expected}.\n  continue: trizone run extend {experiment}    (or --dataset <another>)",
+            text(&verdict["cases"])
+        )?;
+    }
+    Ok(())
+}
+
+/// A progress bar for one run, labelled `label`.
+pub fn run_bar(label: &str) -> ProgressBar {
+    let style = ProgressStyle::with_template("{prefix:<14} [{bar:30}] {pos:>4}/{len:<4} {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("#>.");
+    ProgressBar::new(0)
+        .with_style(style)
+        .with_prefix(label.to_owned())
+}
+
+/// Follows run `run` on `bar` until it ends; its last view.
+pub async fn follow_run(v1: &Zone, run: &str, bar: &ProgressBar) -> anyhow::Result<Value> {
+    loop {
+        let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
+        bar.set_length(view["cases_total"].as_u64().unwrap_or(0));
+        bar.set_position(view["progress"]["cases_done"].as_u64().unwrap_or(0));
+        let status = typed::<Run>(&view)?.status;
+        bar.set_message(match view["running_accuracy"].as_f64() {
+            Some(accuracy) => format!("{status}, accuracy {accuracy:.3}"),
+            None => status.to_string(),
+        });
+        if !status.is_active() {
+            return Ok(view);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

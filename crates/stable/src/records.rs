@@ -18,16 +18,9 @@ use uuid::Uuid;
 use crate::metrics::V2Metrics;
 use crate::slo::{SloBook, Snapshot};
 
-/// A review as written, plus what its reader needs before it is.
-#[derive(Debug, Clone)]
-pub struct PendingReview {
-    pub record: ReviewRecord,
-    pub deployment_version: i64,
-}
-
 #[derive(Debug, Clone)]
 pub enum Record {
-    Review(Box<PendingReview>),
+    Review(Box<ReviewRecord>),
     Feedback(FeedbackRecord),
 }
 
@@ -90,9 +83,9 @@ impl Recorder {
     }
 
     /// A review still waiting to be written.
-    pub fn find_review(&self, id: Uuid) -> Option<PendingReview> {
+    pub fn find_review(&self, id: Uuid) -> Option<ReviewRecord> {
         self.lock().iter().rev().find_map(|record| match &**record {
-            Record::Review(review) if review.record.id == id => Some((**review).clone()),
+            Record::Review(record) if record.review.id == id => Some((**record).clone()),
             _ => None,
         })
     }
@@ -270,7 +263,7 @@ fn split(batch: &[Arc<Record>]) -> (Vec<&ReviewRecord>, Vec<&FeedbackRecord>) {
     let mut feedback = Vec::new();
     for record in batch {
         match &**record {
-            Record::Review(review) => reviews.push(&review.record),
+            Record::Review(record) => reviews.push(&**record),
             Record::Feedback(f) => feedback.push(f),
         }
     }

@@ -6,16 +6,14 @@
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use chrono::Utc;
-use trizone_api::reviews::{
-    DeploymentRef, FeedbackRequest, FeedbackResponse, ReviewRequest, ReviewResponse,
-};
+use trizone_api::reviews::{FeedbackRequest, FeedbackResponse, ReviewRequest, ReviewResponse};
 use trizone_http::auth::EndUsers;
 use trizone_http::{ApiError, Authorized, Caller, Json, Path, Role};
 use trizone_store::StoreError;
-use trizone_store::reviews::FeedbackRecord;
+use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
 use uuid::Uuid;
 
-use crate::records::{PendingReview, Record};
+use crate::records::Record;
 use crate::serving;
 use crate::state::AppState;
 
@@ -63,12 +61,14 @@ pub async fn create(
         message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
     })?;
     let served = serving::serve(&state, &active, request, &caller.key_id).await;
-    let answer = served.answer(&state);
+    let failure = served.failure(&state);
+    let record = ReviewRecord::from(served);
+    let response = record.review.clone();
     // A full buffer is counted by the recorder; the user still gets the review.
-    let _ = state
-        .recorder
-        .push(Record::Review(Box::new(PendingReview::from(served))));
-    let response = answer?;
+    let _ = state.recorder.push(Record::Review(Box::new(record)));
+    if let Some(error) = failure {
+        return Err(error);
+    }
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v2/reviews/{}", response.id))],
@@ -126,14 +126,10 @@ async fn find(state: &AppState, id: Uuid, caller: &Caller) -> Result<ReviewRespo
         id: id.to_string(),
     };
     let (review, requested_by) = if let Some(pending) = state.recorder.find_review(id) {
-        let requested_by = pending.record.requested_by.clone();
-        (ReviewResponse::from(pending), requested_by)
+        (pending.review, pending.requested_by)
     } else {
         match trizone_store::reviews::get(&state.db, id).await {
-            Ok(stored) => {
-                let requested_by = stored.requested_by.clone();
-                (ReviewResponse::from(stored), requested_by)
-            }
+            Ok(stored) => (stored.review, stored.requested_by),
             Err(StoreError::NotFound { .. }) => return Err(not_found()),
             Err(error) => return Err(error.into()),
         }
@@ -143,30 +139,6 @@ async fn find(state: &AppState, id: Uuid, caller: &Caller) -> Result<ReviewRespo
         return Err(not_found());
     }
     Ok(review)
-}
-
-impl From<PendingReview> for ReviewResponse {
-    fn from(pending: PendingReview) -> Self {
-        let record = pending.record;
-        Self {
-            id: record.id,
-            deployment: DeploymentRef {
-                id: record.deployment_id,
-                version: pending.deployment_version,
-                fingerprint: record.fingerprint,
-            },
-            language: record.language,
-            path: record.path,
-            outcome: record.outcome,
-            error_kind: record.error_kind,
-            findings: record.findings,
-            summary: record.summary,
-            answered_by: record.answered_by,
-            fallback: record.fallback,
-            latency_ms: record.latency_ms,
-            created_at: record.created_at,
-        }
-    }
 }
 
 /// Says how useful a review was.

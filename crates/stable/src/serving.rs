@@ -1,7 +1,7 @@
 //! Serving one review: the active configuration reviews the code, and its
 //! latency is observed once, for the SLO windows and the overhead metric.
-//! The handler turns the one value this returns into the record V2 keeps
-//! and the answer the user gets.
+//! The handler turns the one value this returns into the record V2 keeps,
+//! which holds the answer the user gets.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -13,7 +13,6 @@ use trizone_store::reviews::ReviewRecord;
 use uuid::Uuid;
 
 use crate::active::Active;
-use crate::records::PendingReview;
 use crate::state::AppState;
 
 /// A request as served: what was asked, by whom, of which deployment, and
@@ -68,48 +67,27 @@ pub async fn serve(
 }
 
 impl Served {
-    /// The review, or the error the user gets instead (counted per kind).
-    pub fn answer(&self, state: &AppState) -> Result<ReviewResponse, ApiError> {
-        match &self.reviewed.result {
-            Ok(review) => Ok(self.response(review)),
-            Err(error) => Err(provider_error(state, error, &self.reviewed.calls)),
-        }
-    }
-
-    fn response(&self, review: &Review) -> ReviewResponse {
-        ReviewResponse {
-            id: self.id,
-            deployment: self.deployment.clone(),
-            language: self.request.language,
-            path: self.request.path.clone(),
-            outcome: ReviewOutcome::Ok,
-            error_kind: None,
-            findings: review.findings.clone(),
-            summary: review.summary.clone(),
-            answered_by: review.answered_by.clone(),
-            fallback: review.fallback.clone(),
-            latency_ms: self.reviewed.usage.latency_ms,
-            created_at: self.created_at,
-        }
+    /// The error the user gets when no model answered (counted per kind).
+    pub fn failure(&self, state: &AppState) -> Option<ApiError> {
+        let error = self.reviewed.result.as_ref().err()?;
+        Some(provider_error(state, error, &self.reviewed.calls))
     }
 }
 
-impl From<Served> for PendingReview {
+impl From<Served> for ReviewRecord {
     fn from(served: Served) -> Self {
         let (outcome, error_kind, review) = match served.reviewed.result {
             Ok(review) => (ReviewOutcome::Ok, None, review),
+            // An `error` review has no findings.
             Err(error) => (ReviewOutcome::Error, Some(error.kind), Review::default()),
         };
         let code = served.request.code;
         Self {
-            record: ReviewRecord {
+            review: ReviewResponse {
                 id: served.id,
-                deployment_id: served.deployment.id,
-                fingerprint: served.deployment.fingerprint,
+                deployment: served.deployment,
                 language: served.request.language,
                 path: served.request.path,
-                code_bytes: i32::try_from(code.len()).unwrap_or(i32::MAX),
-                code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
                 outcome,
                 error_kind,
                 findings: review.findings,
@@ -117,11 +95,12 @@ impl From<Served> for PendingReview {
                 answered_by: review.answered_by,
                 fallback: review.fallback,
                 latency_ms: served.reviewed.usage.latency_ms,
-                cost_usd: served.reviewed.usage.cost_usd,
-                requested_by: served.requested_by,
                 created_at: served.created_at,
             },
-            deployment_version: served.deployment.version,
+            code_bytes: i32::try_from(code.len()).unwrap_or(i32::MAX),
+            code_sha256: hex::encode(Sha256::digest(code.as_bytes())),
+            cost_usd: served.reviewed.usage.cost_usd,
+            requested_by: served.requested_by,
         }
     }
 }

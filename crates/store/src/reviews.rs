@@ -14,48 +14,23 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-/// One review as V2 answered it, ok or failed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One review as V2 answered it, ok or failed: what its requester reads,
+/// and what only the record keeps.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReviewRecord {
-    pub id: Uuid,
-    pub deployment_id: Uuid,
-    pub fingerprint: String,
-    pub language: Language,
-    pub path: Option<String>,
+    pub review: ReviewResponse,
+    /// The code itself is not kept: its size and hash identify it.
     pub code_bytes: i32,
     pub code_sha256: String,
-    pub outcome: ReviewOutcome,
-    pub error_kind: Option<ErrorKind>,
-    pub findings: Vec<ReviewFinding>,
-    pub summary: String,
-    pub answered_by: Vec<String>,
-    /// Why the secondary model answered, when it did.
-    pub fallback: Option<Fallback>,
-    pub latency_ms: f64,
     pub cost_usd: f64,
     pub requested_by: String,
-    pub created_at: DateTime<Utc>,
 }
 
-/// A review as stored, with the version of the deployment that wrote it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// A review as stored: as its requester reads it, and who that is.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoredReview {
-    pub id: Uuid,
-    pub deployment_id: Uuid,
-    pub deployment_version: i64,
-    pub fingerprint: String,
-    pub language: Language,
-    pub path: Option<String>,
-    pub outcome: ReviewOutcome,
-    pub error_kind: Option<ErrorKind>,
-    pub findings: Vec<ReviewFinding>,
-    pub summary: String,
-    pub answered_by: Vec<String>,
-    pub fallback: Option<Fallback>,
-    pub latency_ms: f64,
-    pub cost_usd: f64,
+    pub review: ReviewResponse,
     pub requested_by: String,
-    pub created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,30 +64,35 @@ async fn write_reviews(
     executor: impl PgExecutor<'_>,
     reviews: &[&ReviewRecord],
 ) -> Result<u64, StoreError> {
-    let ids: Vec<Uuid> = reviews.iter().map(|r| r.id).collect();
-    let deployments: Vec<Uuid> = reviews.iter().map(|r| r.deployment_id).collect();
-    let fingerprints: Vec<&str> = reviews.iter().map(|r| r.fingerprint.as_str()).collect();
-    let languages: Vec<&str> = reviews.iter().map(|r| r.language.as_str()).collect();
-    let paths: Vec<Option<&str>> = reviews.iter().map(|r| r.path.as_deref()).collect();
+    let ids: Vec<Uuid> = reviews.iter().map(|r| r.review.id).collect();
+    let deployments: Vec<Uuid> = reviews.iter().map(|r| r.review.deployment.id).collect();
+    let fingerprints: Vec<&str> = reviews
+        .iter()
+        .map(|r| r.review.deployment.fingerprint.as_str())
+        .collect();
+    let languages: Vec<&str> = reviews.iter().map(|r| r.review.language.as_str()).collect();
+    let paths: Vec<Option<&str>> = reviews.iter().map(|r| r.review.path.as_deref()).collect();
     let code_bytes: Vec<i32> = reviews.iter().map(|r| r.code_bytes).collect();
     let hashes: Vec<&str> = reviews.iter().map(|r| r.code_sha256.as_str()).collect();
-    let outcomes: Vec<&str> = reviews.iter().map(|r| r.outcome.as_str()).collect();
+    let outcomes: Vec<&str> = reviews.iter().map(|r| r.review.outcome.as_str()).collect();
     let error_kinds: Vec<Option<&str>> = reviews
         .iter()
-        .map(|r| r.error_kind.map(ErrorKind::as_str))
+        .map(|r| r.review.error_kind.map(ErrorKind::as_str))
         .collect();
     let findings: Vec<Json<&Vec<ReviewFinding>>> =
-        reviews.iter().map(|r| Json(&r.findings)).collect();
-    let summaries: Vec<&str> = reviews.iter().map(|r| r.summary.as_str()).collect();
-    let answered_by: Vec<Json<&Vec<String>>> =
-        reviews.iter().map(|r| Json(&r.answered_by)).collect();
-    let latencies: Vec<f64> = reviews.iter().map(|r| r.latency_ms).collect();
+        reviews.iter().map(|r| Json(&r.review.findings)).collect();
+    let summaries: Vec<&str> = reviews.iter().map(|r| r.review.summary.as_str()).collect();
+    let answered_by: Vec<Json<&Vec<String>>> = reviews
+        .iter()
+        .map(|r| Json(&r.review.answered_by))
+        .collect();
+    let latencies: Vec<f64> = reviews.iter().map(|r| r.review.latency_ms).collect();
     let costs: Vec<f64> = reviews.iter().map(|r| r.cost_usd).collect();
     let requesters: Vec<&str> = reviews.iter().map(|r| r.requested_by.as_str()).collect();
-    let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.created_at).collect();
+    let created: Vec<DateTime<Utc>> = reviews.iter().map(|r| r.review.created_at).collect();
     let fallbacks: Vec<Option<Json<&Fallback>>> = reviews
         .iter()
-        .map(|r| r.fallback.as_ref().map(Json))
+        .map(|r| r.review.fallback.as_ref().map(Json))
         .collect();
     let written = sqlx::query!(
         r#"INSERT INTO production.code_reviews
@@ -185,7 +165,7 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
                   r.findings AS "findings: Json<Vec<ReviewFinding>>", r.summary,
                   r.answered_by AS "answered_by: Json<Vec<String>>",
                   r.fallback AS "fallback: Json<Fallback>", r.latency_ms,
-                  r.cost_usd, r.requested_by, r.created_at
+                  r.requested_by, r.created_at
            FROM production.code_reviews r
            JOIN production.deployments d ON d.id = r.deployment_id
            WHERE r.id = $1"#,
@@ -194,50 +174,30 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<StoredReview
     .fetch_optional(executor)
     .await?
     .map(|row| StoredReview {
-        id: row.id,
-        deployment_id: row.deployment_id,
-        deployment_version: row.deployment_version,
-        fingerprint: row.fingerprint,
-        language: row.language,
-        path: row.path,
-        outcome: row.outcome,
-        error_kind: row.error_kind,
-        findings: row.findings.0,
-        summary: row.summary,
-        answered_by: row.answered_by.0,
-        fallback: row.fallback.map(|f| f.0),
-        latency_ms: row.latency_ms,
-        cost_usd: row.cost_usd,
+        review: ReviewResponse {
+            id: row.id,
+            deployment: DeploymentRef {
+                id: row.deployment_id,
+                version: row.deployment_version,
+                fingerprint: row.fingerprint,
+            },
+            language: row.language,
+            path: row.path,
+            outcome: row.outcome,
+            error_kind: row.error_kind,
+            findings: row.findings.0,
+            summary: row.summary,
+            answered_by: row.answered_by.0,
+            fallback: row.fallback.map(|f| f.0),
+            latency_ms: row.latency_ms,
+            created_at: row.created_at,
+        },
         requested_by: row.requested_by,
-        created_at: row.created_at,
     })
     .ok_or_else(|| StoreError::NotFound {
         entity: "review",
         id: id.to_string(),
     })
-}
-
-impl From<StoredReview> for ReviewResponse {
-    fn from(stored: StoredReview) -> Self {
-        Self {
-            id: stored.id,
-            deployment: DeploymentRef {
-                id: stored.deployment_id,
-                version: stored.deployment_version,
-                fingerprint: stored.fingerprint,
-            },
-            language: stored.language,
-            path: stored.path,
-            outcome: stored.outcome,
-            error_kind: stored.error_kind,
-            findings: stored.findings,
-            summary: stored.summary,
-            answered_by: stored.answered_by,
-            fallback: stored.fallback,
-            latency_ms: stored.latency_ms,
-            created_at: stored.created_at,
-        }
-    }
 }
 
 /// Feedback left on `review_id`, oldest first.

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::{Servers, Zone, ZoneName, list, print, text, with_query};
+use super::{Servers, Zone, ZoneName, list, show, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
@@ -29,26 +29,11 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let path = with_query("/api/v1/datasets", "name", Some(&name));
             let d = v1.post_raw(&path, "application/x-ndjson", body).await?;
-            print(json, &d, |out| {
-                writeln!(
-                    out,
-                    "dataset {} ({}): {} cases",
-                    text(&d["id"]),
-                    text(&d["name"]),
-                    text(&d["case_count"])
-                )
-            })
+            show(json, &d, "dataset {id} ({name}): {case_count} cases")
         }
         DatasetCommand::List { json } => {
             let page = v1.get("/api/v1/datasets").await?;
-            list(json, &page, "", |d| {
-                format!(
-                    "{}  {:>6} cases  {}",
-                    text(&d["id"]),
-                    text(&d["case_count"]),
-                    text(&d["name"])
-                )
-            })
+            list(json, &page, "", "{id}  {case_count:>6} cases  {name}")
         }
     }
 }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::run::show_verdict;
-use super::{Servers, Zone, ZoneName, list, print, short, text, with_query};
+use super::{Servers, Zone, ZoneName, list, print, render, show, text, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum ExperimentCommand {
@@ -66,16 +66,11 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
             let body =
                 json!({"owner": owner, "description": description, "configuration": configuration});
             let e = v1.post("/api/v1/experiments", &body).await?;
-            print(json, &e, |out| {
-                writeln!(
-                    out,
-                    "experiment {} ({}) {}: fingerprint {}",
-                    text(&e["id"]),
-                    text(&e["name"]),
-                    text(&e["status"]),
-                    text(&e["fingerprint"])
-                )
-            })
+            show(
+                json,
+                &e,
+                "experiment {id} ({name}) {status}: fingerprint {fingerprint}",
+            )
         }
         ExperimentCommand::Providers { json } => {
             let providers = v1.get("/api/v1/providers").await?;
@@ -98,15 +93,12 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
         ExperimentCommand::List { status, json } => {
             let path = with_query("/api/v1/experiments", "status", status.as_deref());
             let page = v1.get(&path).await?;
-            list(json, &page, "items", |e| {
-                format!(
-                    "{}  {:<12} {:<30} {}",
-                    text(&e["id"]),
-                    text(&e["status"]),
-                    text(&e["name"]),
-                    short(&e["fingerprint"])
-                )
-            })
+            list(
+                json,
+                &page,
+                "items",
+                "{id}  {status:12} {name:30} {fingerprint:short}",
+            )
         }
         ExperimentCommand::Show { id, json } => {
             let e = v1.get(&format!("/api/v1/experiments/{id}")).await?;
@@ -129,11 +121,8 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
 fn show_experiment(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
     writeln!(
         out,
-        "{} ({}) {}, owner {}",
-        text(&e["name"]),
-        text(&e["id"]),
-        text(&e["status"]),
-        text(&e["owner"])
+        "{}",
+        render("{name} ({id}) {status}, owner {owner}", e)
     )?;
     writeln!(out, "  fingerprint {}", text(&e["fingerprint"]))?;
     let models = &e["configuration"]["models"];

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::run::show_verdict;
 use trizone_store::gate::DecisionRecord;
 
-use super::{Servers, Zone, ZoneName, list, print, text, typed, with_query};
+use super::{Servers, Zone, ZoneName, list, print, show, text, typed, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum GateCommand {
@@ -70,15 +70,12 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
                 experiment.as_deref(),
             );
             let page = gate.get(&path).await?;
-            list(json, &page, "decisions", |d| {
-                format!(
-                    "{}  {:<12} {:<12} experiment {}",
-                    text(&d["created_at"]),
-                    text(&d["decision"]),
-                    text(&d["outcome"]),
-                    text(&d["experiment_id"])
-                )
-            })
+            list(
+                json,
+                &page,
+                "decisions",
+                "{created_at}  {decision:12} {outcome:12} experiment {experiment_id}",
+            )
         }
         GateCommand::Blacklist {
             fingerprint,
@@ -90,27 +87,17 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
                     &json!({"fingerprint": fingerprint, "reason": reason}),
                 )
                 .await?;
-            print(false, &e, |out| {
-                writeln!(
-                    out,
-                    "blacklisted {}: {}",
-                    text(&e["fingerprint"]),
-                    text(&e["reason"])
-                )
-            })
+            show(false, &e, "blacklisted {fingerprint}: {reason}")
         }
         GateCommand::Rollback { reason } => {
             let r = gate
                 .post("/api/gate/rollback", &json!({"reason": reason}))
                 .await?;
-            print(false, &r, |out| {
-                writeln!(
-                    out,
-                    "V2 rolled back from version {} to {}",
-                    text(&r["from"]["version"]),
-                    text(&r["to"]["version"])
-                )
-            })
+            show(
+                false,
+                &r,
+                "V2 rolled back from version {from.version} to {to.version}",
+            )
         }
     }
 }

@@ -211,14 +211,16 @@ pub(crate) fn print(
     Ok(())
 }
 
+/// Prints `value` as JSON, or as `template` fills it (see [`render`]).
+pub(crate) fn show(json: bool, value: &Value, template: &str) -> anyhow::Result<()> {
+    print(json, value, |out| {
+        writeln!(out, "{}", render(template, value))
+    })
+}
+
 /// Prints `value` as JSON, or one line per item of `items` (a path into
-/// `value`, empty for `value` itself).
-pub(crate) fn list(
-    json: bool,
-    value: &Value,
-    items: &str,
-    line: impl Fn(&Value) -> String,
-) -> anyhow::Result<()> {
+/// `value`, empty for `value` itself), as `template` fills it.
+pub(crate) fn list(json: bool, value: &Value, items: &str, template: &str) -> anyhow::Result<()> {
     let items = if items.is_empty() {
         value
     } else {
@@ -226,10 +228,46 @@ pub(crate) fn list(
     };
     print(json, value, |out| {
         for item in items.as_array().into_iter().flatten() {
-            writeln!(out, "{}", line(item))?;
+            writeln!(out, "{}", render(template, item))?;
         }
         Ok(())
     })
+}
+
+/// `template` with each `{field}` replaced by that field of `value`, a
+/// `.`-separated path read with [`text`]. `{field:N}` pads it to N
+/// columns (`{field:>N}` on the left); `{field:short}` keeps a fingerprint's first 12 characters and
+/// `{field:date}` a timestamp's date.
+pub(crate) fn render(template: &str, value: &Value) -> String {
+    let mut out = String::with_capacity(template.len() * 2);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let Some(close) = rest[open..].find('}') else {
+            break;
+        };
+        let spec = &rest[open + 1..open + close];
+        let (path, format) = spec.split_once(':').unwrap_or((spec, ""));
+        let field = path.split('.').fold(value, |v, key| &v[key]);
+        let shown = text(field);
+        match format {
+            "short" => out.extend(shown.chars().take(12)),
+            "date" => out.push_str(shown.get(..10).unwrap_or(&shown)),
+            width => match width.strip_prefix('>') {
+                Some(width) => {
+                    let width = width.parse().unwrap_or(0);
+                    out.push_str(&format!("{shown:>width$}"));
+                }
+                None => {
+                    let width = width.parse().unwrap_or(0);
+                    out.push_str(&format!("{shown:<width$}"));
+                }
+            },
+        }
+        rest = &rest[open + close + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `path`, with `?key=value` (encoded) when there is a value.
@@ -257,5 +295,30 @@ pub fn text(value: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Null => "-".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::render;
+
+    #[test]
+    fn a_template_shows_nested_fields_padded_shortened_and_missing() {
+        let value = json!({
+            "id": "e1",
+            "status": "evaluated",
+            "fingerprint": "0123456789abcdef",
+            "progress": {"cases_done": 12},
+            "week": "2026-11-30T00:00:00Z",
+        });
+        assert_eq!(
+            render(
+                "{id}  {status:12} {fingerprint:short} {progress.cases_done:>4} cases, week of {week:date}, {summary}",
+                &value
+            ),
+            "e1  evaluated    0123456789ab   12 cases, week of 2026-11-30, -"
+        );
     }
 }

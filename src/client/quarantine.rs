@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{Servers, Zone, ZoneName, list, print, short, text, with_query};
+use super::{Servers, Zone, ZoneName, list, print, render, show, text, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
@@ -41,26 +41,18 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
         QuarantineCommand::List { reason, json } => {
             let path = with_query("/api/v3/records", "reason", reason.as_deref());
             let page = v3()?.get(&path).await?;
-            list(json, &page, "records", |r| {
-                format!(
-                    "{}  {:<14} {:<30} {}",
-                    text(&r["id"]),
-                    text(&r["reason"]),
-                    text(&r["name"]),
-                    short(&r["fingerprint"])
-                )
-            })
+            list(
+                json,
+                &page,
+                "records",
+                "{id}  {reason:14} {name:30} {fingerprint:short}",
+            )
         }
         QuarantineCommand::Show { id, json } => {
             let r = v3()?.get(&format!("/api/v3/records/{id}")).await?;
             print(json, &r, |out| {
-                writeln!(
-                    out,
-                    "{} ({}) quarantined for {}",
-                    text(&r["name"]),
-                    short(&r["fingerprint"]),
-                    text(&r["reason"])
-                )?;
+                let head = render("{name} ({fingerprint:short}) quarantined for {reason}", &r);
+                writeln!(out, "{head}")?;
                 for c in r["failed_checks"].as_array().into_iter().flatten() {
                     // The reason states the value and the bar.
                     writeln!(out, "  {}: {}", text(&c["name"]), text(&c["reason"]))?;
@@ -74,16 +66,12 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
         }
         QuarantineCommand::Summary { json } => {
             let rows = v3()?.get("/api/v3/summary").await?;
-            list(json, &rows, "", |s| {
-                format!(
-                    "week of {}  {:<14} {:<28} {} record(s), {} re-evaluation(s)",
-                    text(&s["week"]).get(..10).unwrap_or_default(),
-                    text(&s["reason"]),
-                    text(&s["primary_model"]),
-                    text(&s["records"]),
-                    text(&s["reevaluations"])
-                )
-            })
+            list(
+                json,
+                &rows,
+                "",
+                "week of {week:date}  {reason:14} {primary_model:28} {records} record(s), {reevaluations} re-evaluation(s)",
+            )
         }
         QuarantineCommand::Reevaluate {
             record,
@@ -95,15 +83,10 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
             let v1 = Zone::new(servers, ZoneName::V1, "admin")?;
             let body = json!({"record_id": record, "owner": owner, "description": description});
             let e = v1.post("/api/v1/reevaluations", &body).await?;
-            print(json, &e, |out| {
-                writeln!(
-                    out,
-                    "experiment {} ({}) {}: re-evaluation of record {record}",
-                    text(&e["id"]),
-                    text(&e["name"]),
-                    text(&e["status"])
-                )
-            })
+            let template = format!(
+                "experiment {{id}} ({{name}}) {{status}}: re-evaluation of record {record}"
+            );
+            show(json, &e, &template)
         }
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use trizone_core::Decision;
 use trizone_store::runs::{Run, RunStatus};
 
-use super::{Servers, Zone, ZoneName, print, text, typed};
+use super::{Servers, Zone, ZoneName, print, render, text, typed};
 
 #[derive(Debug, Subcommand)]
 pub enum RunCommand {
@@ -86,15 +86,11 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
             let view = follow_run(&v1, &run, &bar).await?;
             bar.finish();
             print(json, &view, |out| {
-                writeln!(
-                    out,
-                    "run {run} {}: {} cases, accuracy {}, {} errors, p95 {} ms",
-                    text(&view["status"]),
-                    text(&view["progress"]["cases_done"]),
-                    text(&view["running_accuracy"]),
-                    text(&view["progress"]["errors"]),
-                    text(&view["metrics"]["latency_p95_ms"])
-                )?;
+                let line = render(
+                    "{status}: {progress.cases_done} cases, accuracy {running_accuracy}, {progress.errors} errors, p95 {metrics.latency_p95_ms} ms",
+                    &view,
+                );
+                writeln!(out, "run {run} {line}")?;
                 if let Some(summary) = view["summary"].as_str() {
                     writeln!(out, "  {summary}")?;
                 }
@@ -133,20 +129,16 @@ async fn start_run(
         .post(&format!("/api/v1/experiments/{experiment}/runs"), &body)
         .await?;
     print(options.json, &r, |out| {
-        writeln!(
-            out,
-            "run {} {} ({} new cases of dataset {}, seed {}){}",
-            text(&r["id"]),
-            text(&r["status"]),
-            text(&r["cases_total"]),
-            text(&r["dataset_id"]),
-            text(&r["seed"]),
-            if options.exhaustive {
-                ", every case"
-            } else {
-                ", until the judge is certain"
-            }
-        )
+        let line = render(
+            "run {id} {status} ({cases_total} new cases of dataset {dataset_id}, seed {seed})",
+            &r,
+        );
+        let until = if options.exhaustive {
+            "every case"
+        } else {
+            "until the judge is certain"
+        };
+        writeln!(out, "{line}, {until}")
     })
 }
 

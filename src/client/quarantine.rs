@@ -3,7 +3,9 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{Servers, Zone, ZoneName, list, print, render, show, text, with_query};
+use trizone_api::quarantine::RecordView;
+
+use super::{Servers, Zone, ZoneName, list, print, show, text, typed, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum QuarantineCommand {
@@ -50,18 +52,25 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
         }
         QuarantineCommand::Show { id, json } => {
             let r = v3()?.get(&format!("/api/v3/records/{id}")).await?;
+            let view: RecordView = typed(&r)?;
+            let summary = &view.record.summary;
             print(json, &r, |out| {
-                let head = render("{name} ({fingerprint:short}) quarantined for {reason}", &r);
-                writeln!(out, "{head}")?;
-                for c in r["failed_checks"].as_array().into_iter().flatten() {
+                writeln!(
+                    out,
+                    "{} ({}) quarantined for {}",
+                    summary.name,
+                    summary
+                        .fingerprint
+                        .get(..12)
+                        .unwrap_or(&summary.fingerprint),
+                    summary.reason
+                )?;
+                for c in view.record.failed_checks.as_array().into_iter().flatten() {
                     // The reason states the value and the bar.
                     writeln!(out, "  {}: {}", text(&c["name"]), text(&c["reason"]))?;
                 }
-                writeln!(
-                    out,
-                    "  re-evaluation eligible: {}",
-                    text(&r["reevaluation"]["eligible"])
-                )
+                let eligible = view.reevaluation.eligible;
+                writeln!(out, "  re-evaluation eligible: {eligible}")
             })
         }
         QuarantineCommand::Summary { json } => {

@@ -2,8 +2,10 @@
 //! and the client that reads it cannot drift apart: one definition, used by
 //! both, with the OpenAPI schema derived from it.
 
+pub mod audit;
 pub mod error;
 pub mod health;
+pub mod quarantine;
 pub mod reviews;
 pub mod smoke;
 pub mod states;

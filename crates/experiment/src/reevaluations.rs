@@ -11,6 +11,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use trizone_api::quarantine::RecordView;
 use trizone_core::{Configuration, Fingerprint};
 use trizone_http::auth::Admins;
 use trizone_http::{ApiError, Authorized, Json};
@@ -29,19 +30,12 @@ pub struct V3Client {
     token: SecretString,
 }
 
-/// What V1 reads of a record.
-#[derive(Debug, Deserialize)]
-struct RecordView {
-    fingerprint: String,
-    owner: String,
+/// What V1 needs of a record: the configuration to register again, as V3
+/// archived it, and whose it was.
+#[derive(Debug)]
+struct Archived {
+    view: RecordView,
     configuration: Configuration,
-    reevaluation: Eligibility,
-}
-
-#[derive(Debug, Deserialize)]
-struct Eligibility {
-    eligible: bool,
-    blacklisted: Option<serde_json::Value>,
 }
 
 impl V3Client {
@@ -56,7 +50,7 @@ impl V3Client {
         })
     }
 
-    async fn record(&self, id: Uuid) -> Result<RecordView, ApiError> {
+    async fn record(&self, id: Uuid) -> Result<Archived, ApiError> {
         let unavailable = |why: String| ApiError::Unavailable {
             message: format!(
                 "V3 at {} cannot be read ({why}); nothing was registered",
@@ -71,10 +65,18 @@ impl V3Client {
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         match response.status() {
-            StatusCode::OK => response
-                .json()
-                .await
-                .map_err(|e| unavailable(format!("its answer is unreadable: {e}"))),
+            StatusCode::OK => {
+                let view: RecordView = response
+                    .json()
+                    .await
+                    .map_err(|e| unavailable(format!("its answer is unreadable: {e}")))?;
+                let configuration = Configuration::deserialize(&view.record.configuration)
+                    .map_err(|e| unavailable(format!("its configuration is unreadable: {e}")))?;
+                Ok(Archived {
+                    view,
+                    configuration,
+                })
+            }
             StatusCode::NOT_FOUND => Err(ApiError::NotFound {
                 entity: "quarantine record",
                 id: id.to_string(),
@@ -118,20 +120,20 @@ pub async fn create(
             "V3 is not configured (TRIZONE_V1_V3_URL and an experimentation token); nothing was registered"
                 .into(),
     })?;
-    let record = v3.record(request.record_id).await?;
-    let fingerprint = Fingerprint::parse(&record.fingerprint)
+    let Archived {
+        view,
+        configuration,
+    } = v3.record(request.record_id).await?;
+    let fingerprint = Fingerprint::parse(&view.record.summary.fingerprint)
         .map_err(|e| ApiError::internal(std::io::Error::other(e)))?;
     // V1's own read of the blacklist, in case V3's answer is older.
     if let Some(entry) = quarantine::blacklist_entry(&state.db, &fingerprint).await? {
         return Err(blacklisted(&fingerprint, &entry.reason));
     }
-    if let Some(entry) = &record.reevaluation.blacklisted {
-        return Err(blacklisted(
-            &fingerprint,
-            entry["reason"].as_str().unwrap_or(""),
-        ));
+    if let Some(entry) = &view.reevaluation.blacklisted {
+        return Err(blacklisted(&fingerprint, &entry.reason));
     }
-    if !record.reevaluation.eligible {
+    if !view.reevaluation.eligible {
         return Err(ApiError::Refused {
             code: "not_eligible",
             message: format!(
@@ -140,7 +142,11 @@ pub async fn create(
             ),
         });
     }
-    let owner = request.owner.as_deref().unwrap_or(&record.owner).trim();
+    let owner = request
+        .owner
+        .as_deref()
+        .unwrap_or(&view.record.summary.owner)
+        .trim();
     if owner.is_empty() || owner.chars().count() > 200 {
         return Err(ApiError::invalid("owner", "must be 1 to 200 characters"));
     }
@@ -154,7 +160,7 @@ pub async fn create(
     let new = experiments::NewExperiment {
         owner,
         description: &description,
-        configuration: &record.configuration,
+        configuration: &configuration,
         reevaluation_of: Some(request.record_id),
     };
     let experiment = match experiments::insert(&mut *tx, new).await {

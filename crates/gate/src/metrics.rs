@@ -4,6 +4,9 @@
 use prometheus::{
     Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
+use trizone_core::Decision;
+
+use crate::rollback::RollbackReason;
 
 #[derive(Clone, Debug)]
 pub struct GateMetrics {
@@ -74,11 +77,15 @@ impl GateMetrics {
         for outcome in ["ok", "error"] {
             metrics.judging_passes.with_label_values(&[outcome]);
         }
-        for verdict in ["pass", "fail", "inconclusive"] {
-            metrics.decisions.with_label_values(&[verdict]);
+        for decision in [Decision::Pass, Decision::Fail, Decision::Inconclusive] {
+            metrics.decisions.with_label_values(&[decision.as_str()]);
         }
-        for reason in ["slo_breach", "blacklist", "manual"] {
-            metrics.rollbacks.with_label_values(&[reason]);
+        for reason in [
+            RollbackReason::SloBreach,
+            RollbackReason::Blacklist,
+            RollbackReason::Manual,
+        ] {
+            metrics.rollbacks.with_label_values(&[reason.as_str()]);
         }
         Ok(metrics)
     }

@@ -3,12 +3,13 @@
 
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use trizone_api::quarantine::{AuditTrail, RecordPage, RecordView, ReevaluationStatus};
 use trizone_core::Fingerprint;
 use trizone_http::auth::{ArchiveReaders, RecordReaders};
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
-use trizone_store::archive::{self, Record, RecordFilter, RecordSummary, Reevaluation, SummaryRow};
-use trizone_store::audit::{self, ChainReport};
+use trizone_store::archive::{self, RecordFilter, SummaryRow};
+use trizone_store::audit;
 use trizone_store::quarantine::{self, BlacklistEntry};
 use uuid::Uuid;
 
@@ -31,13 +32,6 @@ pub struct RecordQuery {
     /// 1 to 500 (default 50).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecordPage {
-    pub records: Vec<RecordSummary>,
-    /// The offset of the next page, when there may be one.
-    pub next_offset: Option<i64>,
 }
 
 fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
@@ -95,37 +89,6 @@ pub async fn records(
         records,
         next_offset,
     }))
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ReevaluationStatus {
-    /// The record allows it and the configuration is not blacklisted.
-    pub eligible: bool,
-    /// The blacklist entry, or null when the configuration is not blacklisted.
-    pub blacklisted: Option<BlacklistEntry>,
-    /// A re-evaluation is registered, evaluating or evaluated now.
-    pub open: bool,
-    /// Every experiment V1 registered from this record, oldest first.
-    pub history: Vec<Reevaluation>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditTrail {
-    /// Audit events about this configuration (by fingerprint), oldest first.
-    #[schema(value_type = Vec<Object>)]
-    pub events: Vec<audit::AuditEvent>,
-    /// Whether the chain verifies: every event since V3 last looked, and
-    /// these events, each against its neighbours, every time.
-    #[schema(value_type = Object)]
-    pub chain: ChainReport,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RecordView {
-    #[serde(flatten)]
-    pub record: Record,
-    pub reevaluation: ReevaluationStatus,
-    pub audit: AuditTrail,
 }
 
 /// One record with all its evidence.

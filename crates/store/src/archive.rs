@@ -5,45 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
-use trizone_core::ExperimentStatus;
 use uuid::Uuid;
 
 use crate::StoreError;
 use crate::quarantine::BlacklistEntry;
 
-/// A record as listed.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct RecordSummary {
-    pub id: Uuid,
-    pub experiment_id: Uuid,
-    pub fingerprint: String,
-    pub name: String,
-    pub owner: String,
-    pub primary_model: String,
-    pub secondary_model: Option<String>,
-    pub reason: String,
-    pub reevaluation_eligible: bool,
-    pub deployment_id: Option<Uuid>,
-    pub decided_by: String,
-    pub created_at: DateTime<Utc>,
-}
-
-/// A record with all its evidence.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Record {
-    #[serde(flatten)]
-    pub summary: RecordSummary,
-    #[schema(value_type = Object)]
-    pub configuration: serde_json::Value,
-    /// Each failed check: name, value, bound, threshold, reason (or the
-    /// failing smoke cases, or the breaching SLO windows).
-    #[schema(value_type = Vec<Object>)]
-    pub failed_checks: serde_json::Value,
-    #[schema(value_type = Object)]
-    pub metrics: Option<serde_json::Value>,
-    #[schema(value_type = Object)]
-    pub impact: serde_json::Value,
-}
+pub use trizone_api::quarantine::{Record, RecordSummary, Reevaluation};
 
 #[derive(Debug, Clone, Default)]
 pub struct RecordFilter {
@@ -121,16 +88,6 @@ pub async fn record(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Record, S
         entity: "quarantine record",
         id: id.to_string(),
     })
-}
-
-/// A re-evaluation of a record: the experiment V1 registered from it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Reevaluation {
-    pub experiment_id: Uuid,
-    pub status: ExperimentStatus,
-    pub owner: String,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
 }
 
 pub async fn reevaluations(

@@ -3,11 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, PgExecutor};
 
 use crate::StoreError;
+
+pub use trizone_api::audit::{AuditEvent, ChainProblem, ChainReport};
 
 /// What an audit event records. Each zone's login may append only its
 /// own prefix (`experiment.` and `run.` for V1, `gate.` for the gate):
@@ -93,23 +94,6 @@ pub struct NewEvent<'a> {
     pub details: &'a serde_json::Value,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct AuditEvent {
-    pub seq: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub db_role: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: String,
-    pub details: serde_json::Value,
-    #[serde(serialize_with = "as_hex")]
-    pub hash: Vec<u8>,
-}
-
-fn as_hex<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&hex::encode(bytes))
-}
-
 /// Appends one event inside the caller's transaction (so it commits or rolls
 /// back with the change it records) and returns its sequence number.
 pub async fn append(executor: impl PgExecutor<'_>, event: NewEvent<'_>) -> Result<i64, StoreError> {
@@ -135,7 +119,8 @@ pub async fn events_for_subject(
 ) -> Result<Vec<AuditEvent>, StoreError> {
     let events = sqlx::query_as!(
         AuditEvent,
-        r#"SELECT seq, occurred_at, db_role, actor, action, subject, details, hash
+        r#"SELECT seq, occurred_at, db_role, actor, action, subject, details,
+                  encode(hash, 'hex') AS "hash!"
            FROM audit.event_log WHERE subject = $1 ORDER BY seq"#,
         subject
     )
@@ -144,64 +129,14 @@ pub async fn events_for_subject(
     Ok(events)
 }
 
-/// What is wrong with the first bad row of a chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "problem")]
-pub enum ChainProblem {
-    /// The row's content no longer hashes to its stored hash (altered).
-    HashMismatch,
-    /// The row does not point at the previous row's hash (re-linked).
-    BrokenLink,
-    /// Rows before this one are missing (deleted).
-    Gap { expected_seq: i64 },
-    /// The chain head records events after the last row (tail deleted).
-    TruncatedTail { head_seq: i64 },
-}
-
-impl std::fmt::Display for ChainProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::HashMismatch => {
-                f.write_str("its content does not match its hash: the row was altered")
-            }
-            Self::BrokenLink => f.write_str("it does not link to the previous row's hash"),
-            Self::Gap { expected_seq } => write!(f, "event {expected_seq} is missing before it"),
-            Self::TruncatedTail { head_seq } => {
-                write!(
-                    f,
-                    "the chain head records {head_seq} events: the rows after it were deleted"
-                )
-            }
-        }
-    }
-}
-
-/// The outcome of verifying the chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum ChainReport {
-    Intact {
-        events: i64,
-        head: String,
-    },
-    Broken {
-        /// The first bad row.
-        seq: i64,
-        #[serde(flatten)]
-        problem: ChainProblem,
-    },
-}
-
-impl ChainReport {
-    /// The point up to which an intact report verified the chain.
-    pub fn checkpoint(&self) -> Option<Checkpoint> {
-        match self {
-            Self::Intact { events, head } => Some(Checkpoint {
-                seq: *events,
-                hash: hex::decode(head).ok()?,
-            }),
-            Self::Broken { .. } => None,
-        }
+/// The point up to which an intact report verified the chain.
+fn checkpoint_of(report: &ChainReport) -> Option<Checkpoint> {
+    match report {
+        ChainReport::Intact { events, head } => Some(Checkpoint {
+            seq: *events,
+            hash: hex::decode(head).ok()?,
+        }),
+        ChainReport::Broken { .. } => None,
     }
 }
 
@@ -407,7 +342,7 @@ impl ChainVerifier {
         let mut verified = self.verified.lock().await;
         let from = verified.clone().unwrap_or_else(Checkpoint::genesis);
         let report = verify_after(conn, &from).await?;
-        let Some(checkpoint) = report.checkpoint() else {
+        let Some(checkpoint) = checkpoint_of(&report) else {
             // A broken chain is looked at again from the start next time.
             *verified = None;
             return Ok(report);

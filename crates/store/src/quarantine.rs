@@ -1,7 +1,6 @@
 //! Repository for `quarantine`: the permanent blacklist (read by V1 at
 //! registration, written by the gate).
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;
 use trizone_core::Fingerprint;
@@ -9,14 +8,7 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-pub struct BlacklistEntry {
-    pub fingerprint: String,
-    pub reason: String,
-    pub record_id: Option<Uuid>,
-    pub blacklisted_by: String,
-    pub created_at: DateTime<Utc>,
-}
+pub use trizone_api::quarantine::BlacklistEntry;
 
 pub async fn blacklist_entry(
     executor: impl PgExecutor<'_>,

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::types::PgInterval;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
+
 use trizone_core::Finding;
 use uuid::Uuid;
 
@@ -46,7 +47,7 @@ pub struct Run {
     pub cases_not_needed: Option<i32>,
 }
 
-pub use trizone_api::states::{RunStatus, StopReason};
+pub use trizone_api::states::{ReviewOutcome, RunStatus, StopReason};
 
 /// A run about to be queued.
 #[derive(Debug, Clone)]
@@ -228,9 +229,9 @@ pub async fn record(
     a: &Analysis,
 ) -> Result<Recorded, StoreError> {
     let outcome = if a.error_kind.is_some() {
-        "error"
+        ReviewOutcome::Error
     } else {
-        "ok"
+        ReviewOutcome::Ok
     };
     let row = sqlx::query!(
         r#"WITH analysis AS (
@@ -249,7 +250,7 @@ pub async fn record(
            SELECT (SELECT count(*) FROM analysis) AS "recorded!", (SELECT count(*) FROM counted) AS "counted!""#,
         run_id,
         a.case_id,
-        outcome,
+        outcome.as_str(),
         a.error_kind,
         Json(&a.findings) as _,
         a.true_positives,

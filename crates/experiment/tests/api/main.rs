@@ -21,14 +21,12 @@ use trizone_http::layers::Limits;
 use trizone_http::{KeyStore, Role};
 use trizone_router::{Api, ProviderInfo};
 use trizone_store::DbRole;
+/// `EXPERIMENTER` is Alice's key: the registrations here are hers.
+pub use trizone_testkit::{ADMIN, END_USER, EXPERIMENTER};
 use trizone_testkit::{SIM_ANTHROPIC, SIM_OPENAI};
 
-/// Alice's key: the registrations here are hers.
-pub const EXPERIMENTER: &str = "experimenter-token";
 /// Another experimenter's key, Bob's.
 pub const OTHER_EXPERIMENTER: &str = "other-experimenter-token";
-pub const END_USER: &str = "end-user-token";
-pub const ADMIN: &str = "admin-token";
 
 #[derive(Debug)]
 pub struct TestApp {

@@ -202,15 +202,17 @@ async fn known(
     state: &AppState,
     fingerprint: &Fingerprint,
 ) -> Result<Option<Experiment>, ApiError> {
+    // A refusal is counted under its code.
+    let refuse = |code: &'static str, message: String| {
+        state.metrics.registration(code);
+        ApiError::Refused { code, message }
+    };
     if let Some(entry) = quarantine::blacklist_entry(&state.db, fingerprint).await? {
-        state.metrics.registration("blacklisted");
-        return Err(ApiError::Refused {
-            code: "blacklisted",
-            message: format!(
-                "configuration {fingerprint} is blacklisted: {}",
-                entry.reason
-            ),
-        });
+        let reason = entry.reason;
+        return Err(refuse(
+            "blacklisted",
+            format!("configuration {fingerprint} is blacklisted: {reason}"),
+        ));
     }
     if let Some(existing) = experiments::find_live(&state.db, fingerprint).await? {
         return Ok(Some(existing));
@@ -218,14 +220,13 @@ async fn known(
     if let Some(quarantined) =
         experiments::find_with_status(&state.db, fingerprint, ExperimentStatus::Quarantined).await?
     {
-        state.metrics.registration("quarantined");
-        return Err(ApiError::Refused {
-            code: "quarantined",
-            message: format!(
-                "configuration {fingerprint} was quarantined as experiment {}; an admin can request its re-evaluation",
-                quarantined.id
+        let id = quarantined.id;
+        return Err(refuse(
+            "quarantined",
+            format!(
+                "configuration {fingerprint} was quarantined as experiment {id}; an admin can request its re-evaluation"
             ),
-        });
+        ));
     }
     Ok(None)
 }

@@ -65,30 +65,15 @@ impl Gate {
             },
         )
         .await?;
-        experiments::transition(
-            &mut *conn,
-            experiment.id,
-            from,
-            ExperimentStatus::Quarantined,
-            Mover::Gate,
-        )
-        .await?;
-        audit::append(
-            &mut *conn,
-            NewEvent {
-                actor,
-                action: AuditAction::Quarantined,
-                subject: fingerprint.as_str(),
-                details: &json!({
-                    "experiment_id": experiment.id,
-                    "record_id": record_id,
-                    "reason": evidence.reason.as_str(),
-                    "times_quarantined": times,
-                    "deployment_id": evidence.deployment_id,
-                }),
-            },
-        )
-        .await?;
+        let details = json!({
+            "experiment_id": experiment.id,
+            "record_id": record_id,
+            "reason": evidence.reason.as_str(),
+            "times_quarantined": times,
+            "deployment_id": evidence.deployment_id,
+        });
+        let to = (ExperimentStatus::Quarantined, AuditAction::Quarantined);
+        move_experiment(conn, experiment, from, to, actor, &details).await?;
         if blacklist {
             let reason = match &already {
                 Some(entry) => entry.reason.clone(),
@@ -132,24 +117,33 @@ impl Gate {
             actor,
         )
         .await?;
-        experiments::transition(
-            &mut *conn,
-            experiment.id,
-            from,
-            ExperimentStatus::Blacklisted,
-            Mover::Gate,
-        )
-        .await?;
-        audit::append(
-            &mut *conn,
-            NewEvent {
-                actor,
-                action: AuditAction::Blacklisted,
-                subject: experiment.fingerprint.as_str(),
-                details: &json!({"experiment_id": experiment.id, "reason": reason, "record_id": record_id}),
-            },
-        )
-        .await?;
-        Ok(())
+        let details =
+            json!({"experiment_id": experiment.id, "reason": reason, "record_id": record_id});
+        let to = (ExperimentStatus::Blacklisted, AuditAction::Blacklisted);
+        move_experiment(conn, experiment, from, to, actor, &details).await
     }
+}
+
+/// Moves `experiment` from `from` to the status of `to`, with the audit
+/// row of `to`'s action saying so.
+async fn move_experiment(
+    conn: &mut PgConnection,
+    experiment: &Experiment,
+    from: ExperimentStatus,
+    (status, action): (ExperimentStatus, AuditAction),
+    actor: &str,
+    details: &Value,
+) -> Result<(), GateError> {
+    experiments::transition(&mut *conn, experiment.id, from, status, Mover::Gate).await?;
+    audit::append(
+        &mut *conn,
+        NewEvent {
+            actor,
+            action,
+            subject: experiment.fingerprint.as_str(),
+            details,
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -23,7 +23,7 @@ use trizone_router::{Api, ProviderInfo};
 use trizone_store::DbRole;
 /// `EXPERIMENTER` is Alice's key: the registrations here are hers.
 pub use trizone_testkit::{ADMIN, END_USER, EXPERIMENTER};
-use trizone_testkit::{SIM_ANTHROPIC, SIM_OPENAI};
+use trizone_testkit::{SIM_ANTHROPIC, SIM_OPENAI, Served};
 
 /// Another experimenter's key, Bob's.
 pub const OTHER_EXPERIMENTER: &str = "other-experimenter-token";
@@ -37,7 +37,7 @@ pub struct TestApp {
     /// V1's own pool, as the experiment role.
     db: PgPool,
     pub state: trizone_experiment::AppState,
-    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    server: Option<Served>,
 }
 
 impl Drop for TestApp {
@@ -90,15 +90,9 @@ impl TestApp {
         let mut state = trizone_experiment::state_with(db.clone(), keys, catalog()).unwrap();
         state.upload_limits = upload_limits;
         let app = trizone_experiment::router(state.clone(), Limits::default());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let server = tokio::spawn(trizone_http::serve::serve(
-            listener,
-            app,
-            std::future::pending(),
-        ));
+        let server = trizone_testkit::serve(app).await;
         Self {
-            address,
+            address: server.address,
             client: reqwest::Client::new(),
             owner,
             db,
@@ -110,8 +104,7 @@ impl TestApp {
     /// Stops the server and closes V1's pool, so the test database can go.
     pub async fn finish(mut self) {
         if let Some(server) = self.server.take() {
-            server.abort();
-            let _ = server.await;
+            server.stop().await;
         }
         self.db.close().await;
     }

@@ -17,10 +17,12 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use indicatif::MultiProgress;
 use serde_json::{Value, json};
 
+use trizone_api::gate::DecisionRecord;
 use trizone_api::reviews::{ReviewFinding, ReviewRequest, ReviewResponse};
+use trizone_api::runs::RunView;
+use trizone_api::states::Outcome as GateOutcome;
+use trizone_api::states::RunStatus;
 use trizone_core::{Decision, Language, Verdict};
-use trizone_store::gate::{DecisionRecord, Outcome as GateOutcome};
-use trizone_store::runs::{Run, RunStatus};
 
 use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text, typed};
 use crate::session::Session;
@@ -490,7 +492,7 @@ async fn evaluate(zones: &Zones, dataset_id: &str, outcomes: &mut [Outcome]) -> 
     }
     let finished = follow_all(zones, &runs).await?;
     for (outcome, view) in outcomes.iter_mut().zip(finished) {
-        if typed::<Run>(&view)?.status != RunStatus::Finished {
+        if typed::<RunView>(&view)?.run.status != RunStatus::Finished {
             bail!(
                 "the run of {} ended {}",
                 outcome.name,

@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::json;
 
 use super::run::show_verdict;
-use trizone_store::gate::DecisionRecord;
+use trizone_api::gate::DecisionRecord;
 
 use super::{Servers, Zone, ZoneName, list, print, show, text, typed, with_query};
 

@@ -8,8 +8,9 @@ use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use trizone_api::runs::RunView;
+use trizone_api::states::RunStatus;
 use trizone_core::Decision;
-use trizone_store::runs::{Run, RunStatus};
 
 use super::{Servers, Zone, ZoneName, print, render, text, typed};
 
@@ -99,11 +100,13 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
                 }
                 Ok(())
             })?;
-            Ok(if typed::<Run>(&view)?.status == RunStatus::Finished {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(
+                if typed::<RunView>(&view)?.run.status == RunStatus::Finished {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                },
+            )
         }
     }
 }
@@ -188,16 +191,18 @@ pub fn run_bar(label: &str) -> ProgressBar {
 /// Follows run `run` on `bar` until it ends; its last view.
 pub async fn follow_run(v1: &Zone, run: &str, bar: &ProgressBar) -> anyhow::Result<Value> {
     loop {
-        let view = v1.get(&format!("/api/v1/runs/{run}")).await?;
-        bar.set_length(view["cases_total"].as_u64().unwrap_or(0));
-        bar.set_position(view["progress"]["cases_done"].as_u64().unwrap_or(0));
-        let status = typed::<Run>(&view)?.status;
-        bar.set_message(match view["running_accuracy"].as_f64() {
+        let answer = v1.get(&format!("/api/v1/runs/{run}")).await?;
+        let view: RunView = typed(&answer)?;
+        let total = u64::try_from(view.run.cases_total).unwrap_or(0);
+        bar.set_length(total);
+        bar.set_position(u64::try_from(view.progress.cases_done).unwrap_or(0));
+        let status = view.run.status;
+        bar.set_message(match view.running_accuracy {
             Some(accuracy) => format!("{status}, accuracy {accuracy:.3}"),
             None => status.to_string(),
         });
-        if !status.is_active() {
-            return Ok(view);
+        if view.is_over() {
+            return Ok(answer);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

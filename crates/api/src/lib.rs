@@ -4,9 +4,12 @@
 
 pub mod audit;
 pub mod error;
+pub mod experiments;
+pub mod gate;
 pub mod health;
 pub mod quarantine;
 pub mod reviews;
+pub mod runs;
 pub mod smoke;
 pub mod states;
 

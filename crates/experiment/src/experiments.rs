@@ -2,9 +2,8 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use trizone_core::{Configuration, Decision, ExperimentStatus, Judge, Mover, Verdict};
+use trizone_core::{Decision, ExperimentStatus, Judge, Mover, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::audit::{self, AuditAction, NewEvent};
@@ -13,54 +12,7 @@ use trizone_store::{StoreError, evidence};
 use uuid::Uuid;
 
 use crate::state::AppState;
-
-/// An experiment as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ExperimentView {
-    pub id: Uuid,
-    pub name: String,
-    pub owner: String,
-    pub description: String,
-    pub fingerprint: String,
-    pub status: ExperimentStatus,
-    pub configuration: Configuration,
-    /// The quarantine record this experiment re-evaluates.
-    pub reevaluation_of: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    /// The pooled evidence and the gate's latest decision on it (on `GET .../{id}`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub readiness: Option<Readiness>,
-    /// What the gate's judge says of the pooled evidence now, with the
-    /// gate's thresholds: the verdict its next judgement would give (on
-    /// `GET .../{id}`; a non-inferiority check, when the gate has one, is
-    /// left to the gate).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<Verdict>,
-    /// What to do next, in a sentence with the command (on `GET .../{id}`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub next_step: Option<String>,
-}
-
-impl From<Experiment> for ExperimentView {
-    fn from(e: Experiment) -> Self {
-        Self {
-            id: e.id,
-            name: e.name,
-            owner: e.owner,
-            description: e.description,
-            fingerprint: e.fingerprint.to_string(),
-            status: e.status,
-            configuration: e.configuration,
-            reevaluation_of: e.reevaluation_of,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-            readiness: None,
-            verdict: None,
-            next_step: None,
-        }
-    }
-}
+pub use trizone_api::experiments::ExperimentView;
 
 const MAX_PAGE: i64 = 200;
 

@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
+pub use trizone_api::experiments::Readiness;
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Experiment {
     pub id: Uuid,
@@ -235,35 +237,6 @@ pub async fn find_with_status(
     .transpose()
 }
 
-/// One row of `experiments_v1.promotion_readiness`: an experiment's pooled
-/// evidence and the gate's latest decision on its configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Readiness {
-    pub experiment_id: Uuid,
-    pub name: String,
-    pub owner: String,
-    pub fingerprint: String,
-    pub status: ExperimentStatus,
-    /// Cases pooled over every run of this configuration.
-    pub cases: i64,
-    pub accuracy: Option<f64>,
-    pub error_rate: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub cost_usd: f64,
-    pub satisfaction: Option<f64>,
-    /// The gate's latest decision on the configuration, if any.
-    pub decision_id: Option<Uuid>,
-    pub decision: Option<Decision>,
-    /// The cases that decision rested on (fewer than `cases` when runs
-    /// ended since).
-    pub decided_on_cases: Option<i64>,
-    /// For an inconclusive decision: the further cases the judge expected.
-    pub additional_cases_needed: Option<i64>,
-    pub decided_at: Option<DateTime<Utc>>,
-    /// The gate's latest decision was a pass.
-    pub ready: bool,
-}
-
 /// Readiness of every experiment (or one), newest experiments first.
 pub async fn readiness(
     executor: impl PgExecutor<'_>,
@@ -323,4 +296,24 @@ pub async fn open_reevaluation(
     )
     .fetch_optional(executor)
     .await?)
+}
+
+impl From<Experiment> for trizone_api::experiments::ExperimentView {
+    fn from(e: Experiment) -> Self {
+        Self {
+            id: e.id,
+            name: e.name,
+            owner: e.owner,
+            description: e.description,
+            fingerprint: e.fingerprint.to_string(),
+            status: e.status,
+            configuration: e.configuration,
+            reevaluation_of: e.reevaluation_of,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            readiness: None,
+            verdict: None,
+            next_step: None,
+        }
+    }
 }

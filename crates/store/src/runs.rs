@@ -8,8 +8,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::types::PgInterval;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
@@ -20,33 +18,7 @@ use uuid::Uuid;
 use crate::StoreError;
 use crate::datasets::{Case, CaseRow};
 
-/// A run, as V1's API shows it (inside a run view) and its clients read it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Run {
-    pub id: Uuid,
-    pub experiment_id: Uuid,
-    pub dataset_id: Uuid,
-    pub status: RunStatus,
-    pub concurrency: i32,
-    pub cases_total: i32,
-    pub error: Option<String>,
-    pub requested_by: String,
-    pub created_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// The seed of the run's case order (absent on runs from before
-    /// sequential evaluation, which ran in upload order).
-    pub seed: Option<i64>,
-    /// Whether the run evaluates every case instead of stopping once the
-    /// judge has decided.
-    pub exhaustive: bool,
-    /// `decided` (the judge decided, the rest were not needed) or
-    /// `exhausted` (every case was used); absent until the run ends.
-    pub stop_reason: Option<StopReason>,
-    /// Cases left unsent because the judge had decided.
-    pub cases_not_needed: Option<i32>,
-}
-
+pub use trizone_api::runs::{Progress, Run};
 pub use trizone_api::states::{ReviewOutcome, RunStatus, StopReason};
 
 /// A run about to be queued.
@@ -300,20 +272,6 @@ pub async fn pending_cases(
     .fetch_all(executor)
     .await?;
     Ok(rows.into_iter().map(Case::from).collect())
-}
-
-/// A run's progress so far, from its recorded analyses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, utoipa::ToSchema)]
-pub struct Progress {
-    pub cases_done: i64,
-    pub correct: i64,
-    pub errors: i64,
-    pub true_positives: i64,
-    pub false_positives: i64,
-    pub false_negatives: i64,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub cost_usd: f64,
 }
 
 pub async fn progress(executor: impl PgExecutor<'_>, run_id: Uuid) -> Result<Progress, StoreError> {

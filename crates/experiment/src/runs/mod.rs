@@ -12,8 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
-use serde::{Deserialize, Serialize};
-use trizone_core::{ExperimentStatus, Mover, RunMetrics, Verdict};
+use serde::Deserialize;
+use trizone_core::{ExperimentStatus, Mover, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path};
 use trizone_store::audit::{self, AuditAction, NewEvent};
@@ -23,6 +23,7 @@ use uuid::Uuid;
 
 use crate::state::AppState;
 use ending::Ended;
+pub use trizone_api::runs::RunView;
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -40,25 +41,6 @@ pub struct StartRun {
     /// Seed of the random case order (default: drawn at random). Recorded
     /// with the run.
     pub seed: Option<i64>,
-}
-
-/// A run with its progress, and its metrics once finished.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunView {
-    #[serde(flatten)]
-    pub run: Run,
-    pub progress: Progress,
-    /// Correct cases among those done so far.
-    pub running_accuracy: Option<f64>,
-    pub metrics: Option<RunMetrics>,
-    /// Cost of the cases done so far, scaled to 1,000 reviews.
-    pub cost_per_1000_reviews_usd: Option<f64>,
-    /// The judge's verdict on the configuration's pooled evidence when the
-    /// run ended (the gate's decision, made from the same evidence, is the
-    /// one that counts).
-    pub verdict: Option<Verdict>,
-    /// How the run ended, in a sentence ("decided after 412 of 1,000 cases").
-    pub summary: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/experiments/{id}/runs", tag = "runs",
@@ -267,13 +249,6 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Json<RunView>, ApiError> {
     Ok(Json(view(&state, id).await?))
-}
-
-impl RunView {
-    /// Whether the run has ended (finished, failed or cancelled).
-    fn is_over(&self) -> bool {
-        !self.run.status.is_active()
-    }
 }
 
 /// The run's progress as server-sent events: `progress`, then one `end`; or

@@ -1,0 +1,64 @@
+//! V1's experiments as its API shows them: the registered configuration,
+//! its status, and on a single read its pooled evidence and what to do next.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use trizone_core::{Configuration, Decision, ExperimentStatus, Verdict};
+use uuid::Uuid;
+
+/// An experiment as the API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExperimentView {
+    pub id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub description: String,
+    pub fingerprint: String,
+    pub status: ExperimentStatus,
+    pub configuration: Configuration,
+    /// The quarantine record this experiment re-evaluates.
+    pub reevaluation_of: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// The pooled evidence and the gate's latest decision on it (on `GET .../{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<Readiness>,
+    /// What the gate's judge says of the pooled evidence now, with the
+    /// gate's thresholds: the verdict its next judgement would give (on
+    /// `GET .../{id}`; a non-inferiority check, when the gate has one, is
+    /// left to the gate).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// What to do next, in a sentence with the command (on `GET .../{id}`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_step: Option<String>,
+}
+
+/// One row of `experiments_v1.promotion_readiness`: an experiment's pooled
+/// evidence and the gate's latest decision on its configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Readiness {
+    pub experiment_id: Uuid,
+    pub name: String,
+    pub owner: String,
+    pub fingerprint: String,
+    pub status: ExperimentStatus,
+    /// Cases pooled over every run of this configuration.
+    pub cases: i64,
+    pub accuracy: Option<f64>,
+    pub error_rate: Option<f64>,
+    pub latency_p95_ms: Option<f64>,
+    pub cost_usd: f64,
+    pub satisfaction: Option<f64>,
+    /// The gate's latest decision on the configuration, if any.
+    pub decision_id: Option<Uuid>,
+    pub decision: Option<Decision>,
+    /// The cases that decision rested on (fewer than `cases` when runs
+    /// ended since).
+    pub decided_on_cases: Option<i64>,
+    /// For an inconclusive decision: the further cases the judge expected.
+    pub additional_cases_needed: Option<i64>,
+    pub decided_at: Option<DateTime<Utc>>,
+    /// The gate's latest decision was a pass.
+    pub ready: bool,
+}

@@ -69,6 +69,19 @@ pub struct RunView {
 }
 
 impl RunView {
+    /// A run just started: nothing done, nothing measured yet.
+    pub fn started(run: Run) -> Self {
+        Self {
+            run,
+            progress: Progress::default(),
+            running_accuracy: None,
+            metrics: None,
+            cost_per_1000_reviews_usd: None,
+            verdict: None,
+            summary: None,
+        }
+    }
+
     /// Whether the run has ended (finished, failed or cancelled).
     pub fn is_over(&self) -> bool {
         !self.run.status.is_active()

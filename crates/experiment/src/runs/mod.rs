@@ -13,10 +13,13 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
+use sqlx::PgConnection;
 use trizone_core::{ExperimentStatus, Mover, Verdict};
 use trizone_http::auth::Experimenters;
-use trizone_http::{ApiError, Authorized, Json, Path};
+use trizone_http::{ApiError, Authorized, Caller, Json, Path};
 use trizone_store::audit::{self, AuditAction, NewEvent};
+use trizone_store::datasets::Dataset;
+use trizone_store::experiments::Experiment;
 use trizone_store::runs::{self, NewRun, Progress, Run, RunStatus, StopReason};
 use trizone_store::{StoreError, datasets, evidence, experiments};
 use uuid::Uuid;
@@ -62,12 +65,63 @@ pub async fn start(
             format!("must be from 1 to {}", state.max_concurrency),
         ));
     }
-    // In one transaction: an experiment that cannot be evaluated at all is
-    // refused first (nothing in the request would fix that), then the
-    // request's dataset, then a run already under way.
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
+    let caller = auth.caller();
+    let (experiment, dataset, new_cases) =
+        startable(&state, &mut tx, caller, id, request.dataset_id).await?;
+    let run = runs::create(
+        &mut *tx,
+        NewRun {
+            experiment_id: id,
+            dataset_id: dataset.id,
+            concurrency,
+            cases_total: i32::try_from(new_cases).unwrap_or(i32::MAX),
+            requested_by: &caller.key_id,
+            seed: request.seed.unwrap_or_else(rand::random),
+            exhaustive: request.exhaustive.unwrap_or(false),
+        },
+    )
+    .await?;
+    experiments::transition(
+        &mut tx,
+        id,
+        experiment.status,
+        ExperimentStatus::Evaluating,
+        Mover::Experiment,
+    )
+    .await?;
+    let details = serde_json::json!({
+        "run_id": run.id, "dataset_id": dataset.id, "cases": run.cases_total,
+        "dataset_cases": dataset.case_count, "seed": run.seed, "exhaustive": run.exhaustive,
+    });
+    audit::append(
+        &mut *tx,
+        NewEvent {
+            actor: &caller.actor().to_string(),
+            action: AuditAction::RunStarted,
+            subject: experiment.fingerprint.as_str(),
+            details: &details,
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok((StatusCode::ACCEPTED, Json(RunView::started(run))))
+}
+
+/// The experiment, the dataset to evaluate it on and how many of its cases
+/// are new evidence, or why no run can start. In the run's transaction, in
+/// this order: an experiment that cannot be evaluated at all is refused
+/// first (nothing in the request would fix that), then the request's
+/// dataset, then a run already under way.
+async fn startable(
+    state: &AppState,
+    tx: &mut PgConnection,
+    caller: &Caller,
+    id: Uuid,
+    dataset_id: Option<Uuid>,
+) -> Result<(Experiment, Dataset, i64), ApiError> {
     let experiment = experiments::get(&mut *tx, id).await?;
-    crate::experiments::check_owner(auth.caller(), &experiment)?;
+    crate::experiments::check_owner(caller, &experiment)?;
     if let Some(why) = not_evaluable_because(experiment.status) {
         return Err(ApiError::Refused {
             code: "not_evaluable",
@@ -82,7 +136,7 @@ pub async fn start(
             message: format!("experiment {id} cannot be evaluated: {unknown}"),
         });
     }
-    let dataset_id = match request.dataset_id {
+    let dataset_id = match dataset_id {
         Some(dataset_id) => dataset_id,
         None => runs::latest_dataset(&mut *tx, id).await?.ok_or_else(|| {
             ApiError::invalid(
@@ -124,52 +178,7 @@ pub async fn start(
             ),
         });
     }
-    let run = runs::create(
-        &mut *tx,
-        NewRun {
-            experiment_id: id,
-            dataset_id: dataset.id,
-            concurrency,
-            cases_total: i32::try_from(new_cases).unwrap_or(i32::MAX),
-            requested_by: &auth.caller().key_id,
-            seed: request.seed.unwrap_or_else(rand::random),
-            exhaustive: request.exhaustive.unwrap_or(false),
-        },
-    )
-    .await?;
-    experiments::transition(
-        &mut tx,
-        id,
-        experiment.status,
-        ExperimentStatus::Evaluating,
-        Mover::Experiment,
-    )
-    .await?;
-    let details = serde_json::json!({
-        "run_id": run.id, "dataset_id": dataset.id, "cases": run.cases_total,
-        "dataset_cases": dataset.case_count, "seed": run.seed, "exhaustive": run.exhaustive,
-    });
-    audit::append(
-        &mut *tx,
-        NewEvent {
-            actor: &auth.caller().actor().to_string(),
-            action: AuditAction::RunStarted,
-            subject: experiment.fingerprint.as_str(),
-            details: &details,
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    let view = RunView {
-        run,
-        progress: Progress::default(),
-        running_accuracy: None,
-        metrics: None,
-        cost_per_1000_reviews_usd: None,
-        verdict: None,
-        summary: None,
-    };
-    Ok((StatusCode::ACCEPTED, Json(view)))
+    Ok((experiment, dataset, new_cases))
 }
 
 /// Why an experiment in `status` cannot be evaluated, if it cannot.

@@ -20,8 +20,10 @@ use trizone_core::{
 use trizone_router::{ModelRouter, ReviewInput};
 use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::datasets::{self, Case};
+use trizone_store::experiments::Experiment;
 use trizone_store::runs::{self, Analysis, FinalMetrics, Recorded, Run, StopReason};
 use trizone_store::{LatencyHistogram, StoreError, evidence, experiments};
+use uuid::Uuid;
 
 use super::ending::{self, Ended};
 use super::order;
@@ -151,7 +153,7 @@ impl Worker {
         tokio::time::Instant::now() + self.settings.max_run.saturating_sub(elapsed)
     }
 
-    async fn time_out(&self, id: uuid::Uuid, experiment_id: uuid::Uuid) {
+    async fn time_out(&self, id: Uuid, experiment_id: Uuid) {
         let reason = format!(
             "the run took longer than the longest a run may take ({} s, TRIZONE_V1_MAX_RUN_SECONDS); the cases it recorded still count as evidence, and a new run continues from them",
             self.settings.max_run.as_secs()
@@ -165,7 +167,7 @@ impl Worker {
     /// A run that hit an error: a transient one (a dropped connection) hands
     /// the run back to be resumed; anything else fails it, and the
     /// experiment returns to where it stood before the run.
-    async fn give_up(&self, id: uuid::Uuid, experiment_id: uuid::Uuid, error: &StoreError) {
+    async fn give_up(&self, id: Uuid, experiment_id: Uuid, error: &StoreError) {
         if error.is_transient() {
             tracing::warn!(run = %id, error = %error, "run interrupted; handing it back to be resumed");
             let _ = runs::release(&self.db, id, &self.settings.owner).await;
@@ -186,8 +188,8 @@ impl Worker {
 
     async fn fail(
         &self,
-        id: uuid::Uuid,
-        experiment_id: uuid::Uuid,
+        id: Uuid,
+        experiment_id: Uuid,
         reason: &str,
     ) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
@@ -212,18 +214,7 @@ impl Worker {
     async fn work(&self, run: Run) -> Result<(), StoreError> {
         let _in_progress = self.metrics.run_started();
         let experiment = experiments::get(&self.db, run.experiment_id).await?;
-        // Evidence is filed under the fingerprint of the configuration this
-        // worker actually sends, so what the gate later promotes under that
-        // fingerprint is what was evaluated.
-        if experiment.configuration.fingerprint() != experiment.fingerprint {
-            return Err(StoreError::Corrupt {
-                column: "experiments.configuration",
-                value: format!(
-                    "experiment {}'s configuration does not hash to its fingerprint {}: it was changed after registration",
-                    experiment.id, experiment.fingerprint
-                ),
-            });
-        }
+        check_unchanged(&experiment)?;
         let fingerprint = experiment.fingerprint.as_str();
         let thresholds = evidence::gate_thresholds(&self.db).await?;
         let judge = Judge::new(&thresholds, None);
@@ -246,26 +237,9 @@ impl Worker {
             Decision::Inconclusive => false,
         };
 
-        let (lost_tx, lost) = watch::channel(false);
         // Tied to this future: if the work stops in any way (finished, failed,
         // or the task killed), renewal stops with it and the lease can expire.
-        let _renewer = AbortOnDropHandle::new({
-            let (db, id, owner, lease) = (
-                self.db.clone(),
-                run.id,
-                self.settings.owner.clone(),
-                self.settings.lease,
-            );
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(lease / 3).await;
-                    if !matches!(runs::renew(&db, id, &owner, lease).await, Ok(true)) {
-                        let _ = lost_tx.send(true);
-                        return;
-                    }
-                }
-            })
-        });
+        let (_renewer, lost) = self.renew_lease(run.id);
         let config = &experiment.configuration;
         let concurrency = usize::try_from(run.concurrency).unwrap_or(1).max(1);
         let mut queue = pending.into_iter();
@@ -314,6 +288,27 @@ impl Worker {
             verdict: judge.verdict(&pooled),
         };
         self.finish(&run, stop).await
+    }
+
+    /// Renews `run`'s lease every third of it, until dropped; the receiver
+    /// turns true once the lease is lost (or the run was cancelled).
+    fn renew_lease(&self, run: Uuid) -> (AbortOnDropHandle<()>, watch::Receiver<bool>) {
+        let (lost_tx, lost) = watch::channel(false);
+        let (db, owner, lease) = (
+            self.db.clone(),
+            self.settings.owner.clone(),
+            self.settings.lease,
+        );
+        let renewer = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                if !matches!(runs::renew(&db, run, &owner, lease).await, Ok(true)) {
+                    let _ = lost_tx.send(true);
+                    return;
+                }
+            }
+        });
+        (AbortOnDropHandle::new(renewer), lost)
     }
 
     /// Reviews one case and records it.
@@ -461,4 +456,21 @@ struct Stop {
     reason: StopReason,
     cases_not_needed: i32,
     verdict: Verdict,
+}
+
+/// Evidence is filed under the fingerprint of the configuration a worker
+/// actually sends, so what the gate later promotes under that fingerprint
+/// is what was evaluated: a configuration changed since registration is
+/// not evaluated at all.
+fn check_unchanged(experiment: &Experiment) -> Result<(), StoreError> {
+    if experiment.configuration.fingerprint() == experiment.fingerprint {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        column: "experiments.configuration",
+        value: format!(
+            "experiment {}'s configuration does not hash to its fingerprint {}: it was changed after registration",
+            experiment.id, experiment.fingerprint
+        ),
+    })
 }

@@ -393,10 +393,13 @@ pub async fn wait_for_v2(base_url: &str, serves: impl Fn(&Value) -> bool) -> Val
     panic!("V2 never served what was expected within 30 s; it last reported {last}");
 }
 
-/// Reads an error response, checking the shared envelope.
+/// Reads an error response, checking it is the shared envelope
+/// (`trizone_api::ErrorBody`, as the CLI reads it).
 pub async fn error_of(response: reqwest::Response, status: u16) -> Value {
     assert_eq!(response.status().as_u16(), status);
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"]["code"].is_string(), "{body}");
+    if let Err(error) = serde_json::from_value::<trizone_api::ErrorBody>(body.clone()) {
+        panic!("not the error envelope ({error}): {body}");
+    }
     body["error"].clone()
 }

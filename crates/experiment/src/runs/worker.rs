@@ -186,12 +186,7 @@ impl Worker {
         }
     }
 
-    async fn fail(
-        &self,
-        id: Uuid,
-        experiment_id: Uuid,
-        reason: &str,
-    ) -> Result<(), StoreError> {
+    async fn fail(&self, id: Uuid, experiment_id: Uuid, reason: &str) -> Result<(), StoreError> {
         let mut tx = self.db.begin().await?;
         if !runs::fail(&mut *tx, id, &self.settings.owner, reason).await? {
             return Ok(());

@@ -24,7 +24,7 @@ use trizone_api::states::Outcome as GateOutcome;
 use trizone_api::states::RunStatus;
 use trizone_core::{Decision, Language, Verdict};
 
-use crate::client::{Servers, Zone, ZoneName, follow_run, run_bar, short, text, typed};
+use crate::client::{Servers, Zone, ZoneName, follow_run, render, run_bar, text, typed};
 use crate::session::Session;
 use crate::up::{Platform, Ports, Tokens};
 
@@ -290,7 +290,7 @@ async fn register(
         say(&format!(
             "   {name:<26} {:<22} fingerprint {}",
             candidate.model,
-            short(&experiment["fingerprint"])
+            render("{fingerprint:short}", &experiment)
         ))?;
         outcomes.push(Outcome {
             name,

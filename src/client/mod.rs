@@ -27,7 +27,9 @@ pub use experiment::{ExperimentCommand, experiment};
 pub use gate::{GateCommand, gate};
 pub use quarantine::{QuarantineCommand, quarantine};
 pub use review::review;
-pub use run::{RunCommand, follow_run, run, run_bar};
+pub use run::{RunCommand, run};
+#[cfg(feature = "local")]
+pub use run::{follow_run, run_bar};
 
 /// What the server wrote, read back as the type it was written from, for a
 /// client that acts on it (a state, a decision) rather than printing it.
@@ -279,15 +281,6 @@ pub(crate) fn with_query(path: &str, key: &str, value: Option<&str>) -> String {
         }
         None => path.to_owned(),
     }
-}
-
-pub fn short(fingerprint: &Value) -> String {
-    fingerprint
-        .as_str()
-        .unwrap_or("")
-        .chars()
-        .take(12)
-        .collect()
 }
 
 pub fn text(value: &Value) -> String {

@@ -80,6 +80,7 @@ pub struct RouterMetrics {
     retries: IntCounterVec,
     circuit_open: IntGaugeVec,
     fallbacks: IntCounterVec,
+    recoveries: IntCounterVec,
     models: Arc<ModelLabels>,
 }
 
@@ -121,6 +122,14 @@ impl RouterMetrics {
             ),
             &["reason"],
         )?;
+        let recoveries = IntCounterVec::new(
+            Opts::new(
+                "router_format_recoveries_total",
+                "Answers that broke the output contract but were read exactly, by how",
+            ),
+            &["provider", "model", "recovery"],
+        )?;
+        registry.register(Box::new(recoveries.clone()))?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(duration.clone()))?;
         registry.register(Box::new(retries.clone()))?;
@@ -132,6 +141,7 @@ impl RouterMetrics {
             retries,
             circuit_open,
             fallbacks,
+            recoveries,
             models: Arc::new(ModelLabels::new(providers)),
         })
     }
@@ -159,6 +169,11 @@ impl RouterMetrics {
             self.retries
                 .with_label_values(&labels)
                 .inc_by(u64::from(call.attempts - 1));
+        }
+        if let Some(recovery) = call.recovered {
+            self.recoveries
+                .with_label_values(&[labels[0], labels[1], recovery.as_str()])
+                .inc();
         }
     }
 

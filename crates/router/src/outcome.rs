@@ -5,6 +5,7 @@ use serde::Serialize;
 pub use trizone_api::reviews::{Fallback, ReviewFinding};
 
 use crate::error::{ErrorKind, RouterError};
+use crate::output::Recovery;
 
 /// One model's part in a review.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -21,6 +22,10 @@ pub struct CallOutcome {
     pub error: Option<ErrorKind>,
     /// The provider's message for a failure.
     pub message: Option<String>,
+    /// Set when the answer broke the output contract in a way that was
+    /// still read exactly (the model needed help).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<Recovery>,
 }
 
 impl CallOutcome {

@@ -1,6 +1,10 @@
-//! Strict parsing of a model's answer into findings and a summary.
+//! Strict parsing of a model's answer into findings and a summary. One
+//! habit of real models is forgiven, and counted: the exact review object
+//! wrapped in a Markdown code fence and nothing else. Anything that would
+//! need a guess (prose around the object, two objects, a cut-off one)
+//! stays a `Malformed` error.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use trizone_core::Finding;
 
 use crate::error::{CallError, ErrorKind};
@@ -17,6 +21,37 @@ struct RawReview {
 pub struct ParsedReview {
     pub findings: Vec<Finding>,
     pub summary: String,
+    /// What had to be undone to read it, if anything.
+    pub recovered: Option<Recovery>,
+}
+
+/// How an answer that broke the output contract was still read exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// The object alone inside a Markdown code fence (```json … ```).
+    Fenced,
+}
+
+impl Recovery {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Fenced => "fenced",
+        }
+    }
+}
+
+/// The inside of `text` when `text` is one fenced code block and nothing
+/// else: an opening fence (```` ``` ```` or ```` ```json ````) on its own
+/// line, the closing fence at the end.
+fn unfence(text: &str) -> Option<&str> {
+    let body = text.trim().strip_prefix("```")?.strip_suffix("```")?;
+    let (info, inside) = body.split_once('\n')?;
+    let info = info.trim();
+    if !(info.is_empty() || info.eq_ignore_ascii_case("json")) || inside.contains("```") {
+        return None;
+    }
+    Some(inside)
 }
 
 const QUOTE_CHARS: usize = 120;
@@ -24,13 +59,21 @@ const QUOTE_CHARS: usize = 120;
 /// Parses an answer exactly as the output contract says. Anything else is
 /// a `Malformed` error quoting the start of the answer, never an empty review.
 pub fn parse(text: &str) -> Result<ParsedReview, CallError> {
-    let raw: RawReview = serde_json::from_str(text.trim()).map_err(|error| {
-        let quoted: String = text.chars().take(QUOTE_CHARS).collect();
-        CallError::new(
-            ErrorKind::Malformed,
-            format!("answer is not a review ({error}): {quoted:?}"),
-        )
-    })?;
+    let strict = serde_json::from_str::<RawReview>(text.trim());
+    let (raw, recovered) = match (strict, unfence(text)) {
+        (Ok(raw), _) => (raw, None),
+        (Err(error), fenced) => {
+            let unfenced = fenced.and_then(|inside| serde_json::from_str(inside.trim()).ok());
+            let Some(raw) = unfenced else {
+                let quoted: String = text.chars().take(QUOTE_CHARS).collect();
+                return Err(CallError::new(
+                    ErrorKind::Malformed,
+                    format!("answer is not a review ({error}): {quoted:?}"),
+                ));
+            };
+            (raw, Some(Recovery::Fenced))
+        }
+    };
     for (i, finding) in raw.findings.iter().enumerate() {
         if finding.line_start == 0 || finding.line_end < finding.line_start {
             return Err(CallError::new(
@@ -45,6 +88,7 @@ pub fn parse(text: &str) -> Result<ParsedReview, CallError> {
     Ok(ParsedReview {
         findings: raw.findings,
         summary: raw.summary,
+        recovered,
     })
 }
 
@@ -60,10 +104,42 @@ mod tests {
     }
 
     #[test]
-    fn prose_fences_extra_fields_and_bad_ranges_are_malformed() {
+    fn the_object_alone_in_a_fence_is_recovered_and_says_so() {
+        for text in [
+            "```json\n{\"findings\": [], \"summary\": \"ok\"}\n```",
+            "  ```\n{\"findings\": [], \"summary\": \"ok\"}\n```\n",
+            "```JSON\n{\"findings\": [],\n \"summary\": \"ok\"}```",
+        ] {
+            let review = parse(text).unwrap();
+            assert_eq!(review.recovered, Some(Recovery::Fenced), "{text}");
+            assert_eq!(review.summary, "ok");
+        }
+        let strict = parse(r#"{"findings": [], "summary": "ok"}"#).unwrap();
+        assert_eq!(strict.recovered, None);
+    }
+
+    #[test]
+    fn anything_that_would_need_a_guess_is_malformed() {
+        for text in [
+            "Here is my review:\n```json\n{\"findings\": [], \"summary\": \"ok\"}\n```",
+            "```json\n{\"findings\": [], \"summary\": \"ok\"}\n```\nHope this helps!",
+            "```json\n{\"findings\": [], \"summary\": \"a\"}\n```\n```json\n{\"findings\": [], \"summary\": \"b\"}\n```",
+            "```python\n{\"findings\": [], \"summary\": \"ok\"}\n```",
+            "```json\n{\"findings\": [], \"summ",
+            "```json\n{\"findings\": [], \"summary\": \"ok\", \"confidence\": 1}\n```",
+        ] {
+            assert_eq!(
+                parse(text).unwrap_err().kind,
+                ErrorKind::Malformed,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn prose_extra_fields_and_bad_ranges_are_malformed() {
         for text in [
             "Sure! The code looks fine.",
-            "```json\n{\"findings\": [], \"summary\": \"ok\"}\n```",
             r#"{"findings": [], "summary": "ok", "confidence": 0.9}"#,
             r#"{"findings": [{"line_start": 5, "line_end": 2, "severity": "low", "category": "c", "message": "m"}], "summary": "s"}"#,
             r#"{"findings": [{"line_start": 1, "line_end": 1, "severity": "urgent", "category": "c", "message": "m"}], "summary": "s"}"#,

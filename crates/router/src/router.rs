@@ -230,6 +230,7 @@ impl ModelRouter {
             cost_usd: cost_usd(spec, input_tokens, output_tokens),
             error: error.map(|e| e.kind),
             message: error.map(|e| e.message.clone()),
+            recovered: parsed.as_ref().ok().and_then(|p| p.recovered),
         };
         self.metrics.record(&outcome);
         (parsed, outcome)

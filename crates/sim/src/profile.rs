@@ -49,6 +49,9 @@ pub struct ErrorRates {
     pub truncated: f64,
     /// 200 carrying an error object.
     pub error_body: f64,
+    /// 200 whose answer is the review JSON inside a Markdown code fence,
+    /// as chat models often write it.
+    pub fenced: f64,
 }
 
 /// What one request does.
@@ -63,10 +66,11 @@ pub enum Behaviour {
     Garbage,
     Truncated,
     ErrorBody,
+    Fenced,
 }
 
 impl ErrorRates {
-    fn table(&self) -> [(f64, Behaviour); 7] {
+    fn table(&self) -> [(f64, Behaviour); 8] {
         [
             (self.server, Behaviour::Server),
             (self.rate_limited, Behaviour::RateLimited),
@@ -75,6 +79,7 @@ impl ErrorRates {
             (self.garbage, Behaviour::Garbage),
             (self.truncated, Behaviour::Truncated),
             (self.error_body, Behaviour::ErrorBody),
+            (self.fenced, Behaviour::Fenced),
         ]
     }
 

@@ -199,6 +199,10 @@ async fn respond(state: &SimState, api: Api, model: &str, prompt: &str, user: &s
             let text = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
             success(api, model, &text, input_tokens, false)
         }
+        Behaviour::Fenced => {
+            let text = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
+            success(api, model, &format!("```json\n{text}\n```"), input_tokens, false)
+        }
         Behaviour::Answer => {
             let text = answer::review(&state.dataset(), prompt, user, profile.accuracy, &mut decision.rng);
             success(api, model, &text, input_tokens, false)

@@ -3,7 +3,9 @@
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use trizone_core::Strategy;
-use trizone_router::{Api, ErrorKind, ModelRouter, Provider, Providers, ResilienceSettings};
+use trizone_router::{
+    Api, ErrorKind, ModelRouter, Provider, Providers, Recovery, ResilienceSettings,
+};
 use trizone_sim::Behaviour;
 
 use crate::{ANTHROPIC_KEY, Harness, OPENAI_KEY, Outcome, PRIMARY, SECONDARY, input, provider};
@@ -47,6 +49,39 @@ async fn each_kind_of_bad_answer_is_its_own_typed_error() {
                 error.message
             );
         }
+    }
+}
+
+/// The review object alone in a code fence is read exactly, on both APIs,
+/// and the call and the metric say the model needed help.
+#[tokio::test]
+async fn a_fenced_answer_is_recovered_and_counted() {
+    for (strategy, model, provider) in [
+        (Strategy::Primary, PRIMARY, "sim-openai"),
+        (Strategy::Secondary, SECONDARY, "sim-anthropic"),
+    ] {
+        let h = Harness::start().await;
+        h.script(model, &[Behaviour::Fenced, Behaviour::Answer])
+            .await;
+        let config = h.config(strategy);
+        let fenced = h.router.review(&config, input()).await.answered();
+        let plain = h.router.review(&config, input()).await.answered();
+        assert_eq!(fenced.calls[0].recovered, Some(Recovery::Fenced), "{model}");
+        assert_eq!(fenced.calls[0].attempts, 1, "{model}");
+        assert_eq!(plain.calls[0].recovered, None, "{model}");
+        // The same answer, fenced or not.
+        assert_eq!(fenced.review.findings, plain.review.findings, "{model}");
+        assert!(!fenced.review.findings.is_empty(), "{model}");
+        let labels = [
+            ("provider", provider),
+            ("model", model),
+            ("recovery", "fenced"),
+        ];
+        assert_eq!(
+            h.metric("router_format_recoveries_total", &labels),
+            1.0,
+            "{model}"
+        );
     }
 }
 

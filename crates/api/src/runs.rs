@@ -47,6 +47,9 @@ pub struct Progress {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub cost_usd: f64,
+    /// Cases whose answer broke the output contract but was still read
+    /// exactly (a fenced object): how often the model needed help.
+    pub format_recoveries: i64,
 }
 
 /// A run with its progress, and its metrics once finished.

@@ -161,3 +161,12 @@ text_enum! {
         Error = "error",
     }
 }
+
+text_enum! {
+    /// How an answer that broke the output contract was still read exactly:
+    /// `experiments_v1.code_analyses.format_recovery`.
+    pub enum FormatRecovery {
+        /// The review object alone inside a Markdown code fence.
+        Fenced = "fenced",
+    }
+}

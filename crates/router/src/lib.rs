@@ -19,7 +19,7 @@ pub mod router;
 
 pub use error::{CallError, ErrorKind, RouterError};
 pub use outcome::{CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};
-pub use output::Recovery;
+pub use output::FormatRecovery;
 pub use providers::{Api, Catalog, Provider, ProviderInfo, Providers, ProvidersError};
 pub use request::ReviewInput;
 pub use resilience::ResilienceSettings;

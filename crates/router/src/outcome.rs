@@ -5,7 +5,7 @@ use serde::Serialize;
 pub use trizone_api::reviews::{Fallback, ReviewFinding};
 
 use crate::error::{ErrorKind, RouterError};
-use crate::output::Recovery;
+use crate::output::FormatRecovery;
 
 /// One model's part in a review.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -25,7 +25,7 @@ pub struct CallOutcome {
     /// Set when the answer broke the output contract in a way that was
     /// still read exactly (the model needed help).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub recovered: Option<Recovery>,
+    pub recovered: Option<FormatRecovery>,
 }
 
 impl CallOutcome {

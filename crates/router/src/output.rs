@@ -4,7 +4,8 @@
 //! need a guess (prose around the object, two objects, a cut-off one)
 //! stays a `Malformed` error.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+pub use trizone_api::states::FormatRecovery;
 use trizone_core::Finding;
 
 use crate::error::{CallError, ErrorKind};
@@ -22,23 +23,7 @@ pub struct ParsedReview {
     pub findings: Vec<Finding>,
     pub summary: String,
     /// What had to be undone to read it, if anything.
-    pub recovered: Option<Recovery>,
-}
-
-/// How an answer that broke the output contract was still read exactly.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Recovery {
-    /// The object alone inside a Markdown code fence (```json … ```).
-    Fenced,
-}
-
-impl Recovery {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Fenced => "fenced",
-        }
-    }
+    pub recovered: Option<FormatRecovery>,
 }
 
 /// The inside of `text` when `text` is one fenced code block and nothing
@@ -71,7 +56,7 @@ pub fn parse(text: &str) -> Result<ParsedReview, CallError> {
                     format!("answer is not a review ({error}): {quoted:?}"),
                 ));
             };
-            (raw, Some(Recovery::Fenced))
+            (raw, Some(FormatRecovery::Fenced))
         }
     };
     for (i, finding) in raw.findings.iter().enumerate() {
@@ -111,7 +96,7 @@ mod tests {
             "```JSON\n{\"findings\": [],\n \"summary\": \"ok\"}```",
         ] {
             let review = parse(text).unwrap();
-            assert_eq!(review.recovered, Some(Recovery::Fenced), "{text}");
+            assert_eq!(review.recovered, Some(FormatRecovery::Fenced), "{text}");
             assert_eq!(review.summary, "ok");
         }
         let strict = parse(r#"{"findings": [], "summary": "ok"}"#).unwrap();

@@ -19,7 +19,7 @@ use crate::StoreError;
 use crate::datasets::{Case, CaseRow};
 
 pub use trizone_api::runs::{Progress, Run};
-pub use trizone_api::states::{ReviewOutcome, RunStatus, StopReason};
+pub use trizone_api::states::{FormatRecovery, ReviewOutcome, RunStatus, StopReason};
 
 /// A run about to be queued.
 #[derive(Debug, Clone)]
@@ -178,6 +178,8 @@ pub struct Analysis {
     pub cost_usd: f64,
     pub answered_by: Option<String>,
     pub fallback_reason: Option<String>,
+    /// Set when the answer had to be unwrapped to be read.
+    pub format_recovery: Option<FormatRecovery>,
 }
 
 /// What recording a case did.
@@ -209,8 +211,9 @@ pub async fn record(
         r#"WITH analysis AS (
                INSERT INTO experiments_v1.code_analyses
                    (run_id, case_id, outcome, error_kind, findings, true_positives, false_positives, false_negatives,
-                    correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason)
-               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+                    correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason,
+                    format_recovery)
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18
                WHERE EXISTS (SELECT 1 FROM experiments_v1.evaluation_runs WHERE id = $1 AND status = 'running')
                ON CONFLICT (run_id, case_id) DO NOTHING
                RETURNING run_id, case_id),
@@ -237,6 +240,7 @@ pub async fn record(
         a.fallback_reason,
         fingerprint,
         case_key,
+        a.format_recovery.map(FormatRecovery::as_str),
     )
     .fetch_one(executor)
     .await?;
@@ -285,7 +289,8 @@ pub async fn progress(executor: impl PgExecutor<'_>, run_id: Uuid) -> Result<Pro
                   coalesce(sum(false_negatives), 0)::bigint AS "false_negatives!",
                   coalesce(sum(input_tokens), 0)::bigint AS "input_tokens!",
                   coalesce(sum(output_tokens), 0)::bigint AS "output_tokens!",
-                  coalesce(sum(cost_usd), 0)::float8 AS "cost_usd!"
+                  coalesce(sum(cost_usd), 0)::float8 AS "cost_usd!",
+                  count(*) FILTER (WHERE format_recovery IS NOT NULL) AS "format_recoveries!"
            FROM experiments_v1.code_analyses WHERE run_id = $1"#,
         run_id
     )

@@ -340,6 +340,7 @@ impl Worker {
         };
         let reviewed = self.router.review(config, input).await;
         let usage = reviewed.usage;
+        let format_recovery = reviewed.calls.iter().find_map(|c| c.recovered);
         let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         match reviewed.result {
             Ok(review) => {
@@ -358,6 +359,7 @@ impl Worker {
                     cost_usd: usage.cost_usd,
                     answered_by: review.answered_by.first().cloned(),
                     fallback_reason: review.fallback.map(|f| f.reason.as_str().to_owned()),
+                    format_recovery,
                     findings,
                 }
             }
@@ -376,6 +378,7 @@ impl Worker {
                 cost_usd: usage.cost_usd,
                 answered_by: None,
                 fallback_reason: None,
+                format_recovery,
             },
         }
     }

@@ -314,6 +314,48 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     app.finish().await;
 }
 
+/// A model that fences one answer in ten loses nothing for it: every
+/// fenced answer is read and scored, and the run counts how many needed it.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn fenced_answers_are_scored_and_counted_as_recoveries(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(60);
+    let profile = json!({"accuracy": 1.0, "errors": {"fenced": 0.1}});
+    let sim = simulator(&cases, profile.clone()).await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 8).await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
+
+    // How many answers the simulator fences, asked apart with the same seed.
+    let twin = simulator(&cases, profile).await;
+    let config: Configuration = serde_json::from_value(configuration()).unwrap();
+    let client = reqwest::Client::new();
+    let mut fenced = 0;
+    for line in cases.lines() {
+        let case: Value = serde_json::from_str(line).unwrap();
+        let input = ReviewInput {
+            code: case["code"].as_str().unwrap(),
+            language: "python",
+            path: case["path"].as_str().unwrap(),
+        };
+        let request = ChatRequest::build(&config, input).unwrap();
+        let answer: Value = client
+            .post(format!("{}/chat/completions", twin.openai_base_url()))
+            .bearer_auth("sk")
+            .json(&json!({"model": MODEL, "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]}))
+            .send().await.unwrap().json().await.unwrap();
+        let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
+        fenced += usize::from(content.starts_with("```"));
+    }
+    assert!(fenced > 0, "the profile fences some answers");
+    assert_eq!(view["metrics"]["cases"], 60, "{view}");
+    assert_eq!(view["metrics"]["correct"], 60, "{view}");
+    assert_eq!(view["metrics"]["errors"], 0, "{view}");
+    assert_eq!(view["progress"]["format_recoveries"], fenced, "{view}");
+    worker.stop().await;
+    app.finish().await;
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool) {
     let app = TestApp::spawn(owner).await;

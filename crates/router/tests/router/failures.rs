@@ -4,7 +4,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use trizone_core::Strategy;
 use trizone_router::{
-    Api, ErrorKind, ModelRouter, Provider, Providers, Recovery, ResilienceSettings,
+    Api, ErrorKind, FormatRecovery, ModelRouter, Provider, Providers, ResilienceSettings,
 };
 use trizone_sim::Behaviour;
 
@@ -66,7 +66,11 @@ async fn a_fenced_answer_is_recovered_and_counted() {
         let config = h.config(strategy);
         let fenced = h.router.review(&config, input()).await.answered();
         let plain = h.router.review(&config, input()).await.answered();
-        assert_eq!(fenced.calls[0].recovered, Some(Recovery::Fenced), "{model}");
+        assert_eq!(
+            fenced.calls[0].recovered,
+            Some(FormatRecovery::Fenced),
+            "{model}"
+        );
         assert_eq!(fenced.calls[0].attempts, 1, "{model}");
         assert_eq!(plain.calls[0].recovered, None, "{model}");
         // The same answer, fenced or not.

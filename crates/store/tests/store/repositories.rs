@@ -55,9 +55,11 @@ async fn a_database_that_applied_an_amended_migration_first_version_still_migrat
 /// The values a column's CHECK constraint allows, in its order.
 async fn allowed(owner: &PgPool, table: &str, column: &str) -> Vec<String> {
     let definition: String = sqlx::query_scalar(
-        "SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
+        r"SELECT pg_get_constraintdef(c.oid) FROM pg_constraint c
          WHERE c.conrelid = $1::regclass AND c.contype = 'c'
-           AND pg_get_constraintdef(c.oid) LIKE '%(' || $2 || ' = ANY%'",
+           AND (pg_get_constraintdef(c.oid) LIKE '%(' || $2 || ' = ANY%'
+                -- A list of one is rendered as a plain comparison.
+                OR pg_get_constraintdef(c.oid) ~ ('^CHECK \(\(' || $2 || ' = ''[^'']*''::text\)\)$'))",
     )
     .bind(table)
     .bind(column)
@@ -118,6 +120,11 @@ async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
             "experiments_v1.dataset_cases",
             "language",
             names(Language::ALL, |s| s.as_str()),
+        ),
+        (
+            "experiments_v1.code_analyses",
+            "format_recovery",
+            names(runs::FormatRecovery::ALL, |s| s.as_str()),
         ),
     ];
     for (table, column, values) in columns {

@@ -227,22 +227,13 @@ pub async fn recorded(owner: &PgPool, id: &str) -> (i64, i64) {
         .unwrap()
 }
 
-#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
-async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
-    let app = TestApp::spawn(owner).await;
-    let cases = dataset(60);
-    let profile = json!({"accuracy": 0.6});
-    let sim = simulator(&cases, profile.clone()).await;
-    let worker = Worker::start(&app, &sim, "replica-a");
-    let id = start_run(&app.client, &app.url(""), &cases, 8).await;
-    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
-
-    // The expectation, computed apart: a second simulator with the same seed
-    // asked each case's prompt once, scored by exact line ranges.
-    let twin = simulator(&cases, profile).await;
+/// Each case with the answer a second simulator, with the same seed and
+/// `profile`, gives its prompt when asked once: what a run should have seen.
+async fn twin_answers(cases: &str, profile: Value) -> Vec<(Value, String)> {
+    let twin = simulator(cases, profile).await;
     let config: Configuration = serde_json::from_value(configuration()).unwrap();
     let client = reqwest::Client::new();
-    let (mut correct, mut false_positives, mut false_negatives) = (0, 0, 0);
+    let mut answers = Vec::new();
     for line in cases.lines() {
         let case: Value = serde_json::from_str(line).unwrap();
         let input = ReviewInput {
@@ -256,9 +247,30 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
             .bearer_auth("sk")
             .json(&json!({"model": MODEL, "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]}))
             .send().await.unwrap().json().await.unwrap();
-        let review: Value =
-            serde_json::from_str(answer["choices"][0]["message"]["content"].as_str().unwrap())
-                .unwrap();
+        let content = answer["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        answers.push((case, content));
+    }
+    answers
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(60);
+    let profile = json!({"accuracy": 0.6});
+    let sim = simulator(&cases, profile.clone()).await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 8).await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
+
+    // The expectation, computed apart: a second simulator with the same seed
+    // asked each case's prompt once, scored by exact line ranges.
+    let (mut correct, mut false_positives, mut false_negatives) = (0, 0, 0);
+    for (case, content) in twin_answers(&cases, profile).await {
+        let review: Value = serde_json::from_str(&content).unwrap();
         let lines = |findings: &Value| -> BTreeSet<(u64, u64)> {
             findings
                 .as_array()
@@ -327,26 +339,11 @@ async fn fenced_answers_are_scored_and_counted_as_recoveries(owner: PgPool) {
     let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
 
     // How many answers the simulator fences, asked apart with the same seed.
-    let twin = simulator(&cases, profile).await;
-    let config: Configuration = serde_json::from_value(configuration()).unwrap();
-    let client = reqwest::Client::new();
-    let mut fenced = 0;
-    for line in cases.lines() {
-        let case: Value = serde_json::from_str(line).unwrap();
-        let input = ReviewInput {
-            code: case["code"].as_str().unwrap(),
-            language: "python",
-            path: case["path"].as_str().unwrap(),
-        };
-        let request = ChatRequest::build(&config, input).unwrap();
-        let answer: Value = client
-            .post(format!("{}/chat/completions", twin.openai_base_url()))
-            .bearer_auth("sk")
-            .json(&json!({"model": MODEL, "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}]}))
-            .send().await.unwrap().json().await.unwrap();
-        let content = answer["choices"][0]["message"]["content"].as_str().unwrap();
-        fenced += usize::from(content.starts_with("```"));
-    }
+    let fenced = twin_answers(&cases, profile)
+        .await
+        .iter()
+        .filter(|(_, content)| content.starts_with("```"))
+        .count();
     assert!(fenced > 0, "the profile fences some answers");
     assert_eq!(view["metrics"]["cases"], 60, "{view}");
     assert_eq!(view["metrics"]["correct"], 60, "{view}");

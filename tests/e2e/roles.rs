@@ -163,7 +163,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     let garbled = reqwest::Client::new()
         .put(format!("{}/control/profiles/gpt-garbled", up.sim))
         .bearer_auth("e2e-admin-token-5b2e4680c1")
-        .json(&json!({"errors": {"malformed": 1.0}}))
+        .json(&json!({"errors": {"truncated": 1.0}}))
         .send()
         .await
         .unwrap();

@@ -41,7 +41,13 @@ pub struct ModelSpec {
     pub model: String,
     /// Price in USD per million input tokens.
     pub input_per_mtok: f64,
-    /// Price in USD per million output tokens.
+    /// Price in USD per million input tokens the provider served from its
+    /// prompt cache (OpenAI's "cached input", Anthropic's "cache hits").
+    /// Left out, cached tokens are charged as `input_per_mtok`: never less
+    /// than the provider would bill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Price in USD per million output tokens, reasoning tokens included.
     pub output_per_mtok: f64,
 }
 
@@ -295,10 +301,14 @@ fn validate_model(spec: &ModelSpec, at: &str, errors: &mut Vec<FieldError>) {
             format!("must be 1 to {MAX_MODEL_CHARS} characters"),
         ));
     }
-    for (name, price) in [
+    let cached = spec
+        .cached_input_per_mtok
+        .map(|p| ("cached_input_per_mtok", p));
+    let prices = [
         ("input_per_mtok", spec.input_per_mtok),
         ("output_per_mtok", spec.output_per_mtok),
-    ] {
+    ];
+    for (name, price) in prices.into_iter().chain(cached) {
         if !(price.is_finite() && (0.0..=MAX_PRICE_PER_MTOK).contains(&price)) {
             errors.push(FieldError::new(
                 format!("{at}.{name}"),
@@ -494,6 +504,22 @@ parameters: { temperature: 0.0, max_tokens: 1024, timeout_ms: 20000, max_retries
             field_of(config.validate().map(|()| config.clone())),
             ["models.secondary.output_per_mtok"]
         );
+        config.models.secondary.as_mut().unwrap().output_per_mtok = 1.0;
+        config.models.primary.cached_input_per_mtok = Some(f64::NAN);
+        assert_eq!(
+            field_of(config.validate().map(|()| config.clone())),
+            ["models.primary.cached_input_per_mtok"]
+        );
+    }
+
+    #[test]
+    fn a_cached_input_price_changes_the_fingerprint_only_when_given() {
+        let mut config = example();
+        let before = config.fingerprint();
+        config.models.primary.cached_input_per_mtok = Some(1.25);
+        assert_ne!(config.fingerprint(), before);
+        config.models.primary.cached_input_per_mtok = None;
+        assert_eq!(config.fingerprint(), before);
     }
 
     #[test]

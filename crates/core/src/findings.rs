@@ -1,10 +1,22 @@
 //! Review findings, and scoring predicted findings against expected ones.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    ToSchema,
+    JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
@@ -34,14 +46,22 @@ impl std::fmt::Display for Severity {
     }
 }
 
-/// A finding a model raised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+// The router derives the JSON schema providers' structured outputs hold
+// models to from this type: its doc comments are what a model reads.
+/// One problem a model found in the code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Finding {
+    /// First line of the problem, counting from 1.
+    #[schemars(range(min = 1))]
     pub line_start: u32,
+    /// Last line of the problem, at or after `line_start`.
+    #[schemars(range(min = 1))]
     pub line_end: u32,
     pub severity: Severity,
+    /// A short kind of problem: bug, security, performance, style.
     pub category: String,
+    /// What is wrong and how to fix it.
     pub message: String,
 }
 

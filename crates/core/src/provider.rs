@@ -80,6 +80,9 @@ pub enum ErrorKind {
     Client,
     /// The answer was not a review: unparseable, wrong shape, or truncated.
     Malformed,
+    /// The model, or the provider's content filter, declined to answer.
+    /// Not retried: the same request would be declined again.
+    Refused,
     /// The circuit breaker for this provider and model is open.
     CircuitOpen,
     /// The router cannot make the call (no API key, bad template).
@@ -95,6 +98,7 @@ impl ErrorKind {
             Self::Server => "server",
             Self::Client => "client",
             Self::Malformed => "malformed",
+            Self::Refused => "refused",
             Self::CircuitOpen => "circuit_open",
             Self::Config => "config",
         }

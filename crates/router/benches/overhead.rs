@@ -33,6 +33,7 @@ fn config(strategy: Strategy) -> Configuration {
         provider: ProviderName::parse(provider).unwrap(),
         model: name.into(),
         input_per_mtok: 1.0,
+        cached_input_per_mtok: None,
         output_per_mtok: 2.0,
     };
     Configuration {

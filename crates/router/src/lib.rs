@@ -4,7 +4,9 @@
 //!
 //! Every call has a deadline (`timeout_ms`), retries retryable failures with
 //! jittered backoff honouring `Retry-After`, and goes through a circuit
-//! breaker per provider and model. Answers are parsed strictly.
+//! breaker per provider and model. Models are held to the review's JSON
+//! schema by each provider's structured output where the operator allows
+//! it, and answers are parsed strictly either way.
 
 pub mod error;
 pub mod merge;
@@ -16,6 +18,7 @@ pub mod providers;
 pub mod request;
 pub mod resilience;
 pub mod router;
+pub mod schema;
 
 pub use error::{CallError, ErrorKind, RouterError};
 pub use outcome::{CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};

@@ -15,8 +15,14 @@ pub struct CallOutcome {
     /// HTTP requests made, retries included.
     pub attempts: u32,
     pub latency_ms: f64,
+    /// Every prompt token, cached ones included.
     pub input_tokens: u64,
+    /// Of `input_tokens`, those the provider served from its prompt cache.
+    pub cached_input_tokens: u64,
+    /// Every generated token, reasoning included.
     pub output_tokens: u64,
+    /// Of `output_tokens`, those a reasoning model spent thinking.
+    pub reasoning_tokens: u64,
     pub cost_usd: f64,
     /// Why the call failed, if it did.
     pub error: Option<ErrorKind>,
@@ -57,7 +63,9 @@ pub struct Usage {
     /// an ensemble's, which run side by side.
     pub provider_wait_ms: f64,
     pub input_tokens: u64,
+    pub cached_input_tokens: u64,
     pub output_tokens: u64,
+    pub reasoning_tokens: u64,
     /// Paid for every call, failed ones too: tokens of an unusable answer
     /// still cost.
     pub cost_usd: f64,

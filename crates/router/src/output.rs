@@ -1,19 +1,25 @@
 //! Strict parsing of a model's answer into findings and a summary. One
 //! habit of real models is forgiven, and counted: the exact review object
 //! wrapped in a Markdown code fence and nothing else. Anything that would
-//! need a guess (prose around the object, two objects, a cut-off one)
-//! stays a `Malformed` error.
+//! need a guess (prose around the object, two objects, a cut-off one, a
+//! finding on a line the file does not have) stays a `Malformed` error.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 pub use trizone_api::states::FormatRecovery;
 use trizone_core::Finding;
 
 use crate::error::{CallError, ErrorKind};
 
-#[derive(Debug, Deserialize)]
+/// The output contract, as a type: what is parsed, and what
+/// [`crate::schema`] derives the providers' schema from.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RawReview {
+#[schemars(description = "A review of the code: every problem found, and a summary.")]
+pub(crate) struct RawReview {
+    /// Every problem found; empty when the code has none.
     findings: Vec<Finding>,
+    /// One sentence on the code as a whole.
     summary: String,
 }
 
@@ -41,9 +47,13 @@ fn unfence(text: &str) -> Option<&str> {
 
 const QUOTE_CHARS: usize = 120;
 
-/// Parses an answer exactly as the output contract says. Anything else is
-/// a `Malformed` error quoting the start of the answer, never an empty review.
-pub fn parse(text: &str) -> Result<ParsedReview, CallError> {
+/// Parses an answer to a review of a file of `lines` lines exactly as the
+/// output contract says. Anything else is a `Malformed` error quoting the
+/// start of the answer, never an empty review.
+pub fn parse(text: &str, lines: usize) -> Result<ParsedReview, CallError> {
+    if text.trim().is_empty() {
+        return Err(CallError::new(ErrorKind::Malformed, "the answer is empty"));
+    }
     let strict = serde_json::from_str::<RawReview>(text.trim());
     let (raw, recovered) = match (strict, unfence(text)) {
         (Ok(raw), _) => (raw, None),
@@ -60,15 +70,20 @@ pub fn parse(text: &str) -> Result<ParsedReview, CallError> {
         }
     };
     for (i, finding) in raw.findings.iter().enumerate() {
-        if finding.line_start == 0 || finding.line_end < finding.line_start {
-            return Err(CallError::new(
-                ErrorKind::Malformed,
-                format!(
-                    "finding {i} has an impossible line range {}-{}",
-                    finding.line_start, finding.line_end
-                ),
-            ));
-        }
+        let (start, end) = (finding.line_start, finding.line_end);
+        let problem = if start == 0 || end < start {
+            "is an impossible line range".to_owned()
+        } else if usize::try_from(end).map_or(true, |end| end > lines) {
+            // Clamping it into the file would be a guess at what the model
+            // meant; a finding nowhere in the code helps no one.
+            format!("is outside the file, which has {lines} lines")
+        } else {
+            continue;
+        };
+        return Err(CallError::new(
+            ErrorKind::Malformed,
+            format!("finding {i} on lines {start}-{end} {problem}"),
+        ));
     }
     Ok(ParsedReview {
         findings: raw.findings,
@@ -83,7 +98,7 @@ mod tests {
 
     #[test]
     fn a_contract_answer_parses() {
-        let review = parse(r#" {"findings": [{"line_start": 3, "line_end": 4, "severity": "high", "category": "bug", "message": "off by one"}], "summary": "one bug"} "#).unwrap();
+        let review = parse(r#" {"findings": [{"line_start": 3, "line_end": 4, "severity": "high", "category": "bug", "message": "off by one"}], "summary": "one bug"} "#, 4).unwrap();
         assert_eq!(review.findings.len(), 1);
         assert_eq!(review.summary, "one bug");
     }
@@ -95,11 +110,11 @@ mod tests {
             "  ```\n{\"findings\": [], \"summary\": \"ok\"}\n```\n",
             "```JSON\n{\"findings\": [],\n \"summary\": \"ok\"}```",
         ] {
-            let review = parse(text).unwrap();
+            let review = parse(text, 1).unwrap();
             assert_eq!(review.recovered, Some(FormatRecovery::Fenced), "{text}");
             assert_eq!(review.summary, "ok");
         }
-        let strict = parse(r#"{"findings": [], "summary": "ok"}"#).unwrap();
+        let strict = parse(r#"{"findings": [], "summary": "ok"}"#, 1).unwrap();
         assert_eq!(strict.recovered, None);
     }
 
@@ -114,7 +129,7 @@ mod tests {
             "```json\n{\"findings\": [], \"summary\": \"ok\", \"confidence\": 1}\n```",
         ] {
             assert_eq!(
-                parse(text).unwrap_err().kind,
+                parse(text, 10).unwrap_err().kind,
                 ErrorKind::Malformed,
                 "{text}"
             );
@@ -129,11 +144,33 @@ mod tests {
             r#"{"findings": [{"line_start": 5, "line_end": 2, "severity": "low", "category": "c", "message": "m"}], "summary": "s"}"#,
             r#"{"findings": [{"line_start": 1, "line_end": 1, "severity": "urgent", "category": "c", "message": "m"}], "summary": "s"}"#,
             r#"{"summary": "no findings key"}"#,
+            "",
+            "  \n",
         ] {
             assert_eq!(
-                parse(text).unwrap_err().kind,
+                parse(text, 10).unwrap_err().kind,
                 ErrorKind::Malformed,
                 "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_finding_beyond_the_last_line_is_malformed_not_clamped() {
+        let answer = |start: u32, end: u32| {
+            format!(
+                r#"{{"findings": [{{"line_start": {start}, "line_end": {end}, "severity": "low", "category": "c", "message": "m"}}], "summary": "s"}}"#
+            )
+        };
+        assert!(parse(&answer(4, 4), 4).is_ok());
+        for (start, end) in [(5, 5), (3, 5), (40, 41)] {
+            let error = parse(&answer(start, end), 4).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::Malformed);
+            assert!(
+                error
+                    .message
+                    .contains("outside the file, which has 4 lines"),
+                "{error}"
             );
         }
     }

@@ -12,7 +12,14 @@
 //!     base_url: https://api.openai.com/v1
 //!     key_file: /var/run/secrets/trizone/providers/openai
 //!     models: [gpt-4o, gpt-4o-mini]   # optional: the only models it may be asked for
+//!     structured_output: true     # optional, default true (see below)
 //! ```
+//!
+//! With `structured_output` (the default), models are held to the review's
+//! JSON schema: a strict `response_format` for `openai`, a forced tool call
+//! for `anthropic`. An OpenAI-compatible server that rejects `json_schema`
+//! (older vLLM or Ollama builds) is listed with `structured_output: false`
+//! and gets `json_object` mode and the prompt's contract alone.
 //!
 //! A provider that lists its models is asked for no other: registrations
 //! naming another are refused, and metrics are labelled by those names. One
@@ -71,6 +78,8 @@ pub struct Provider {
     pub base_url: url::Url,
     /// The only models it may be asked for, when the operator listed them.
     pub models: Option<Arc<[String]>>,
+    /// Whether models are held to the review's schema by the API itself.
+    pub structured_output: bool,
     key: SecretString,
 }
 
@@ -81,6 +90,7 @@ impl std::fmt::Debug for Provider {
             .field("api", &self.api)
             .field("base_url", &self.base_url.as_str())
             .field("models", &self.models)
+            .field("structured_output", &self.structured_output)
             .finish_non_exhaustive()
     }
 }
@@ -113,8 +123,15 @@ impl Provider {
             api,
             base_url,
             models: None,
+            structured_output: true,
             key: SecretString::from(key.trim().to_owned()),
         })
+    }
+
+    /// The same provider, asking for structured output or not.
+    pub fn with_structured_output(mut self, on: bool) -> Self {
+        self.structured_output = on;
+        self
     }
 
     /// The same provider, asked only for `models`.
@@ -204,6 +221,12 @@ struct ProviderEntry {
     base_url: String,
     key_file: PathBuf,
     models: Option<Vec<String>>,
+    #[serde(default = "structured_by_default")]
+    structured_output: bool,
+}
+
+fn structured_by_default() -> bool {
+    true
 }
 
 impl Providers {
@@ -263,7 +286,8 @@ impl Providers {
             .into_iter()
             .map(|entry| {
                 let key = read_key(&entry.key_file)?;
-                let provider = Provider::new(&entry.name, entry.api, &entry.base_url, &key)?;
+                let provider = Provider::new(&entry.name, entry.api, &entry.base_url, &key)?
+                    .with_structured_output(entry.structured_output);
                 match entry.models {
                     Some(models) => provider.with_models(models),
                     None => Ok(provider),
@@ -420,6 +444,7 @@ mod tests {
         assert_eq!(vllm.api, Api::Openai);
         assert_eq!(vllm.base_url.as_str(), "http://vllm.models.svc:8000/v1");
         assert_eq!(vllm.key(), "sk-from-a-file");
+        assert!(vllm.structured_output, "structured output is the default");
         assert!(!format!("{providers:?}").contains("sk-from-a-file"));
         std::fs::remove_dir_all(dir).unwrap();
     }

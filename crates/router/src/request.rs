@@ -5,6 +5,7 @@ use trizone_core::prompt::{PromptInput, Template};
 use trizone_core::{Configuration, ModelSpec};
 
 use crate::error::{CallError, ErrorKind};
+use crate::provider::Tokens;
 
 /// The output contract appended to every system prompt, so every provider
 /// is asked for the same strictly parsed shape.
@@ -27,6 +28,8 @@ pub struct ChatRequest {
     pub user: String,
     pub temperature: f32,
     pub max_tokens: u32,
+    /// Lines in the code under review: no finding may lie beyond them.
+    pub lines: usize,
 }
 
 impl ChatRequest {
@@ -46,13 +49,19 @@ impl ChatRequest {
             user,
             temperature: config.parameters.temperature as f32,
             max_tokens: config.parameters.max_tokens,
+            lines: input.code.lines().count(),
         })
     }
 }
 
-/// USD for the tokens one call used, at the model's prices.
-pub fn cost_usd(spec: &ModelSpec, input_tokens: u64, output_tokens: u64) -> f64 {
-    (input_tokens as f64 * spec.input_per_mtok + output_tokens as f64 * spec.output_per_mtok)
+/// USD for the tokens one call used, at the model's prices: cached input
+/// at its own rate when the configuration gives one, reasoning as output.
+pub fn cost_usd(spec: &ModelSpec, tokens: &Tokens) -> f64 {
+    let cached = tokens.cached_input.min(tokens.input);
+    let cached_rate = spec.cached_input_per_mtok.unwrap_or(spec.input_per_mtok);
+    ((tokens.input - cached) as f64 * spec.input_per_mtok
+        + cached as f64 * cached_rate
+        + tokens.output as f64 * spec.output_per_mtok)
         / 1_000_000.0
 }
 
@@ -63,12 +72,23 @@ mod tests {
 
     #[test]
     fn cost_is_tokens_times_price_per_million() {
-        let spec = ModelSpec {
+        let mut spec = ModelSpec {
             provider: ProviderName::parse("openai").unwrap(),
             model: "m".into(),
             input_per_mtok: 2.5,
+            cached_input_per_mtok: None,
             output_per_mtok: 10.0,
         };
-        assert!((cost_usd(&spec, 1_000, 500) - 0.0075).abs() < 1e-12);
+        let tokens = Tokens {
+            input: 1_000,
+            cached_input: 400,
+            output: 500,
+            reasoning: 200,
+        };
+        // Without a cached rate, cached input costs what input costs.
+        assert!((cost_usd(&spec, &tokens) - 0.0075).abs() < 1e-12);
+        spec.cached_input_per_mtok = Some(1.25);
+        let expected = (600.0 * 2.5 + 400.0 * 1.25 + 500.0 * 10.0) / 1e6;
+        assert!((cost_usd(&spec, &tokens) - expected).abs() < 1e-12);
     }
 }

@@ -13,9 +13,9 @@ use crate::merge::merge;
 use crate::metrics::RouterMetrics;
 use crate::outcome::{CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};
 use crate::output::{self, ParsedReview};
-use crate::provider::ChatProvider;
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::openai::OpenAiProvider;
+use crate::provider::{ChatProvider, Tokens};
 use crate::providers::{Api, Catalog, Providers};
 use crate::request::{ChatRequest, ReviewInput, cost_usd};
 use crate::resilience::{Breakers, ResilienceSettings};
@@ -97,7 +97,9 @@ impl ModelRouter {
             latency_ms,
             provider_wait_ms,
             input_tokens: calls.iter().map(|c| c.input_tokens).sum(),
+            cached_input_tokens: calls.iter().map(|c| c.cached_input_tokens).sum(),
             output_tokens: calls.iter().map(|c| c.output_tokens).sum(),
+            reasoning_tokens: calls.iter().map(|c| c.reasoning_tokens).sum(),
             cost_usd: calls.iter().map(|c| c.cost_usd).sum(),
         };
         Reviewed {
@@ -214,20 +216,24 @@ impl ModelRouter {
             }
             Err(error) => (Err(error), 0),
         };
-        let (input_tokens, output_tokens) = result
+        let tokens = result
             .as_ref()
-            .map_or((0, 0), |c| (c.input_tokens, c.output_tokens));
+            .map_or_else(|_| Tokens::default(), |c| c.tokens);
         // Tokens are paid for even when the answer turns out to be unusable.
-        let parsed = result.and_then(|completion| output::parse(&completion.text));
+        let parsed = result
+            .and_then(|completion| completion.answer)
+            .and_then(|text| output::parse(&text, request.lines));
         let error = parsed.as_ref().err();
         let outcome = CallOutcome {
             provider: spec.provider.to_string(),
             model: spec.model.clone(),
             attempts,
             latency_ms: millis(started.elapsed()),
-            input_tokens,
-            output_tokens,
-            cost_usd: cost_usd(spec, input_tokens, output_tokens),
+            input_tokens: tokens.input,
+            cached_input_tokens: tokens.cached_input,
+            output_tokens: tokens.output,
+            reasoning_tokens: tokens.reasoning,
+            cost_usd: cost_usd(spec, &tokens),
             error: error.map(|e| e.kind),
             message: error.map(|e| e.message.clone()),
             recovered: parsed.as_ref().ok().and_then(|p| p.recovered),

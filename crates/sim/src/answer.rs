@@ -1,31 +1,40 @@
 //! The review a simulated model writes.
 
 use rand::{Rng, RngExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use trizone_core::{ExpectedFinding, Finding, Severity};
 
 use crate::dataset::Dataset;
 
-/// Writes the review JSON for `prompt`: a known case is answered exactly
-/// with probability `accuracy`, otherwise with one finding missed or one
+/// Lines further than this from every expected finding make a false
+/// positive under any usual scoring tolerance.
+const CLEAR_OF_EXPECTED: u32 = 3;
+
+/// Writes the review for `prompt`: a known case is answered exactly with
+/// probability `accuracy`, otherwise with one finding missed or one
 /// invented; unknown code (in `user`, the last message) gets a plausible
-/// review of what stands out.
+/// review of what stands out. Every finding lies inside the code.
 pub fn review(
     dataset: &Dataset,
     prompt: &str,
     user: &str,
     accuracy: f64,
     rng: &mut impl Rng,
-) -> String {
+) -> Value {
     let findings = match dataset.find(prompt) {
         Some(case) => {
             let mut findings: Vec<Finding> = case.expected_findings.iter().map(as_found).collect();
             if rng.random::<f64>() >= accuracy {
-                if !findings.is_empty() && rng.random::<bool>() {
-                    let miss = rng.random_range(0..findings.len());
-                    findings.remove(miss);
-                } else {
-                    findings.push(invented(&case.expected_findings));
+                let lines = u32::try_from(case.code.lines().count()).unwrap_or(u32::MAX);
+                let false_positive = invented(&case.expected_findings, lines);
+                match false_positive {
+                    Some(invented) if findings.is_empty() || rng.random::<bool>() => {
+                        findings.push(invented);
+                    }
+                    _ => {
+                        let miss = rng.random_range(0..findings.len());
+                        findings.remove(miss);
+                    }
                 }
             }
             findings
@@ -37,7 +46,27 @@ pub fn review(
         1 => "One problem found.".to_owned(),
         n => format!("{n} problems found."),
     };
-    json!({ "findings": findings, "summary": summary }).to_string()
+    json!({ "findings": findings, "summary": summary })
+}
+
+/// The same review with one more finding, on a line past the end of the
+/// code in `user` (as models that miscount do).
+pub fn beyond_the_file(mut review: Value, user: &str) -> Value {
+    let past = u32::try_from(user.lines().count()).unwrap_or(u32::MAX - 10) + 10;
+    let finding = Finding {
+        line_start: past,
+        line_end: past + 1,
+        severity: Severity::Medium,
+        category: "bug".into(),
+        message: "This loop never terminates.".into(),
+    };
+    if let (Some(findings), Ok(finding)) = (
+        review["findings"].as_array_mut(),
+        serde_json::to_value(finding),
+    ) {
+        findings.push(finding);
+    }
+    review
 }
 
 fn as_found(expected: &ExpectedFinding) -> Finding {
@@ -54,20 +83,27 @@ fn as_found(expected: &ExpectedFinding) -> Finding {
     }
 }
 
-/// A false positive well clear of every expected finding.
-fn invented(expected: &[ExpectedFinding]) -> Finding {
-    let line = expected
-        .iter()
-        .map(|e| e.line_end)
-        .max()
-        .map_or(1, |end| end + 10);
-    Finding {
+/// A false positive on the line of the code furthest from every expected
+/// finding, if one is clear of them all; in a short file there may be none.
+fn invented(expected: &[ExpectedFinding], lines: u32) -> Option<Finding> {
+    let distance = |line: u32| {
+        expected
+            .iter()
+            .map(|e| {
+                let (start, end) = (e.line_start.min(e.line_end), e.line_start.max(e.line_end));
+                start.saturating_sub(line).max(line.saturating_sub(end))
+            })
+            .min()
+            .unwrap_or(u32::MAX)
+    };
+    let line = (1..=lines.max(1)).max_by_key(|&line| distance(line))?;
+    (distance(line) >= CLEAR_OF_EXPECTED).then(|| Finding {
         line_start: line,
         line_end: line,
         severity: Severity::Low,
         category: "style".into(),
         message: "Consider renaming this variable.".into(),
-    }
+    })
 }
 
 const SUSPICIOUS: &[(&str, &str, Severity)] = &[
@@ -111,6 +147,32 @@ mod tests {
 
     fn lines_flagged(user: &str) -> Vec<u32> {
         plausible(user).iter().map(|f| f.line_start).collect()
+    }
+
+    fn expected(line: u32) -> ExpectedFinding {
+        ExpectedFinding {
+            line_start: line,
+            line_end: line,
+            category: "bug".into(),
+            description: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_invented_finding_is_inside_the_file_and_clear_of_the_real_ones() {
+        let found = invented(&[expected(2)], 20).unwrap();
+        assert_eq!(found.line_start, 20);
+        assert_eq!(invented(&[], 1).unwrap().line_start, 1);
+        // Four lines, a bug on line 3: no line is clear of it.
+        assert!(invented(&[expected(3)], 4).is_none());
+    }
+
+    #[test]
+    fn an_inaccurate_answer_to_a_short_file_misses_rather_than_invents() {
+        let dataset = Dataset::parse(r#"{"id": "c", "code": "a\nb\nc\nd\n", "expected_findings": [{"line_start": 3, "line_end": 3, "category": "bug"}]}"#).unwrap();
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1);
+        let review = review(&dataset, "a\nb\nc\nd\n", "", 0.0, &mut rng);
+        assert_eq!(review["findings"], json!([]));
     }
 
     #[test]

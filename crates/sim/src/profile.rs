@@ -17,6 +17,12 @@ pub struct Profile {
     pub hang_ms: u64,
     /// For a known case: the chance of answering exactly its expected findings.
     pub accuracy: f64,
+    /// Share of each prompt reported as read from the provider's prompt
+    /// cache (`cached_tokens`, `cache_read_input_tokens`).
+    pub cached_input_share: f64,
+    /// Tokens a reasoning model spends thinking on each answer, billed as
+    /// output (reported apart by the OpenAI wire format only, as OpenAI does).
+    pub reasoning_tokens: u64,
 }
 
 impl Default for Profile {
@@ -28,10 +34,16 @@ impl Default for Profile {
             retry_after_s: 1.0,
             hang_ms: 120_000,
             accuracy: 1.0,
+            cached_input_share: 0.0,
+            reasoning_tokens: 0,
         }
     }
 }
 
+/// The chance of each failure and each habit of real models. Structured
+/// output (a strict `json_schema`, a forced tool) removes the habits of
+/// form, `malformed`, `preamble` and `fenced`, as the real APIs do; it does
+/// not stop refusals, truncation, empty answers or miscounted lines.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ErrorRates {
@@ -52,6 +64,19 @@ pub struct ErrorRates {
     /// 200 whose answer is the review JSON inside a Markdown code fence,
     /// as chat models often write it.
     pub fenced: f64,
+    /// 200 whose answer is the review JSON with a sentence before and after.
+    pub preamble: f64,
+    /// The model declines: OpenAI's `refusal` field under a schema, an
+    /// apology as the answer without one; Anthropic's `stop_reason: refusal`.
+    pub refusal: f64,
+    /// 200 whose answer is empty.
+    pub empty: f64,
+    /// The review with one finding past the last line of the code.
+    pub out_of_range: f64,
+    /// Offered tools, the model calls one of another name.
+    pub wrong_tool: f64,
+    /// Offered tools, the model answers in text instead.
+    pub no_tool: f64,
 }
 
 /// What one request does.
@@ -67,10 +92,16 @@ pub enum Behaviour {
     Truncated,
     ErrorBody,
     Fenced,
+    Preamble,
+    Refusal,
+    Empty,
+    OutOfRange,
+    WrongTool,
+    NoTool,
 }
 
 impl ErrorRates {
-    fn table(&self) -> [(f64, Behaviour); 8] {
+    fn table(&self) -> [(f64, Behaviour); 14] {
         [
             (self.server, Behaviour::Server),
             (self.rate_limited, Behaviour::RateLimited),
@@ -80,6 +111,12 @@ impl ErrorRates {
             (self.truncated, Behaviour::Truncated),
             (self.error_body, Behaviour::ErrorBody),
             (self.fenced, Behaviour::Fenced),
+            (self.preamble, Behaviour::Preamble),
+            (self.refusal, Behaviour::Refusal),
+            (self.empty, Behaviour::Empty),
+            (self.out_of_range, Behaviour::OutOfRange),
+            (self.wrong_tool, Behaviour::WrongTool),
+            (self.no_tool, Behaviour::NoTool),
         ]
     }
 
@@ -115,8 +152,13 @@ impl Profile {
         if rates.iter().map(|r| r.0).sum::<f64>() > 1.0 + 1e-9 {
             problems.push("errors: the rates add up to more than 1".to_owned());
         }
-        if !(self.accuracy.is_finite() && (0.0..=1.0).contains(&self.accuracy)) {
-            problems.push("accuracy: must be from 0 to 1".to_owned());
+        for (name, share) in [
+            ("accuracy", self.accuracy),
+            ("cached_input_share", self.cached_input_share),
+        ] {
+            if !(share.is_finite() && (0.0..=1.0).contains(&share)) {
+                problems.push(format!("{name}: must be from 0 to 1"));
+            }
         }
         let latencies = [
             self.latency_median_ms,

@@ -38,8 +38,15 @@ pub const SCRAPER: &str = "scraper-token";
 pub const SIM_OPENAI: &str = "sim-openai";
 pub const SIM_ANTHROPIC: &str = "sim-anthropic";
 
-/// The providers of a simulator listening on `sim`.
+/// The providers of a simulator listening on `sim`, with structured
+/// output, as providers are listed by default.
 pub fn sim_providers(sim: SocketAddr) -> Providers {
+    sim_providers_with(sim, true)
+}
+
+/// [`sim_providers`], asking for structured output or not: without it,
+/// the simulator's habits of form (fences, preambles) reach the router.
+pub fn sim_providers_with(sim: SocketAddr, structured_output: bool) -> Providers {
     Providers::new([
         Provider::new(
             SIM_OPENAI,
@@ -47,14 +54,16 @@ pub fn sim_providers(sim: SocketAddr) -> Providers {
             &format!("http://{sim}/v1"),
             "sk-test",
         )
-        .unwrap(),
+        .unwrap()
+        .with_structured_output(structured_output),
         Provider::new(
             SIM_ANTHROPIC,
             Api::Anthropic,
             &format!("http://{sim}"),
             "sk-ant-test",
         )
-        .unwrap(),
+        .unwrap()
+        .with_structured_output(structured_output),
     ])
     .unwrap()
 }

@@ -11,10 +11,10 @@ use tokio::sync::watch;
 use trizone_core::Configuration;
 use trizone_experiment::runs::worker::WorkerSettings;
 use trizone_router::request::{ChatRequest, ReviewInput};
-use trizone_router::{ModelRouter, ResilienceSettings};
+use trizone_router::{ModelRouter, Providers, ResilienceSettings};
 use trizone_sim::{Dataset, RunningSim};
 use trizone_store::runs::RunStatus;
-use trizone_testkit::{SIM_OPENAI, sim_providers};
+use trizone_testkit::{SIM_OPENAI, sim_providers, sim_providers_with};
 
 use crate::{EXPERIMENTER, OTHER_EXPERIMENTER, TestApp, error_of};
 
@@ -78,13 +78,23 @@ impl Worker {
     }
 
     fn start_with(app: &TestApp, sim: &RunningSim, settings: WorkerSettings) -> Self {
+        Self::start_over(app, sim_providers(sim.address), settings)
+    }
+
+    /// A worker whose providers get no structured output, as an operator
+    /// lists a server that takes no JSON schema.
+    fn start_unstructured(app: &TestApp, sim: &RunningSim, owner: &str) -> Self {
+        let settings = WorkerSettings {
+            lease: Duration::from_secs(1),
+            poll: Duration::from_millis(50),
+            ..WorkerSettings::new(owner)
+        };
+        Self::start_over(app, sim_providers_with(sim.address, false), settings)
+    }
+
+    fn start_over(app: &TestApp, providers: Providers, settings: WorkerSettings) -> Self {
         let registry = prometheus::Registry::new();
-        let router = ModelRouter::new(
-            sim_providers(sim.address),
-            ResilienceSettings::default(),
-            &registry,
-        )
-        .unwrap();
+        let router = ModelRouter::new(providers, ResilienceSettings::default(), &registry).unwrap();
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(
             trizone_experiment::worker(&app.state, Arc::new(router), settings).run(stopped),
@@ -326,15 +336,16 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
     app.finish().await;
 }
 
-/// A model that fences one answer in ten loses nothing for it: every
-/// fenced answer is read and scored, and the run counts how many needed it.
+/// A model that fences one answer in ten, behind a provider that takes no
+/// JSON schema, loses nothing for it: every fenced answer is read and
+/// scored, and the run counts how many needed it.
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn fenced_answers_are_scored_and_counted_as_recoveries(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
     let cases = dataset(60);
     let profile = json!({"accuracy": 1.0, "errors": {"fenced": 0.1}});
     let sim = simulator(&cases, profile.clone()).await;
-    let worker = Worker::start(&app, &sim, "replica-a");
+    let worker = Worker::start_unstructured(&app, &sim, "replica-a");
     let id = start_run(&app.client, &app.url(""), &cases, 8).await;
     let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
 

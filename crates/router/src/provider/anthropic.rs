@@ -2,11 +2,16 @@
 
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use super::{ChatProvider, Completion, error_message, http_error, retry_after, transport_error};
+use super::{
+    ChatProvider, Completion, Tokens, error_message, http_error, refused, retry_after,
+    transport_error, truncated,
+};
 use crate::error::{CallError, ErrorKind};
 use crate::providers::Provider;
 use crate::request::ChatRequest;
+use crate::schema;
 
 const API_VERSION: &str = "2023-06-01";
 
@@ -14,12 +19,15 @@ pub struct AnthropicProvider {
     http: reqwest::Client,
     url: String,
     api_key: String,
+    /// The review tool every request forces, when structured output is on.
+    tool: Option<[Tool; 1]>,
 }
 
 impl std::fmt::Debug for AnthropicProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AnthropicProvider")
             .field("url", &self.url)
+            .field("structured_output", &self.tool.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -29,10 +37,18 @@ impl AnthropicProvider {
     /// Anthropic's SDKs take it).
     pub fn new(http: reqwest::Client, provider: &Provider) -> Self {
         let base = provider.base_url.as_str().trim_end_matches('/');
+        let tool = provider.structured_output.then(|| {
+            [Tool {
+                name: schema::NAME,
+                description: schema::DESCRIPTION,
+                input_schema: schema::review(),
+            }]
+        });
         Self {
             http,
             url: format!("{base}/v1/messages"),
             api_key: provider.key().to_owned(),
+            tool,
         }
     }
 }
@@ -44,12 +60,31 @@ struct MessagesRequest<'a> {
     temperature: f32,
     system: &'a str,
     messages: [Message<'a>; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<&'a [Tool; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<ToolChoice>,
 }
 
 #[derive(Serialize)]
 struct Message<'a> {
     role: &'static str,
     content: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+struct Tool {
+    name: &'static str,
+    description: &'static str,
+    input_schema: &'static Value,
+}
+
+/// `{"type": "tool", "name": ...}`: the model must call that tool.
+#[derive(Serialize)]
+struct ToolChoice {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'static str,
 }
 
 #[derive(Deserialize)]
@@ -59,36 +94,96 @@ struct MessagesResponse {
     usage: Usage,
 }
 
-/// Why the model stopped; only a truncation matters here.
+/// Why the model stopped; a truncation and a refusal end the answer.
 #[derive(Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 enum StopReason {
     MaxTokens,
+    Refusal,
     #[serde(other)]
     Other,
 }
 
+/// A content block: text, a tool call, or another kind (thinking) that
+/// is not part of the answer.
 #[derive(Deserialize)]
-struct ContentBlock {
-    #[serde(rename = "type")]
-    kind: BlockKind,
-    #[serde(default)]
-    text: String,
-}
-
-/// A block's type; the answer is the text blocks (others: thinking, tool use).
-#[derive(Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-enum BlockKind {
-    Text,
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ContentBlock {
+    Text {
+        text: String,
+    },
+    ToolUse {
+        name: String,
+        input: Value,
+    },
     #[serde(other)]
     Other,
 }
 
+/// Input tokens come in three parts: uncached, written to the cache and
+/// read from it. trizone sets no `cache_control`, so writes stay at zero
+/// and are billed, like uncached input, at the input rate.
 #[derive(Deserialize)]
 struct Usage {
     input_tokens: u64,
     output_tokens: u64,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl Usage {
+    fn tokens(&self) -> Tokens {
+        let cached = self.cache_read_input_tokens.unwrap_or(0);
+        Tokens {
+            input: self.input_tokens + self.cache_creation_input_tokens.unwrap_or(0) + cached,
+            cached_input: cached,
+            output: self.output_tokens,
+            // Thinking is billed as output and not reported apart.
+            reasoning: 0,
+        }
+    }
+}
+
+impl MessagesResponse {
+    /// The review the model gave: its call of the review tool, or, when it
+    /// called none (a server that ignores `tool_choice`, or no tool was
+    /// offered), its text, which the contract in the prompt governs.
+    fn answer(self) -> Result<String, CallError> {
+        match self.stop_reason {
+            Some(StopReason::MaxTokens) => return Err(truncated()),
+            Some(StopReason::Refusal) => return Err(refused(&self.text())),
+            _ => {}
+        }
+        let mut text = String::new();
+        for block in self.content {
+            match block {
+                ContentBlock::ToolUse { name, input } if name == schema::NAME => {
+                    return Ok(input.to_string());
+                }
+                ContentBlock::ToolUse { name, .. } => {
+                    return Err(CallError::new(
+                        ErrorKind::Malformed,
+                        format!("the model called the tool `{name}`, not `{}`", schema::NAME),
+                    ));
+                }
+                ContentBlock::Text { text: part } => text.push_str(&part),
+                ContentBlock::Other => {}
+            }
+        }
+        Ok(text)
+    }
+
+    fn text(&self) -> String {
+        self.content
+            .iter()
+            .filter_map(|block| match block {
+                ContentBlock::Text { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl ChatProvider for AnthropicProvider {
@@ -107,6 +202,11 @@ impl ChatProvider for AnthropicProvider {
                     role: "user",
                     content: &request.user,
                 }],
+                tools: self.tool.as_ref(),
+                tool_choice: self.tool.as_ref().map(|_| ToolChoice {
+                    kind: "tool",
+                    name: schema::NAME,
+                }),
             };
             let response = self
                 .http
@@ -135,22 +235,10 @@ impl ChatProvider for AnthropicProvider {
                     format!("unreadable response ({e}): {}", error_message(&text)),
                 )
             })?;
-            if parsed.stop_reason == Some(StopReason::MaxTokens) {
-                return Err(CallError::new(
-                    ErrorKind::Malformed,
-                    "the answer was truncated at max_tokens",
-                ));
-            }
-            let answer: String = parsed
-                .content
-                .iter()
-                .filter(|b| b.kind == BlockKind::Text)
-                .map(|b| b.text.as_str())
-                .collect();
+            let tokens = parsed.usage.tokens();
             Ok(Completion {
-                text: answer,
-                input_tokens: parsed.usage.input_tokens,
-                output_tokens: parsed.usage.output_tokens,
+                answer: parsed.answer(),
+                tokens,
             })
         })
     }

@@ -10,12 +10,29 @@ use crate::request::ChatRequest;
 pub mod anthropic;
 pub mod openai;
 
-/// A model's answer and what it cost in tokens.
+/// What a provider billed for, and what came of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Completion {
-    pub text: String,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
+    /// The review as the model wrote it (the message text, or its tool
+    /// call's input), or why there is none: a refusal, a truncation, the
+    /// wrong tool. An answer is paid for whatever came of it, so these are
+    /// not the call's errors.
+    pub answer: Result<String, CallError>,
+    pub tokens: Tokens,
+}
+
+/// Tokens as the provider's `usage` reports them, the parts billed at
+/// their own rates broken out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tokens {
+    /// Every prompt token, cached ones included.
+    pub input: u64,
+    /// Of `input`, those served from the provider's prompt cache.
+    pub cached_input: u64,
+    /// Every generated token, reasoning included (billed as output).
+    pub output: u64,
+    /// Of `output`, those a reasoning model spent thinking.
+    pub reasoning: u64,
 }
 
 pub trait ChatProvider: Send + Sync {
@@ -65,6 +82,24 @@ pub(crate) fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::t
         .ok()
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(std::time::Duration::from_secs_f64)
+}
+
+/// A refusal, with the model's own words when it gave some.
+pub(crate) fn refused(said: &str) -> CallError {
+    let said: String = said.trim().chars().take(200).collect();
+    let message = if said.is_empty() {
+        "the model declined to review the code".to_owned()
+    } else {
+        format!("the model declined to review the code: {said:?}")
+    };
+    CallError::new(ErrorKind::Refused, message)
+}
+
+pub(crate) fn truncated() -> CallError {
+    CallError::new(
+        ErrorKind::Malformed,
+        "the answer was truncated at max_tokens",
+    )
 }
 
 /// The message inside a provider's JSON error body, or the body itself.

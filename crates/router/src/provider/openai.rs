@@ -8,18 +8,22 @@ use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use async_openai::types::chat::{
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage,
-    CreateChatCompletionRequestArgs, FinishReason, ResponseFormat,
+    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, CompletionUsage,
+    CreateChatCompletionRequestArgs, FinishReason, ResponseFormat, ResponseFormatJsonSchema,
 };
 use futures::future::BoxFuture;
 
-use super::{ChatProvider, Completion, error_message, http_error, retry_after, transport_error};
+use super::{
+    ChatProvider, Completion, Tokens, error_message, http_error, refused, retry_after,
+    transport_error, truncated,
+};
 use crate::error::{CallError, ErrorKind};
 use crate::providers::Provider;
 use crate::request::ChatRequest;
 
 pub struct OpenAiProvider {
     client: Client<OpenAIConfig>,
+    response_format: ResponseFormat,
 }
 
 impl std::fmt::Debug for OpenAiProvider {
@@ -38,7 +42,22 @@ impl OpenAiProvider {
         // router's deadline.
         let client = Client::with_config(config)
             .with_http_service(FailuresAsErrors(ReqwestService::new(http)));
-        Self { client }
+        let response_format = if provider.structured_output {
+            ResponseFormat::JsonSchema {
+                json_schema: ResponseFormatJsonSchema {
+                    description: Some(crate::schema::DESCRIPTION.to_owned()),
+                    name: crate::schema::NAME.to_owned(),
+                    schema: crate::schema::review().clone(),
+                    strict: Some(true),
+                },
+            }
+        } else {
+            ResponseFormat::JsonObject
+        };
+        Self {
+            client,
+            response_format,
+        }
     }
 }
 
@@ -57,32 +76,52 @@ impl ChatProvider for OpenAiProvider {
                 ])
                 .temperature(request.temperature)
                 .max_completion_tokens(request.max_tokens)
-                .response_format(ResponseFormat::JsonObject)
+                .response_format(self.response_format.clone())
                 .build()
                 .map_err(|e| CallError::new(ErrorKind::Config, e.to_string()))?;
             let response = self.client.chat().create(body).await.map_err(classify)?;
-            let choice = response.choices.into_iter().next().ok_or_else(|| {
-                CallError::new(ErrorKind::Malformed, "the response has no choices")
-            })?;
-            if choice.finish_reason == Some(FinishReason::Length) {
-                return Err(CallError::new(
-                    ErrorKind::Malformed,
-                    "the answer was truncated at max_tokens",
-                ));
-            }
-            let text = choice
-                .message
-                .content
-                .ok_or_else(|| CallError::new(ErrorKind::Malformed, "the answer has no content"))?;
             let usage = response.usage.ok_or_else(|| {
                 CallError::new(ErrorKind::Malformed, "the response has no token usage")
             })?;
+            let choice = response.choices.into_iter().next().ok_or_else(|| {
+                CallError::new(ErrorKind::Malformed, "the response has no choices")
+            })?;
+            let message = choice.message;
+            let answer = match (message.refusal, choice.finish_reason) {
+                // Structured outputs report a refusal in a field of its own.
+                (Some(refusal), _) => Err(refused(&refusal)),
+                (None, Some(FinishReason::Length)) => Err(truncated()),
+                (None, Some(FinishReason::ContentFilter)) => Err(CallError::new(
+                    ErrorKind::Refused,
+                    "the provider's content filter stopped the answer",
+                )),
+                (None, _) => Ok(message.content.unwrap_or_default()),
+            };
             Ok(Completion {
-                text,
-                input_tokens: usage.prompt_tokens.into(),
-                output_tokens: usage.completion_tokens.into(),
+                answer,
+                tokens: tokens(&usage),
             })
         })
+    }
+}
+
+fn tokens(usage: &CompletionUsage) -> Tokens {
+    let detail = |n: Option<u32>| n.map_or(0, u64::from);
+    Tokens {
+        input: usage.prompt_tokens.into(),
+        cached_input: detail(
+            usage
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+        ),
+        output: usage.completion_tokens.into(),
+        reasoning: detail(
+            usage
+                .completion_tokens_details
+                .as_ref()
+                .and_then(|d| d.reasoning_tokens),
+        ),
     }
 }
 

@@ -15,9 +15,9 @@ use crate::{ANTHROPIC_KEY, Harness, OPENAI_KEY, Outcome, PRIMARY, SECONDARY, inp
 async fn each_kind_of_bad_answer_is_its_own_typed_error() {
     let cases = [
         (
-            Behaviour::Malformed,
+            Behaviour::OutOfRange,
             ErrorKind::Malformed,
-            "answer is not a review",
+            "outside the file",
         ),
         (Behaviour::Garbage, ErrorKind::Malformed, "502 Bad Gateway"),
         (Behaviour::Truncated, ErrorKind::Malformed, "truncated"),
@@ -52,15 +52,16 @@ async fn each_kind_of_bad_answer_is_its_own_typed_error() {
     }
 }
 
-/// The review object alone in a code fence is read exactly, on both APIs,
-/// and the call and the metric say the model needed help.
+/// Without structured output, the review object alone in a code fence is
+/// read exactly, on both APIs, and the call and the metric say the model
+/// needed help.
 #[tokio::test]
 async fn a_fenced_answer_is_recovered_and_counted() {
     for (strategy, model, provider) in [
         (Strategy::Primary, PRIMARY, "sim-openai"),
         (Strategy::Secondary, SECONDARY, "sim-anthropic"),
     ] {
-        let h = Harness::start().await;
+        let h = Harness::unstructured().await;
         h.script(model, &[Behaviour::Fenced, Behaviour::Answer])
             .await;
         let config = h.config(strategy);
@@ -92,7 +93,7 @@ async fn a_fenced_answer_is_recovered_and_counted() {
 #[tokio::test]
 async fn a_malformed_answer_is_not_retried_but_its_tokens_are_paid_for() {
     let h = Harness::start().await;
-    h.script(PRIMARY, &[Behaviour::Malformed]).await;
+    h.script(PRIMARY, &[Behaviour::OutOfRange]).await;
     let error = h
         .router
         .review(&h.config(Strategy::Primary), input())

@@ -6,6 +6,7 @@
 )]
 
 mod failures;
+mod habits;
 mod resilience;
 mod strategies;
 
@@ -87,8 +88,9 @@ pub const SECONDARY: &str = "claude-sim";
 pub const OPENAI_KEY: &str = "sk-test-openai";
 pub const ANTHROPIC_KEY: &str = "sk-test-anthropic";
 
-/// The simulator as the operator would list it: one provider per wire format.
-pub fn providers(sim: &RunningSim) -> Providers {
+/// The simulator as the operator would list it: one provider per wire
+/// format, both asked for structured output or neither.
+pub fn providers(sim: &RunningSim, structured_output: bool) -> Providers {
     Providers::new([
         Provider::new(
             "sim-openai",
@@ -96,14 +98,16 @@ pub fn providers(sim: &RunningSim) -> Providers {
             &sim.openai_base_url(),
             OPENAI_KEY,
         )
-        .unwrap(),
+        .unwrap()
+        .with_structured_output(structured_output),
         Provider::new(
             "sim-anthropic",
             Api::Anthropic,
             &sim.anthropic_base_url(),
             ANTHROPIC_KEY,
         )
-        .unwrap(),
+        .unwrap()
+        .with_structured_output(structured_output),
     ])
     .unwrap()
 }
@@ -125,6 +129,13 @@ pub fn input() -> ReviewInput<'static> {
     }
 }
 
+const FAST: ResilienceSettings = ResilienceSettings {
+    breaker_failures: 3,
+    breaker_open_for: Duration::from_millis(300),
+    backoff_min: Duration::from_millis(20),
+    backoff_max: Duration::from_millis(80),
+};
+
 #[derive(Debug)]
 pub struct Harness {
     pub sim: RunningSim,
@@ -134,23 +145,25 @@ pub struct Harness {
 }
 
 impl Harness {
-    /// Fast settings: circuits open after 3 failures for 300 ms; backoff 20–80 ms.
+    /// Fast settings: circuits open after 3 failures for 300 ms; backoff
+    /// 20–80 ms; structured output on, as providers are listed by default.
     pub async fn start() -> Self {
-        Self::with(ResilienceSettings {
-            breaker_failures: 3,
-            breaker_open_for: Duration::from_millis(300),
-            backoff_min: Duration::from_millis(20),
-            backoff_max: Duration::from_millis(80),
-        })
-        .await
+        Self::with(FAST, true).await
     }
 
-    pub async fn with(settings: ResilienceSettings) -> Self {
+    /// [`Harness::start`] with providers that get no structured output:
+    /// the prompt's contract is all a model is told.
+    pub async fn unstructured() -> Self {
+        Self::with(FAST, false).await
+    }
+
+    pub async fn with(settings: ResilienceSettings, structured_output: bool) -> Self {
         let sim = RunningSim::start(7, Dataset::parse(DATASET).unwrap(), 0)
             .await
             .unwrap();
         let registry = Registry::new();
-        let router = ModelRouter::new(providers(&sim), settings, &registry).unwrap();
+        let router =
+            ModelRouter::new(providers(&sim, structured_output), settings, &registry).unwrap();
         Self {
             sim,
             router,
@@ -168,12 +181,14 @@ impl Harness {
                     provider: provider("sim-openai"),
                     model: PRIMARY.into(),
                     input_per_mtok: 2.5,
+                    cached_input_per_mtok: None,
                     output_per_mtok: 10.0,
                 },
                 secondary: Some(ModelSpec {
                     provider: provider("sim-anthropic"),
                     model: SECONDARY.into(),
                     input_per_mtok: 15.0,
+                    cached_input_per_mtok: None,
                     output_per_mtok: 75.0,
                 }),
             },

@@ -105,12 +105,15 @@ async fn a_failed_probe_opens_the_circuit_again() {
 #[tokio::test]
 async fn retries_stop_at_the_deadline_not_at_the_retry_budget() {
     // Backoff from 100 ms doubling: 100 + 200 + 400 ms already exceeds a 500 ms deadline.
-    let h = Harness::with(ResilienceSettings {
-        backoff_min: Duration::from_millis(100),
-        backoff_max: Duration::from_secs(2),
-        breaker_failures: 100,
-        ..ResilienceSettings::default()
-    })
+    let h = Harness::with(
+        ResilienceSettings {
+            backoff_min: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(2),
+            breaker_failures: 100,
+            ..ResilienceSettings::default()
+        },
+        true,
+    )
     .await;
     h.profile(PRIMARY, json!({"errors": {"server": 1.0}})).await;
     let mut config = h.config(Strategy::Primary);

@@ -144,8 +144,8 @@ async fn ensemble_survives_one_side_failing_and_says_so() {
 #[tokio::test]
 async fn ensemble_fails_only_when_both_sides_fail() {
     let h = Harness::start().await;
-    h.script(PRIMARY, &[Behaviour::Malformed]).await;
-    h.script(SECONDARY, &[Behaviour::Malformed]).await;
+    h.script(PRIMARY, &[Behaviour::Truncated]).await;
+    h.script(SECONDARY, &[Behaviour::Truncated]).await;
     let error = h
         .router
         .review(&h.ensemble(Merge::Union), input())
@@ -164,7 +164,7 @@ async fn ensemble_fails_only_when_both_sides_fail() {
 #[tokio::test]
 async fn calls_are_counted_by_outcome_in_the_metrics() {
     let h = Harness::start().await;
-    h.script(PRIMARY, &[Behaviour::Malformed]).await;
+    h.script(PRIMARY, &[Behaviour::Truncated]).await;
     h.router
         .review(&h.config(Strategy::Adaptive), input())
         .await

@@ -9,7 +9,9 @@ breaks one of these:
   key file lies in the mounted Secret;
 - V2 lists every provider V1 offers, and every model V1 lists for it (or
   takes any model where V1 does), so nothing that passes the gate is
-  unservable; each list of models is non-empty;
+  unservable; each list of models is non-empty; and each provider both
+  list speaks the same API with the same structured_output, so V2 asks a
+  model the way V1 evaluated it;
 - only the `providers` policies let pods reach addresses outside the
   cluster on 443, and only the pods holding keys (the gate's Kubernetes API
   rule aside: the gate holds no provider key).
@@ -92,6 +94,11 @@ def main(path: str) -> int:
         for missing in sorted(offered - served):
             problems.append(f"V1 offers provider {missing!r} that V2 does not list: what passes the gate could not be served")
         v2_models = {p["name"]: p.get("models") for p in lists["platform-v2-stable"]}
+        v2_ways = {p["name"]: (p.get("api"), p.get("structured_output", True)) for p in lists["platform-v2-stable"]}
+        for provider in lists["platform-v1-exp"]:
+            way = (provider.get("api"), provider.get("structured_output", True))
+            if provider["name"] in v2_ways and v2_ways[provider["name"]] != way:
+                problems.append(f"{provider['name']!r} is asked as (api, structured_output) {way} in V1 but {v2_ways[provider['name']]} in V2: V2 would not serve what V1 evaluated")
         for provider in lists["platform-v1-exp"]:
             name, models = provider["name"], provider.get("models")
             if name not in v2_models or v2_models[name] is None:

@@ -95,6 +95,13 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
                 if let Some(summary) = view["summary"].as_str() {
                     writeln!(out, "  {summary}")?;
                 }
+                let recovered = view["progress"]["format_recoveries"].as_i64().unwrap_or(0);
+                if recovered > 0 {
+                    writeln!(
+                        out,
+                        "  {recovered} answers read only after unwrapping a code fence: the model needed help"
+                    )?;
+                }
                 if let Some(error) = view["error"].as_str() {
                     writeln!(out, "  {error}")?;
                 }

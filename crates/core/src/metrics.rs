@@ -23,6 +23,11 @@ pub struct RunMetrics {
     pub input_tokens: u64,
     pub output_tokens: u64,
     pub cost_usd: f64,
+    /// Answers read only after undoing a habit of form (a code fence):
+    /// correct or not, the model needed help. Absent from metrics recorded
+    /// before it was counted.
+    #[serde(default)]
+    pub format_recoveries: u64,
     /// Cases per second over the run's wall-clock time.
     pub throughput_per_s: Option<f64>,
     /// Mean satisfaction (0–5) from feedback, with how many gave it.

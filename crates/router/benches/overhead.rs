@@ -1,7 +1,9 @@
 //! The router's added latency per review, against the simulator at zero
 //! simulated latency, versus a bare HTTP call with the same request body to
 //! the same simulator (the baseline, measured in the same run, rounds
-//! interleaved). Concurrency 1 and 64; strategies `primary` and `adaptive`.
+//! interleaved). Concurrency 1 and 64; strategies `primary` and `adaptive`;
+//! providers with structured output (a strict JSON schema) and without
+//! (`json_object`), each against a bare call sending its own body.
 //!
 //! `cargo bench -p trizone-router --bench overhead`
 
@@ -63,6 +65,56 @@ fn input() -> ReviewInput<'static> {
 enum Path {
     Bare,
     Router(Strategy),
+}
+
+/// One way of asking: a router whose providers do or do not ask for
+/// structured output, and the bare call sending the same body.
+struct Mode {
+    name: &'static str,
+    router: Arc<ModelRouter>,
+    bare: Arc<BareCall>,
+}
+
+impl Mode {
+    fn new(name: &'static str, sim: &RunningSim, structured_output: bool) -> Self {
+        let provider = |name: &str, api: Api, url: &str| {
+            Provider::new(name, api, url, "sk-bench")
+                .unwrap()
+                .with_structured_output(structured_output)
+        };
+        let providers = Providers::new([
+            provider("sim-openai", Api::Openai, &sim.openai_base_url()),
+            provider("sim-anthropic", Api::Anthropic, &sim.anthropic_base_url()),
+        ])
+        .unwrap();
+        let router =
+            ModelRouter::new(providers, ResilienceSettings::default(), &Registry::new()).unwrap();
+        let request = ChatRequest::build(&config(Strategy::Primary), input()).unwrap();
+        let response_format = if structured_output {
+            json!({"type": "json_schema", "json_schema": {"name": trizone_router::schema::NAME, "schema": trizone_router::schema::review(), "strict": true}})
+        } else {
+            json!({"type": "json_object"})
+        };
+        let bare = BareCall {
+            http: reqwest::Client::new(),
+            url: format!("{}/chat/completions", sim.openai_base_url()),
+            body: json!({
+                "model": "gpt-sim",
+                "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
+                "temperature": 0.0, "max_completion_tokens": 1024, "response_format": response_format,
+            }),
+        };
+        Self {
+            name,
+            router: Arc::new(router),
+            bare: Arc::new(bare),
+        }
+    }
+
+    /// One round of `path` in this mode.
+    async fn round(&self, path: Path, concurrency: usize, histogram: &mut Histogram<u64>) {
+        round(path, concurrency, &self.router, &self.bare, histogram).await;
+    }
 }
 
 /// Runs `PER_ROUND` requests over `concurrency` tasks; records each latency in µs.
@@ -174,49 +226,20 @@ fn median(values: &[u64]) -> u64 {
 #[tokio::main]
 async fn main() {
     let sim = RunningSim::start(1, Dataset::default(), 0).await.unwrap();
-    let registry = Registry::new();
-    let router = Arc::new(
-        ModelRouter::new(
-            Providers::new([
-                Provider::new(
-                    "sim-openai",
-                    Api::Openai,
-                    &sim.openai_base_url(),
-                    "sk-bench",
-                )
-                .unwrap(),
-                Provider::new(
-                    "sim-anthropic",
-                    Api::Anthropic,
-                    &sim.anthropic_base_url(),
-                    "sk-bench",
-                )
-                .unwrap(),
-            ])
-            .unwrap(),
-            ResilienceSettings::default(),
-            &registry,
-        )
-        .unwrap(),
-    );
-    let request = ChatRequest::build(&config(Strategy::Primary), input()).unwrap();
-    let bare = Arc::new(BareCall {
-        http: reqwest::Client::new(),
-        url: format!("{}/chat/completions", sim.openai_base_url()),
-        body: json!({
-            "model": "gpt-sim",
-            "messages": [{"role": "system", "content": request.system}, {"role": "user", "content": request.user}],
-            "temperature": 0.0, "max_completion_tokens": 1024, "response_format": {"type": "json_object"},
-        }),
-    });
+    let modes = [
+        Mode::new("json", &sim, false),
+        Mode::new("schema", &sim, true),
+    ];
     let started = Instant::now();
     // Warm connections and code paths.
-    for path in [
-        Path::Bare,
-        Path::Router(Strategy::Primary),
-        Path::Router(Strategy::Adaptive),
-    ] {
-        round(path, 8, &router, &bare, &mut Histogram::new(3).unwrap()).await;
+    for mode in &modes {
+        for path in [
+            Path::Bare,
+            Path::Router(Strategy::Primary),
+            Path::Router(Strategy::Adaptive),
+        ] {
+            mode.round(path, 8, &mut Histogram::new(3).unwrap()).await;
+        }
     }
 
     println!(
@@ -226,9 +249,13 @@ async fn main() {
         "all figures in µs; cpu = process CPU per review (the simulator included, alike for both paths)"
     );
     println!(
-        "{:<10} {:>4} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>6} {:>9} {:>9}",
+        "mode: json = json_object and the prompt's contract; schema = strict json_schema / forced tool (structured output)"
+    );
+    println!(
+        "{:<10} {:>4} {:<6} {:>9} {:>9} {:>9} {:>9} {:>10} {:>10} {:>6} {:>9} {:>9}",
         "strategy",
         "conc",
+        "mode",
         "base p50",
         "base p99",
         "p50",
@@ -239,42 +266,65 @@ async fn main() {
         "base cpu",
         "cpu"
     );
+    let mut structured_ratios = Vec::new();
     for concurrency in [1, 64] {
         for strategy in [Strategy::Primary, Strategy::Adaptive] {
             // Percentiles per round, then the median round: one noisy round
             // on a shared 2-core machine does not decide the figure.
-            let (mut base, mut routed) = (Rounds::default(), Rounds::default());
+            let mut results: Vec<(Rounds, Rounds)> =
+                modes.iter().map(|_| Default::default()).collect();
             for _ in 0..ROUNDS {
                 if started.elapsed() > TIME_LIMIT {
                     break;
                 }
-                let (mut b, mut r) = (
-                    Histogram::<u64>::new(3).unwrap(),
-                    Histogram::<u64>::new(3).unwrap(),
-                );
-                let before = cpu_time().unwrap_or_default();
-                round(Path::Bare, concurrency, &router, &bare, &mut b).await;
-                let between = cpu_time().unwrap_or_default();
-                round(Path::Router(strategy), concurrency, &router, &bare, &mut r).await;
-                let after = cpu_time().unwrap_or_default();
-                base.push(&b);
-                routed.push(&r);
-                base.cpu += between.saturating_sub(before);
-                routed.cpu += after.saturating_sub(between);
-                base.reviews += PER_ROUND as u64;
-                routed.reviews += PER_ROUND as u64;
+                for (mode, (base, routed)) in modes.iter().zip(&mut results) {
+                    let (mut b, mut r) = (
+                        Histogram::<u64>::new(3).unwrap(),
+                        Histogram::<u64>::new(3).unwrap(),
+                    );
+                    let before = cpu_time().unwrap_or_default();
+                    mode.round(Path::Bare, concurrency, &mut b).await;
+                    let between = cpu_time().unwrap_or_default();
+                    mode.round(Path::Router(strategy), concurrency, &mut r)
+                        .await;
+                    let after = cpu_time().unwrap_or_default();
+                    base.push(&b);
+                    routed.push(&r);
+                    base.cpu += between.saturating_sub(before);
+                    routed.cpu += after.saturating_sub(between);
+                    base.reviews += PER_ROUND as u64;
+                    routed.reviews += PER_ROUND as u64;
+                }
             }
-            let (b50, b99) = (base.median_p50(), base.median_p99());
-            let (r50, r99) = (routed.median_p50(), routed.median_p99());
-            println!(
-                "{:<10} {concurrency:>4} {b50:>9} {b99:>9} {r50:>9} {r99:>9} {:>10} {:>10} {:>6.2} {:>9.1} {:>9.1}",
+            let mut added = Vec::new();
+            for (mode, (base, routed)) in modes.iter().zip(&results) {
+                let (b50, b99) = (base.median_p50(), base.median_p99());
+                let (r50, r99) = (routed.median_p50(), routed.median_p99());
+                added.push(r50 as i64 - b50 as i64);
+                println!(
+                    "{:<10} {concurrency:>4} {:<6} {b50:>9} {b99:>9} {r50:>9} {r99:>9} {:>10} {:>10} {:>6.2} {:>9.1} {:>9.1}",
+                    strategy.kind(),
+                    mode.name,
+                    r50 as i64 - b50 as i64,
+                    r99 as i64 - b99 as i64,
+                    r50 as f64 / b50 as f64,
+                    base.cpu_us_per_review(),
+                    routed.cpu_us_per_review(),
+                );
+            }
+            let (json, schema) = (&results[0].1, &results[1].1);
+            structured_ratios.push((
                 strategy.kind(),
-                r50 as i64 - b50 as i64,
-                r99 as i64 - b99 as i64,
-                r50 as f64 / b50 as f64,
-                base.cpu_us_per_review(),
-                routed.cpu_us_per_review(),
-            );
+                concurrency,
+                schema.median_p50() as f64 / json.median_p50() as f64,
+                added[1] - added[0],
+            ));
         }
+    }
+    println!(
+        "structured output against json_object, router p50 (schema / json) and the change in added p50 (µs):"
+    );
+    for (strategy, concurrency, ratio, change) in structured_ratios {
+        println!("  {strategy:<10} conc {concurrency:>3}: {ratio:.3}x, {change:+} µs");
     }
 }

@@ -433,7 +433,8 @@ mod tests {
             &dir,
             "providers.yaml",
             &format!(
-                "providers:\n  - {{ name: vllm-internal, api: openai, base_url: \"http://vllm.models.svc:8000/v1\", key_file: {} }}\n",
+                "providers:\n  - {{ name: vllm-internal, api: openai, base_url: \"http://vllm.models.svc:8000/v1\", key_file: {} }}\n  - {{ name: ollama, api: openai, base_url: \"http://ollama.models.svc:11434/v1\", key_file: {}, structured_output: false }}\n",
+                key.display(),
                 key.display()
             ),
         );
@@ -445,6 +446,10 @@ mod tests {
         assert_eq!(vllm.base_url.as_str(), "http://vllm.models.svc:8000/v1");
         assert_eq!(vllm.key(), "sk-from-a-file");
         assert!(vllm.structured_output, "structured output is the default");
+        let ollama = providers
+            .get(&ProviderName::parse("ollama").unwrap())
+            .unwrap();
+        assert!(!ollama.structured_output);
         assert!(!format!("{providers:?}").contains("sk-from-a-file"));
         std::fs::remove_dir_all(dir).unwrap();
     }

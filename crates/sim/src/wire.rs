@@ -539,3 +539,48 @@ fn error(api: Api, status: StatusCode, kind: &str, message: &str) -> Response {
     };
     (status, Json(body)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_strict_schema_must_close_and_require_every_object() {
+        let open = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+        assert!(
+            strict_problem(&open)
+                .unwrap()
+                .contains("additionalProperties")
+        );
+        let optional = json!({"type": "object", "properties": {"a": {}, "b": {}}, "required": ["a"], "additionalProperties": false});
+        assert!(strict_problem(&optional).unwrap().contains("Missing 'b'"));
+        let nested = json!({"type": "object", "additionalProperties": false, "required": ["x"], "properties": {"x": {"type": "array", "items": open}}});
+        assert!(strict_problem(&nested).is_some());
+        let closed = json!({"type": "object", "additionalProperties": false, "required": ["a"], "properties": {"a": {"type": "string"}}});
+        assert_eq!(strict_problem(&closed), None);
+        // Only a schema marked strict is held to it.
+        let loose = json!({"type": "json_schema", "json_schema": {"name": "n", "schema": open}});
+        assert_eq!(openai_shape(&loose), Ok(Shape::Schema));
+        assert_eq!(openai_shape(&Value::Null), Ok(Shape::Text));
+        assert!(openai_shape(&json!({"type": "xml"})).is_err());
+    }
+
+    #[test]
+    fn a_forced_tool_must_be_one_offered() {
+        let tool = json!({"name": "submit_review", "input_schema": {"type": "object"}});
+        let forced = |name: &str| json!({"tools": [tool.clone()], "tool_choice": {"type": "tool", "name": name}});
+        assert_eq!(
+            anthropic_shape(&forced("submit_review")),
+            Ok(Shape::Tool("submit_review".into()))
+        );
+        assert!(anthropic_shape(&forced("other")).is_err());
+        assert_eq!(
+            anthropic_shape(&json!({"tools": [tool]})),
+            Ok(Shape::Tool("submit_review".into()))
+        );
+        assert!(anthropic_shape(&json!({"tools": [{"name": "t"}]})).is_err());
+        let schema = json!({"output_config": {"format": {"type": "json_schema", "schema": {}}}});
+        assert_eq!(anthropic_shape(&schema), Ok(Shape::Schema));
+        assert_eq!(anthropic_shape(&json!({})), Ok(Shape::Text));
+    }
+}

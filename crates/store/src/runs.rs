@@ -357,8 +357,8 @@ pub async fn finish(
         r#"INSERT INTO experiments_v1.experiment_metrics
                (run_id, experiment_id, cases, correct, errors, true_positives, false_positives, false_negatives,
                 latency_p50_ms, latency_p95_ms, latency_p99_ms, latency_histogram, input_tokens, output_tokens,
-                cost_usd, throughput_per_s)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"#,
+                cost_usd, throughput_per_s, format_recoveries)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"#,
         run.id,
         run.experiment_id,
         p.cases_done,
@@ -375,6 +375,7 @@ pub async fn finish(
         p.output_tokens,
         p.cost_usd,
         metrics.throughput_per_s,
+        p.format_recoveries,
     )
     .execute(&mut *conn)
     .await?;
@@ -402,7 +403,7 @@ pub async fn metrics(
     let row = sqlx::query!(
         r#"SELECT m.cases, m.correct, m.errors, m.true_positives, m.false_positives, m.false_negatives,
                   m.latency_p50_ms, m.latency_p95_ms, m.latency_p99_ms, m.input_tokens, m.output_tokens,
-                  m.cost_usd, m.throughput_per_s,
+                  m.cost_usd, m.throughput_per_s, m.format_recoveries,
                   (SELECT avg(f.score)::float8 FROM experiments_v1.feedback f WHERE f.experiment_id = m.experiment_id) AS satisfaction,
                   (SELECT count(*) FROM experiments_v1.feedback f WHERE f.experiment_id = m.experiment_id) AS "feedback_count!"
            FROM experiments_v1.experiment_metrics m WHERE m.run_id = $1"#,
@@ -424,6 +425,7 @@ pub async fn metrics(
         input_tokens: unsigned(r.input_tokens),
         output_tokens: unsigned(r.output_tokens),
         cost_usd: r.cost_usd,
+        format_recoveries: unsigned(r.format_recoveries),
         throughput_per_s: r.throughput_per_s,
         satisfaction: r.satisfaction,
         feedback_count: unsigned(r.feedback_count),

@@ -360,6 +360,7 @@ async fn fenced_answers_are_scored_and_counted_as_recoveries(owner: PgPool) {
     assert_eq!(view["metrics"]["correct"], 60, "{view}");
     assert_eq!(view["metrics"]["errors"], 0, "{view}");
     assert_eq!(view["progress"]["format_recoveries"], fenced, "{view}");
+    assert_eq!(view["metrics"]["format_recoveries"], fenced, "{view}");
     worker.stop().await;
     app.finish().await;
 }

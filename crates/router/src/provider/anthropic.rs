@@ -243,3 +243,53 @@ impl ChatProvider for AnthropicProvider {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer_of(content: Value, stop_reason: &str) -> Result<String, CallError> {
+        let body = serde_json::json!({"content": content, "stop_reason": stop_reason, "usage": {"input_tokens": 1, "output_tokens": 1}});
+        serde_json::from_value::<MessagesResponse>(body)
+            .unwrap()
+            .answer()
+    }
+
+    #[test]
+    fn the_review_tools_input_is_the_answer_whatever_blocks_come_with_it() {
+        let content = serde_json::json!([
+            {"type": "thinking", "thinking": "hmm", "signature": "x"},
+            {"type": "text", "text": "Calling the tool."},
+            {"type": "tool_use", "id": "t", "name": "submit_review", "input": {"findings": [], "summary": "ok"}},
+        ]);
+        let answer = answer_of(content, "tool_use").unwrap();
+        assert_eq!(
+            serde_json::from_str::<Value>(&answer).unwrap(),
+            serde_json::json!({"findings": [], "summary": "ok"})
+        );
+    }
+
+    #[test]
+    fn without_a_tool_call_the_text_is_the_answer() {
+        let content = serde_json::json!([{"type": "text", "text": "{\"findings\": []"}, {"type": "text", "text": ", \"summary\": \"ok\"}"}]);
+        assert_eq!(
+            answer_of(content, "end_turn").unwrap(),
+            r#"{"findings": [], "summary": "ok"}"#
+        );
+    }
+
+    #[test]
+    fn stop_reasons_and_other_tools_end_the_answer() {
+        let text = serde_json::json!([{"type": "text", "text": "I can't."}]);
+        let refused = answer_of(text.clone(), "refusal").unwrap_err();
+        assert_eq!(refused.kind, ErrorKind::Refused);
+        assert!(refused.message.contains("I can't."), "{refused}");
+        let cut = answer_of(text, "max_tokens").unwrap_err();
+        assert!(cut.message.contains("truncated"), "{cut}");
+        let other =
+            serde_json::json!([{"type": "tool_use", "id": "t", "name": "run_code", "input": {}}]);
+        let wrong = answer_of(other, "tool_use").unwrap_err();
+        assert_eq!(wrong.kind, ErrorKind::Malformed);
+        assert!(wrong.message.contains("`run_code`"), "{wrong}");
+    }
+}

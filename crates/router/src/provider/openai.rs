@@ -7,11 +7,10 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::error::OpenAIError;
 use async_openai::middleware::{HttpRequestFactory, ReqwestService};
-use async_openai::types::chat::{
-    ChatCompletionRequestSystemMessage, ChatCompletionRequestUserMessage, CompletionUsage,
-    CreateChatCompletionRequestArgs, FinishReason, ResponseFormat, ResponseFormatJsonSchema,
-};
+use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse, FinishReason};
 use futures::future::BoxFuture;
+use serde::Serialize;
+use serde_json::Value;
 
 use super::{
     ChatProvider, Completion, Tokens, error_message, http_error, refused, retry_after,
@@ -43,22 +42,60 @@ impl OpenAiProvider {
         let client = Client::with_config(config)
             .with_http_service(FailuresAsErrors(ReqwestService::new(http)));
         let response_format = if provider.structured_output {
-            ResponseFormat::JsonSchema {
-                json_schema: ResponseFormatJsonSchema {
-                    description: Some(crate::schema::DESCRIPTION.to_owned()),
-                    name: crate::schema::NAME.to_owned(),
-                    schema: crate::schema::review().clone(),
-                    strict: Some(true),
-                },
+            ResponseFormat {
+                kind: "json_schema",
+                json_schema: Some(JsonSchema {
+                    name: crate::schema::NAME,
+                    description: crate::schema::DESCRIPTION,
+                    schema: crate::schema::review(),
+                    strict: true,
+                }),
             }
         } else {
-            ResponseFormat::JsonObject
+            ResponseFormat {
+                kind: "json_object",
+                json_schema: None,
+            }
         };
         Self {
             client,
             response_format,
         }
     }
+}
+
+/// The request body, borrowing the prompt and the code rather than copying
+/// them into async-openai's owned request type (the code may be 256 KiB).
+#[derive(Serialize)]
+struct ChatBody<'a> {
+    model: &'a str,
+    messages: [ChatMessage<'a>; 2],
+    temperature: f32,
+    max_completion_tokens: u32,
+    response_format: &'a ResponseFormat,
+}
+
+#[derive(Serialize)]
+struct ChatMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+/// `json_object`, or a strict `json_schema` borrowing the one schema.
+#[derive(Debug, Serialize)]
+struct ResponseFormat {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    json_schema: Option<JsonSchema>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonSchema {
+    name: &'static str,
+    description: &'static str,
+    schema: &'static Value,
+    strict: bool,
 }
 
 impl ChatProvider for OpenAiProvider {
@@ -68,18 +105,28 @@ impl ChatProvider for OpenAiProvider {
         request: &'a ChatRequest,
     ) -> BoxFuture<'a, Result<Completion, CallError>> {
         Box::pin(async move {
-            let body = CreateChatCompletionRequestArgs::default()
-                .model(model)
-                .messages([
-                    ChatCompletionRequestSystemMessage::from(request.system.as_str()).into(),
-                    ChatCompletionRequestUserMessage::from(request.user.as_str()).into(),
-                ])
-                .temperature(request.temperature)
-                .max_completion_tokens(request.max_tokens)
-                .response_format(self.response_format.clone())
-                .build()
-                .map_err(|e| CallError::new(ErrorKind::Config, e.to_string()))?;
-            let response = self.client.chat().create(body).await.map_err(classify)?;
+            let body = ChatBody {
+                model,
+                messages: [
+                    ChatMessage {
+                        role: "system",
+                        content: &request.system,
+                    },
+                    ChatMessage {
+                        role: "user",
+                        content: &request.user,
+                    },
+                ],
+                temperature: request.temperature,
+                max_completion_tokens: request.max_tokens,
+                response_format: &self.response_format,
+            };
+            let response: CreateChatCompletionResponse = self
+                .client
+                .chat()
+                .create_byot(body)
+                .await
+                .map_err(classify)?;
             let usage = response.usage.ok_or_else(|| {
                 CallError::new(ErrorKind::Malformed, "the response has no token usage")
             })?;

@@ -10,6 +10,8 @@ pub mod answer;
 pub mod control;
 pub mod dataset;
 pub mod profile;
+pub mod reply;
+pub mod shape;
 pub mod state;
 pub mod wire;
 

@@ -15,6 +15,7 @@ use trizone_api::ErrorBody;
 
 use crate::session::Session;
 
+mod cases;
 mod dataset;
 mod experiment;
 mod gate;

@@ -42,6 +42,17 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Each case of a run: what it expected, what the model found and how
+    /// they matched, its answer, latency and cost.
+    Cases {
+        run: String,
+        /// Only the cases it got wrong or could not review.
+        #[arg(long)]
+        failed: bool,
+        /// One JSON object a line, for scripts.
+        #[arg(long)]
+        jsonl: bool,
+    },
 }
 
 /// How a run goes.
@@ -76,6 +87,9 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
             dataset,
             options,
         } => start_run(&v1, &experiment, dataset.as_deref(), &options)
+            .await
+            .map(|()| ExitCode::SUCCESS),
+        RunCommand::Cases { run, failed, jsonl } => super::cases::show(&v1, &run, failed, jsonl)
             .await
             .map(|()| ExitCode::SUCCESS),
         RunCommand::Watch { run, json } => {

@@ -159,7 +159,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
     let listed = trizone(&up, &["experiment", "list"]).await;
     assert!(String::from_utf8_lossy(&listed.stdout).contains("promoted"));
 
-    // A model that answers prose: it fails, and an admin has it re-evaluated.
+    // A model whose answers are cut off: it fails, and an admin has it re-evaluated.
     let garbled = reqwest::Client::new()
         .put(format!("{}/control/profiles/gpt-garbled", up.sim))
         .bearer_auth("e2e-admin-token-5b2e4680c1")
@@ -199,6 +199,33 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
             &["run", "watch", run["id"].as_str().unwrap(), "--json"],
         )
         .await,
+    );
+    // The experimenter sees why, case by case.
+    let run_id = run["id"].as_str().unwrap();
+    let failed = trizone(&up, &["run", "cases", run_id, "--failed"]).await;
+    assert!(failed.status.success(), "{failed:?}");
+    let failed = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        failed.contains("  error  ")
+            && failed.contains(
+                "error    malformed: sim-openai/gpt-garbled: the answer was truncated at max_tokens"
+            ),
+        "{failed}"
+    );
+    let lines = trizone(&up, &["run", "cases", run_id, "--jsonl"]).await;
+    let lines = String::from_utf8_lossy(&lines.stdout);
+    let cases: Vec<Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert!(!cases.is_empty());
+    // Every case it reviewed failed; the judge needed no more than those.
+    assert!(cases.iter().any(|c| c["outcome"] == "error"), "{lines}");
+    assert!(
+        cases
+            .iter()
+            .all(|c| c["outcome"] == "error" || c["outcome"] == "not_needed"),
+        "{lines}"
     );
     let judged = trizone(&up, &["gate", "judge", garbled_id]).await;
     let judged = String::from_utf8_lossy(&judged.stdout);

@@ -3,10 +3,10 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use trizone_core::{RunMetrics, Verdict};
+use trizone_core::{ExpectedFinding, Finding, Language, RunMetrics, Verdict};
 use uuid::Uuid;
 
-use crate::states::{RunStatus, StopReason};
+use crate::states::{CaseOutcome, FormatRecovery, RunStatus, StopReason};
 
 /// A run, as V1's API shows it (inside a run view) and its clients read it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -69,12 +69,20 @@ pub struct RunView {
     pub verdict: Option<Verdict>,
     /// How the run ended, in a sentence ("decided after 412 of 1,000 cases").
     pub summary: Option<String>,
+    /// Where its per-case results are (`GET`, filterable and paged).
+    pub cases_url: String,
 }
 
 impl RunView {
+    /// Where `run`'s per-case results are.
+    pub fn cases_url(run: Uuid) -> String {
+        format!("/api/v1/runs/{run}/cases")
+    }
+
     /// A run just started: nothing done, nothing measured yet.
     pub fn started(run: Run) -> Self {
         Self {
+            cases_url: Self::cases_url(run.id),
             run,
             progress: Progress::default(),
             running_accuracy: None,
@@ -89,4 +97,45 @@ impl RunView {
     pub fn is_over(&self) -> bool {
         !self.run.status.is_active()
     }
+}
+
+/// One case of a run, as an experimenter reads it to see what went wrong.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseResult {
+    pub case_id: String,
+    pub language: Language,
+    pub path: String,
+    pub outcome: CaseOutcome,
+    /// What the dataset expects.
+    pub expected: Vec<ExpectedFinding>,
+    /// What the model found (empty for an error or a case not needed).
+    pub found: Vec<Finding>,
+    /// `(found index, expected index)` of each match, under the scoring
+    /// policy the run used.
+    pub matches: Vec<(usize, usize)>,
+    pub true_positives: i32,
+    pub false_positives: i32,
+    pub false_negatives: i32,
+    /// Why the review failed: the kind, and the providers' message.
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    /// The model's answer as it came, its first 4,000 characters.
+    pub answer: Option<String>,
+    /// Set when the answer had to be unwrapped to be read.
+    pub format_recovery: Option<FormatRecovery>,
+    pub latency_ms: Option<f64>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cost_usd: Option<f64>,
+    /// `provider/model` that answered.
+    pub answered_by: Option<String>,
+    pub fallback_reason: Option<String>,
+}
+
+/// A page of a run's cases, in case id order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CasePage {
+    pub cases: Vec<CaseResult>,
+    /// Pass as `after` for the next page; absent on the last one.
+    pub next_after: Option<String>,
 }

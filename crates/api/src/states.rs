@@ -163,6 +163,20 @@ text_enum! {
 }
 
 text_enum! {
+    /// How one case of a run ended, as its results list it.
+    pub enum CaseOutcome {
+        /// Every expected finding matched and no false positive.
+        Correct = "correct",
+        /// Reviewed, but a finding was missed or invented.
+        Wrong = "wrong",
+        /// No review: the models failed (`error_kind` says how).
+        Error = "error",
+        /// Never reviewed: the run was decided before it got there.
+        NotNeeded = "not_needed",
+    }
+}
+
+text_enum! {
     /// How an answer that broke the output contract was still read exactly:
     /// `experiments_v1.code_analyses.format_recovery`.
     pub enum FormatRecovery {

@@ -52,6 +52,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/experiments/{id}/runs", post(runs::start))
         .route("/api/v1/runs/{id}", get(runs::get))
         .route("/api/v1/runs/{id}/events", get(runs::events))
+        .route("/api/v1/runs/{id}/cases", get(runs::cases::list))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel));
     layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }

@@ -23,6 +23,7 @@ use crate::{datasets, experiments, providers, reevaluations, register, runs};
         runs::start,
         runs::get,
         runs::events,
+        runs::cases::list,
         runs::cancel,
     ),
     components(schemas(trizone_http::error::ErrorBody)),

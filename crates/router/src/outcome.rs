@@ -32,7 +32,14 @@ pub struct CallOutcome {
     /// still read exactly (the model needed help).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered: Option<FormatRecovery>,
+    /// The model's answer as it came, its first [`ANSWER_CHARS`] characters,
+    /// for V1's per-case results; never sent to end users.
+    #[serde(skip)]
+    pub answer: Option<String>,
 }
+
+/// How much of a raw answer a call keeps.
+pub const ANSWER_CHARS: usize = 4_000;
 
 impl CallOutcome {
     pub fn model_id(&self) -> String {

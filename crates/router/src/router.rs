@@ -11,7 +11,7 @@ use trizone_core::{Configuration, ModelSpec, ProviderName, Strategy};
 use crate::error::{CallError, ErrorKind, RouterError};
 use crate::merge::merge;
 use crate::metrics::RouterMetrics;
-use crate::outcome::{CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};
+use crate::outcome::{ANSWER_CHARS, CallOutcome, Fallback, Review, ReviewFinding, Reviewed, Usage};
 use crate::output::{self, ParsedReview};
 use crate::provider::anthropic::AnthropicProvider;
 use crate::provider::openai::OpenAiProvider;
@@ -219,6 +219,11 @@ impl ModelRouter {
         let tokens = result
             .as_ref()
             .map_or_else(|_| Tokens::default(), |c| c.tokens);
+        let answer = result
+            .as_ref()
+            .ok()
+            .and_then(|c| c.answer.as_ref().ok())
+            .map(|text| text.chars().take(ANSWER_CHARS).collect());
         // Tokens are paid for even when the answer turns out to be unusable.
         let parsed = result
             .and_then(|completion| completion.answer)
@@ -237,6 +242,7 @@ impl ModelRouter {
             error: error.map(|e| e.kind),
             message: error.map(|e| e.message.clone()),
             recovered: parsed.as_ref().ok().and_then(|p| p.recovered),
+            answer,
         };
         self.metrics.record(&outcome);
         (parsed, outcome)

@@ -12,14 +12,14 @@ use sqlx::postgres::types::PgInterval;
 use sqlx::types::Json;
 use sqlx::{PgConnection, PgExecutor};
 
-use trizone_core::Finding;
+use trizone_core::{ExpectedFinding, Finding, Language, MatchPolicy, score_case};
 use uuid::Uuid;
 
 use crate::StoreError;
 use crate::datasets::{Case, CaseRow};
 
-pub use trizone_api::runs::{Progress, Run};
-pub use trizone_api::states::{FormatRecovery, ReviewOutcome, RunStatus, StopReason};
+pub use trizone_api::runs::{CaseResult, Progress, Run};
+pub use trizone_api::states::{CaseOutcome, FormatRecovery, ReviewOutcome, RunStatus, StopReason};
 
 /// A run about to be queued.
 #[derive(Debug, Clone)]
@@ -180,6 +180,18 @@ pub struct Analysis {
     pub fallback_reason: Option<String>,
     /// Set when the answer had to be unwrapped to be read.
     pub format_recovery: Option<FormatRecovery>,
+    /// The model's answer as it came, bounded (see the column's CHECK).
+    pub answer: Option<String>,
+    /// For a failed review, what the providers said.
+    pub error_message: Option<String>,
+}
+
+/// The columns' bounds, in characters.
+const ANSWER_CHARS: usize = 4_000;
+const ERROR_MESSAGE_CHARS: usize = 2_000;
+
+fn bounded(text: &str, chars: usize) -> String {
+    text.chars().take(chars).collect()
 }
 
 /// What recording a case did.
@@ -212,8 +224,8 @@ pub async fn record(
                INSERT INTO experiments_v1.code_analyses
                    (run_id, case_id, outcome, error_kind, findings, true_positives, false_positives, false_negatives,
                     correct, latency_ms, input_tokens, output_tokens, cost_usd, answered_by, fallback_reason,
-                    format_recovery)
-               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18
+                    format_recovery, answer, error_message)
+               SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $18, $19, $20
                WHERE EXISTS (SELECT 1 FROM experiments_v1.evaluation_runs WHERE id = $1 AND status = 'running')
                ON CONFLICT (run_id, case_id) DO NOTHING
                RETURNING run_id, case_id),
@@ -241,6 +253,8 @@ pub async fn record(
         fingerprint,
         case_key,
         a.format_recovery.map(FormatRecovery::as_str),
+        a.answer.as_deref().map(|t| bounded(t, ANSWER_CHARS)),
+        a.error_message.as_deref().map(|t| bounded(t, ERROR_MESSAGE_CHARS)),
     )
     .fetch_one(executor)
     .await?;
@@ -497,4 +511,109 @@ pub async fn verdict(
     .await?
     .flatten();
     Ok(verdict.map(|v| v.0))
+}
+
+/// Which of a run's cases to list, and how many.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub outcome: Option<CaseOutcome>,
+    /// Cases with (`true`) or without a false positive.
+    pub false_positive: Option<bool>,
+    /// Cases with (`true`) or without a false negative.
+    pub false_negative: Option<bool>,
+    pub language: Option<Language>,
+    /// Only cases whose id sorts after this one (the previous page's last).
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+/// A run's cases in case id order, filtered: those it reviewed and, once it
+/// stopped as decided, the cases of its dataset it did not need (those
+/// that were not already evidence for `fingerprint` from another run).
+pub async fn cases(
+    executor: impl PgExecutor<'_>,
+    run: &Run,
+    fingerprint: &str,
+    filter: &CaseFilter,
+) -> Result<Vec<CaseResult>, StoreError> {
+    let decided = run.status == RunStatus::Finished && run.stop_reason == Some(StopReason::Decided);
+    let rows = sqlx::query!(
+        r#"WITH listed AS (
+               SELECT c.case_id, c.language, c.path, c.expected_findings,
+                      CASE WHEN a.run_id IS NULL THEN 'not_needed'
+                           WHEN a.outcome = 'error' THEN 'error'
+                           WHEN a.correct THEN 'correct'
+                           ELSE 'wrong' END AS outcome,
+                      a.findings, a.true_positives, a.false_positives, a.false_negatives, a.error_kind,
+                      a.error_message, a.answer, a.format_recovery, a.latency_ms, a.input_tokens,
+                      a.output_tokens, a.cost_usd, a.answered_by, a.fallback_reason
+               FROM experiments_v1.dataset_cases c
+               LEFT JOIN experiments_v1.code_analyses a ON a.run_id = $1 AND a.case_id = c.case_id
+               WHERE c.dataset_id = $2
+                 AND (a.run_id IS NOT NULL
+                      OR ($3 AND NOT EXISTS (SELECT 1 FROM experiments_v1.evidence v
+                                             WHERE v.fingerprint = $4 AND v.case_key = c.case_key))))
+           SELECT case_id AS "case_id!", language AS "language!: Language", path AS "path!",
+                  expected_findings AS "expected_findings!: Json<Vec<ExpectedFinding>>",
+                  outcome AS "outcome!: CaseOutcome",
+                  findings AS "findings?: Json<Vec<Finding>>", true_positives AS "true_positives?",
+                  false_positives AS "false_positives?", false_negatives AS "false_negatives?",
+                  error_kind AS "error_kind?", error_message AS "error_message?", answer AS "answer?",
+                  format_recovery AS "format_recovery?: FormatRecovery", latency_ms AS "latency_ms?",
+                  input_tokens AS "input_tokens?", output_tokens AS "output_tokens?", cost_usd AS "cost_usd?",
+                  answered_by AS "answered_by?", fallback_reason AS "fallback_reason?"
+           FROM listed
+           WHERE ($5::text IS NULL OR outcome = $5)
+             AND ($6::bool IS NULL OR (coalesce(false_positives, 0) > 0) = $6)
+             AND ($7::bool IS NULL OR (coalesce(false_negatives, 0) > 0) = $7)
+             AND ($8::text IS NULL OR language = $8)
+             AND ($9::text IS NULL OR case_id > $9)
+           ORDER BY case_id
+           LIMIT $10"#,
+        run.id,
+        run.dataset_id,
+        decided,
+        fingerprint,
+        filter.outcome.map(CaseOutcome::as_str),
+        filter.false_positive,
+        filter.false_negative,
+        filter.language.map(Language::as_str),
+        filter.after,
+        filter.limit,
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let expected = r.expected_findings.0;
+            let found = r.findings.map(|f| f.0).unwrap_or_default();
+            // The worker scores with the default policy; the matches are
+            // recomputed the same way rather than stored twice.
+            let matches = score_case(&expected, &found, MatchPolicy::default()).matches;
+            // A case not needed expects what it expects and missed nothing.
+            CaseResult {
+                case_id: r.case_id,
+                language: r.language,
+                path: r.path,
+                outcome: r.outcome,
+                matches,
+                true_positives: r.true_positives.unwrap_or(0),
+                false_positives: r.false_positives.unwrap_or(0),
+                false_negatives: r.false_negatives.unwrap_or(0),
+                expected,
+                found,
+                error_kind: r.error_kind,
+                error_message: r.error_message,
+                answer: r.answer,
+                format_recovery: r.format_recovery,
+                latency_ms: r.latency_ms,
+                input_tokens: r.input_tokens,
+                output_tokens: r.output_tokens,
+                cost_usd: r.cost_usd,
+                answered_by: r.answered_by,
+                fallback_reason: r.fallback_reason,
+            }
+        })
+        .collect())
 }

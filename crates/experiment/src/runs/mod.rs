@@ -1,6 +1,7 @@
 //! Evaluation runs: starting, watching and cancelling them. The work itself
 //! is done by [`worker::Worker`] on whichever replica holds the run's lease.
 
+pub mod cases;
 pub mod ending;
 pub mod order;
 pub mod streams;
@@ -239,6 +240,7 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     let verdict = runs::verdict(&state.db, id).await?;
     let summary = summary(&run, &progress, verdict.as_ref());
     Ok(RunView {
+        cases_url: RunView::cases_url(run.id),
         run,
         progress,
         running_accuracy,

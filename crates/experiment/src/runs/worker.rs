@@ -341,6 +341,8 @@ impl Worker {
         let reviewed = self.router.review(config, input).await;
         let usage = reviewed.usage;
         let format_recovery = reviewed.calls.iter().find_map(|c| c.recovered);
+        // The answer that decided the case: the last one a model gave.
+        let answer = reviewed.calls.iter().rev().find_map(|c| c.answer.clone());
         let tokens = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         match reviewed.result {
             Ok(review) => {
@@ -360,6 +362,8 @@ impl Worker {
                     answered_by: review.answered_by.first().cloned(),
                     fallback_reason: review.fallback.map(|f| f.reason.as_str().to_owned()),
                     format_recovery,
+                    answer,
+                    error_message: None,
                     findings,
                 }
             }
@@ -379,6 +383,8 @@ impl Worker {
                 answered_by: None,
                 fallback_reason: None,
                 format_recovery,
+                answer,
+                error_message: Some(error.message),
             },
         }
     }

@@ -184,6 +184,22 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
             .await;
         assert_eq!(status, expected, "{path}");
     }
+    let cases = "/api/v1/runs/{id}/cases";
+    for (path, expected) in [
+        (format!("/api/v1/runs/{run_id}/cases"), 200),
+        (
+            format!("/api/v1/runs/{run_id}/cases?outcome=wrong&limit=5"),
+            200,
+        ),
+        (format!("/api/v1/runs/{run_id}/cases?outcome=lost"), 400),
+        (format!("/api/v1/runs/{run_id}/cases?limit=0"), 422),
+        (format!("/api/v1/runs/{unknown}/cases"), 404),
+    ] {
+        let (status, answer) = contract
+            .send("GET", cases, send(Method::GET, &path, EXPERIMENTER))
+            .await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
     let cancel = "/api/v1/runs/{id}/cancel";
     let cancel_path = format!("/api/v1/runs/{run_id}/cancel");
     for expected in [200, 409] {

@@ -365,6 +365,190 @@ async fn fenced_answers_are_scored_and_counted_as_recoveries(owner: PgPool) {
     app.finish().await;
 }
 
+/// GETs a page of the run's cases with `query`.
+async fn cases_page(app: &TestApp, id: &str, query: &str) -> Value {
+    let response = app
+        .client
+        .get(app.url(&format!("/api/v1/runs/{id}/cases?{query}")))
+        .bearer_auth(EXPERIMENTER)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+/// A run that scored below 1 can be read case by case: which cases it got
+/// wrong, what each expected, what the model found and how they matched,
+/// and the model's answer.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_runs_failing_cases_read_back_with_their_matches(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(30);
+    let sim = simulator(
+        &cases,
+        json!({"accuracy": 0.6, "errors": {"truncated": 0.1}}),
+    )
+    .await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let id = start_run(&app.client, &app.url(""), &cases, 8).await;
+    let view = wait_for(&app.client, &app.url(""), &id, RunStatus::Finished).await;
+    assert_eq!(view["cases_url"], format!("/api/v1/runs/{id}/cases"));
+    let correct = view["metrics"]["correct"].as_i64().unwrap();
+    let failed = view["metrics"]["errors"].as_i64().unwrap();
+
+    // A review that failed says why, in the providers' words.
+    let errors = cases_page(&app, &id, "outcome=error&limit=500").await;
+    let errors = errors["cases"].as_array().unwrap();
+    assert_eq!(errors.len() as i64, failed);
+    assert!(!errors.is_empty(), "one answer in ten is cut off");
+    for case in errors {
+        assert_eq!(case["error_kind"], "malformed", "{case}");
+        let message = case["error_message"].as_str().unwrap();
+        assert!(message.contains("truncated at max_tokens"), "{case}");
+        assert_eq!(case["found"], json!([]), "{case}");
+    }
+
+    let wrong = cases_page(&app, &id, "outcome=wrong&limit=500").await;
+    let wrong = wrong["cases"].as_array().unwrap();
+    assert_eq!(
+        wrong.len() as i64,
+        30 - correct - failed,
+        "every case neither correct nor failed is wrong"
+    );
+    assert!(!wrong.is_empty(), "accuracy 0.6 gets some wrong");
+    for case in wrong {
+        let (expected, found) = (
+            case["expected"].as_array().unwrap(),
+            case["found"].as_array().unwrap(),
+        );
+        let matches = case["matches"].as_array().unwrap();
+        // A wrong case missed an expected finding or invented one.
+        assert!(
+            matches.len() < expected.len() || found.len() > matches.len(),
+            "{case}"
+        );
+        assert_eq!(
+            case["false_negatives"].as_u64().unwrap() as usize,
+            expected.len() - matches.len(),
+            "{case}"
+        );
+        // Each match pairs a found finding with an expected one whose lines
+        // it overlaps, within the default two lines of slack.
+        assert_eq!(
+            case["true_positives"].as_u64().unwrap() as usize,
+            matches.len()
+        );
+        let line = |v: &Value, k: &str| v[k].as_i64().unwrap();
+        for pair in matches {
+            let f = &found[pair[0].as_u64().unwrap() as usize];
+            let e = &expected[pair[1].as_u64().unwrap() as usize];
+            assert!(
+                line(f, "line_start") <= line(e, "line_end") + 2
+                    && line(f, "line_end") >= line(e, "line_start") - 2,
+                "{case}"
+            );
+        }
+        // The raw answer is the findings the model wrote.
+        let answer: Value = serde_json::from_str(case["answer"].as_str().unwrap()).unwrap();
+        assert_eq!(&answer["findings"], &case["found"], "{case}");
+        assert!(case["cost_usd"].as_f64().unwrap() > 0.0);
+    }
+
+    // Filters combine, and pages follow one another without overlap.
+    let missed = cases_page(&app, &id, "false_negative=true&limit=500").await;
+    assert!(
+        missed["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["false_negatives"].as_u64().unwrap() > 0)
+    );
+    let mut seen = Vec::new();
+    let mut query = "limit=7".to_owned();
+    loop {
+        let page = cases_page(&app, &id, &query).await;
+        seen.extend(
+            page["cases"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["case_id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_after"].as_str() {
+            Some(after) => query = format!("limit=7&after={after}"),
+            None => break,
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(
+        (seen.len(), sorted),
+        (30, seen.clone()),
+        "each case once, in id order"
+    );
+    worker.stop().await;
+    app.finish().await;
+}
+
+/// Cases a run never needed, because it was decided first, are listed as
+/// such.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn cases_a_decided_run_did_not_need_are_listed_as_not_needed(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let cases = dataset(400);
+    let sim = simulator(&cases, json!({"accuracy": 1.0})).await;
+    let worker = Worker::start(&app, &sim, "replica-a");
+    let dataset_id = upload(&app.client, &app.url(""), &cases).await;
+    let experiment: Value = app
+        .client
+        .post(app.url("/api/v1/experiments"))
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"configuration": configuration()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run: Value = app
+        .client
+        .post(app.url(&format!(
+            "/api/v1/experiments/{}/runs",
+            experiment["id"].as_str().unwrap()
+        )))
+        .bearer_auth(EXPERIMENTER)
+        .json(&json!({"dataset_id": dataset_id, "concurrency": 8}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["id"].as_str().unwrap();
+    let view = wait_for(&app.client, &app.url(""), id, RunStatus::Finished).await;
+    assert_eq!(view["stop_reason"], "decided", "{view}");
+    let not_needed = cases_page(&app, id, "outcome=not_needed&limit=500").await;
+    let not_needed = not_needed["cases"].as_array().unwrap();
+    assert!(
+        !not_needed.is_empty(),
+        "decided before the last case: {view}"
+    );
+    assert_eq!(
+        not_needed.len() as i64,
+        view["cases_not_needed"].as_i64().unwrap(),
+        "{view}"
+    );
+    assert!(
+        not_needed
+            .iter()
+            .all(|c| c["found"] == json!([]) && c["answer"].is_null())
+    );
+    worker.stop().await;
+    app.finish().await;
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_run_survives_its_worker_dying_and_counts_each_case_once(owner: PgPool) {
     let app = TestApp::spawn(owner).await;

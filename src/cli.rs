@@ -194,7 +194,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done(crate::client::dataset(&servers, command).await)
         }
         Command::Run { servers, command } => crate::client::run(&servers, command).await,
-        Command::Gate { servers, command } => done(crate::client::gate(&servers, command).await),
+        Command::Gate { servers, command } => crate::client::gate(&servers, command).await,
         Command::Quarantine { servers, command } => {
             done(crate::client::quarantine(&servers, command).await)
         }

@@ -1,5 +1,9 @@
 //! `trizone gate`: judge, list decisions, blacklist and roll back.
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
 use clap::Subcommand;
 use serde_json::json;
 
@@ -33,16 +37,41 @@ pub enum GateCommand {
         #[arg(long)]
         reason: String,
     },
+    /// Wait for the gate's verdict on an experiment, then exit on it: 0
+    /// promoted, 1 failed or quarantined, 3 inconclusive or timed out, 2
+    /// for any other error. For CI: no promotion unless the gate says so.
+    Wait {
+        experiment: String,
+        /// Give up after this many seconds (exit 3).
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+        /// Also write the verdict as JUnit XML, a test case per check.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+    },
 }
 
-pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()> {
-    let read_role = if matches!(command, GateCommand::Decisions { .. }) {
+pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<ExitCode> {
+    let read_role = if matches!(
+        command,
+        GateCommand::Decisions { .. } | GateCommand::Wait { .. }
+    ) {
         "experimenter"
     } else {
         "admin"
     };
     let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
-    match command {
+    if let GateCommand::Wait {
+        experiment,
+        timeout,
+        junit,
+    } = &command
+    {
+        let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
+        let timeout = Duration::from_secs(*timeout);
+        return super::wait::wait(&v1, &gate, experiment, timeout, junit.as_deref()).await;
+    }
+    let done = match command {
         GateCommand::Judge { experiment, json } => {
             let d = gate
                 .post(
@@ -99,5 +128,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<()>
                 "V2 rolled back from version {from.version} to {to.version}",
             )
         }
-    }
+        GateCommand::Wait { .. } => Ok(()),
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }

@@ -22,6 +22,7 @@ mod gate;
 mod quarantine;
 mod review;
 mod run;
+mod wait;
 
 pub use dataset::{DatasetCommand, dataset};
 pub use experiment::{ExperimentCommand, experiment};

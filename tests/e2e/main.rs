@@ -8,6 +8,7 @@
 mod backup;
 mod cli;
 mod demo;
+mod gate_wait;
 mod lifecycle;
 mod observability;
 mod roles;

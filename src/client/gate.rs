@@ -9,8 +9,9 @@ use serde_json::json;
 
 use super::run::show_verdict;
 use trizone_api::gate::DecisionRecord;
+use trizone_core::Verdict;
 
-use super::{Servers, Zone, ZoneName, list, print, show, text, typed, with_query};
+use super::{Servers, Zone, ZoneName, decisions, print, show, text, typed, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum GateCommand {
@@ -20,9 +21,16 @@ pub enum GateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The gate's decisions, newest first, each with why.
     Decisions {
         #[arg(long)]
         experiment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One decision: every check's value, bar, evidence and reason.
+    Decision {
+        id: String,
         #[arg(long)]
         json: bool,
     },
@@ -54,7 +62,7 @@ pub enum GateCommand {
 pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<ExitCode> {
     let read_role = if matches!(
         command,
-        GateCommand::Decisions { .. } | GateCommand::Wait { .. }
+        GateCommand::Decisions { .. } | GateCommand::Decision { .. } | GateCommand::Wait { .. }
     ) {
         "experimenter"
     } else {
@@ -99,12 +107,29 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
                 experiment.as_deref(),
             );
             let page = gate.get(&path).await?;
-            list(
-                json,
-                &page,
-                "decisions",
-                "{created_at}  {decision:12} {outcome:12} experiment {experiment_id}",
-            )
+            let records: Vec<DecisionRecord> = typed(&page["decisions"])?;
+            print(json, &page, |out| {
+                for record in &records {
+                    let why = typed::<Verdict>(&record.verdict)
+                        .map(|v| decisions::why(&v))
+                        .unwrap_or_default();
+                    writeln!(
+                        out,
+                        "{}  {:<12} {:<12} experiment {}  {why}",
+                        record.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ"),
+                        record.decision.as_str(),
+                        record.outcome.as_str(),
+                        record.experiment_id,
+                    )?;
+                }
+                Ok(())
+            })
+        }
+        GateCommand::Decision { id, json } => {
+            let d = gate.get(&format!("/api/gate/decisions/{id}")).await?;
+            let record: DecisionRecord = typed(&d)?;
+            let verdict: Verdict = typed(&record.verdict)?;
+            print(json, &d, |out| decisions::describe(out, &record, &verdict))
         }
         GateCommand::Blacklist {
             fingerprint,

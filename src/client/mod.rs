@@ -17,6 +17,7 @@ use crate::session::Session;
 
 mod cases;
 mod dataset;
+mod decisions;
 mod experiment;
 mod gate;
 mod quarantine;

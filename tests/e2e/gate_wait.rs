@@ -137,6 +137,29 @@ async fn gate_wait_exits_on_the_verdict_and_writes_junit(pool: PgPool) {
         "{checks:?}"
     );
 
+    // An admin reads why, decision by decision.
+    let failing_id = failing["id"].as_str().unwrap();
+    let listed = trizone(&up, &["gate", "decisions", "--experiment", failing_id]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains("fail         quarantined")
+            && listed.contains("failed accuracy, error_rate"),
+        "{listed}"
+    );
+    let shown = trizone(&up, &["gate", "decision", decision["id"].as_str().unwrap()]).await;
+    assert!(shown.status.success(), "{shown:?}");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    for says in [
+        "-> quarantined",
+        "why         failed accuracy, error_rate",
+        "accuracy         fail         value 0.0%, bar ≥ 95.0%",
+        "error_rate       fail         value 100.0%, bar ≤ 2.0%",
+        "    evidence  rate ",
+        "    reason    error rate 100% over ",
+    ] {
+        assert!(shown.contains(says), "{says:?} in {shown}");
+    }
+
     // Too few cases to decide: inconclusive, 3, the undecided checks skipped.
     let (unsure, decision) = api
         .evaluate(&api.configuration("unsure", "gpt-unsure"), &few, 0)

@@ -69,6 +69,18 @@ pub enum CheckName {
 }
 
 impl CheckName {
+    /// As serialized: `sample_size`, `accuracy`, `error_rate`, ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SampleSize => "sample_size",
+            Self::Accuracy => "accuracy",
+            Self::ErrorRate => "error_rate",
+            Self::LatencyP95 => "latency_p95",
+            Self::CostPerCase => "cost_per_case",
+            Self::NonInferiority => "non_inferiority",
+        }
+    }
+
     /// The check as a sentence names it.
     pub fn label(self) -> &'static str {
         match self {
@@ -700,6 +712,28 @@ mod tests {
                 }
             }
             prop_assert!(verdict.additional_cases_needed.is_none() || verdict.decision == Decision::Inconclusive);
+        }
+    }
+}
+
+#[cfg(test)]
+mod check_names {
+    use super::CheckName;
+
+    #[test]
+    fn a_check_name_prints_as_it_is_serialized() {
+        for name in [
+            CheckName::SampleSize,
+            CheckName::Accuracy,
+            CheckName::ErrorRate,
+            CheckName::LatencyP95,
+            CheckName::CostPerCase,
+            CheckName::NonInferiority,
+        ] {
+            assert_eq!(
+                serde_json::to_string(&name).unwrap(),
+                format!("\"{}\"", name.as_str())
+            );
         }
     }
 }

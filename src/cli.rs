@@ -88,6 +88,13 @@ enum Command {
         #[command(subcommand)]
         command: crate::client::QuarantineCommand,
     },
+    /// What V2 serves and how it meets its SLOs.
+    V2 {
+        #[command(flatten)]
+        servers: crate::client::Servers,
+        #[command(subcommand)]
+        command: crate::client::V2Command,
+    },
     /// Send a source file to V2 and print the findings against its lines (end users).
     Review {
         #[command(flatten)]
@@ -198,6 +205,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quarantine { servers, command } => {
             done(crate::client::quarantine(&servers, command).await)
         }
+        Command::V2 { servers, command } => done(crate::client::v2(&servers, command).await),
         Command::Review {
             servers,
             file,

@@ -34,12 +34,9 @@ pub enum GateCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Blacklist a configuration for good.
-    Blacklist {
-        fingerprint: String,
-        #[arg(long)]
-        reason: String,
-    },
+    /// Blacklist a configuration for good (`blacklist FINGERPRINT
+    /// --reason WHY`), or list the blacklist (`blacklist list`).
+    Blacklist(BlacklistArgs),
     /// Roll V2 back to the previous deployment.
     Rollback {
         #[arg(long)]
@@ -56,6 +53,26 @@ pub enum GateCommand {
         /// Also write the verdict as JUnit XML, a test case per check.
         #[arg(long)]
         junit: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BlacklistArgs {
+    #[command(subcommand)]
+    list: Option<BlacklistCommand>,
+    /// The configuration's fingerprint.
+    fingerprint: Option<String>,
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum BlacklistCommand {
+    /// Every blacklisted fingerprint, newest first, with why.
+    List {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -131,10 +148,29 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
             let verdict: Verdict = typed(&record.verdict)?;
             print(json, &d, |out| decisions::describe(out, &record, &verdict))
         }
-        GateCommand::Blacklist {
+        GateCommand::Blacklist(BlacklistArgs {
+            list: Some(BlacklistCommand::List { json }),
+            ..
+        }) => {
+            let v3 = Zone::new(servers, ZoneName::V3, "admin")?;
+            let entries = v3.get("/api/v3/blacklist?limit=200").await?;
+            super::list(
+                json,
+                &entries,
+                "",
+                "{created_at}  {fingerprint}  by {blacklisted_by}: {reason}",
+            )
+        }
+        GateCommand::Blacklist(BlacklistArgs {
+            list: None,
             fingerprint,
             reason,
-        } => {
+        }) => {
+            let (Some(fingerprint), Some(reason)) = (fingerprint, reason) else {
+                anyhow::bail!(
+                    "name the fingerprint and --reason to blacklist it, or `trizone gate blacklist list`"
+                );
+            };
             let e = gate
                 .post(
                     "/api/gate/blacklist",

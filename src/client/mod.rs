@@ -23,6 +23,7 @@ mod gate;
 mod quarantine;
 mod review;
 mod run;
+mod v2;
 mod wait;
 
 pub use dataset::{DatasetCommand, dataset};
@@ -33,6 +34,7 @@ pub use review::review;
 pub use run::{RunCommand, run};
 #[cfg(feature = "local")]
 pub use run::{follow_run, run_bar};
+pub use v2::{V2Command, v2};
 
 /// What the server wrote, read back as the type it was written from, for a
 /// client that acts on it (a state, a decision) rather than printing it.

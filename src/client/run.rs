@@ -42,6 +42,8 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Stop a queued or running run; the cases it recorded stay evidence.
+    Cancel { run: String },
     /// Each case of a run: what it expected, what the model found and how
     /// they matched, its answer, latency and cost.
     Cases {
@@ -89,6 +91,14 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
         } => start_run(&v1, &experiment, dataset.as_deref(), &options)
             .await
             .map(|()| ExitCode::SUCCESS),
+        RunCommand::Cancel { run } => {
+            let view = v1
+                .post(&format!("/api/v1/runs/{run}/cancel"), &json!({}))
+                .await?;
+            let line = render("run {id} {status} after {progress.cases_done} cases", &view);
+            writeln!(std::io::stdout().lock(), "{line}")?;
+            Ok(ExitCode::SUCCESS)
+        }
         RunCommand::Cases { run, failed, jsonl } => super::cases::show(&v1, &run, failed, jsonl)
             .await
             .map(|()| ExitCode::SUCCESS),

@@ -1,6 +1,9 @@
 //! `trizone gate wait` as a CI step: it exits 0 once the configuration is
 //! promoted, 1 once it is quarantined, 3 when the gate cannot decide or
 //! the wait times out, and its JUnit file holds a test case per check.
+//! On the way, the daily commands that spare admins and experimenters curl:
+//! `gate decisions`, `gate decision`, `gate blacklist list`, `v2 status`,
+//! `run cancel`.
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -160,6 +163,35 @@ async fn gate_wait_exits_on_the_verdict_and_writes_junit(pool: PgPool) {
         assert!(shown.contains(says), "{says:?} in {shown}");
     }
 
+    // The rest of an admin's day needs no curl either.
+    let fingerprint = failing["fingerprint"].as_str().unwrap();
+    let blacklisted = trizone(
+        &up,
+        &[
+            "gate",
+            "blacklist",
+            fingerprint,
+            "--reason",
+            "cut off, always",
+        ],
+    )
+    .await;
+    assert!(blacklisted.status.success(), "{blacklisted:?}");
+    let listed = trizone(&up, &["gate", "blacklist", "list"]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.contains(&format!("{fingerprint}  by admin"))
+            && listed.contains(": cut off, always"),
+        "{listed}"
+    );
+    let status = trizone(&up, &["v2", "status"]).await;
+    let status = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.starts_with("V2 serves passing (version 1, fingerprint"),
+        "{status}"
+    );
+    assert!(status.contains("SLO over"), "{status}");
+
     // Too few cases to decide: inconclusive, 3, the undecided checks skipped.
     let (unsure, decision) = api
         .evaluate(&api.configuration("unsure", "gpt-unsure"), &few, 0)
@@ -179,6 +211,34 @@ async fn gate_wait_exits_on_the_verdict_and_writes_junit(pool: PgPool) {
     assert!(
         checks.contains(&("error_rate".to_owned(), Some("skipped".to_owned()))),
         "{checks:?}"
+    );
+
+    // A run stopped by hand says where it stopped.
+    let (status, slow) = api.register(&api.configuration("slow", "e2e-slow")).await;
+    assert_eq!(status, 201, "{slow}");
+    api.simulate(
+        "e2e-slow",
+        json!({"latency_median_ms": 3000.0, "latency_p95_ms": 3000.0}),
+    )
+    .await;
+    let (status, run) = api
+        .post(
+            &format!(
+                "{}/api/v1/experiments/{}/runs",
+                up.v1,
+                slow["id"].as_str().unwrap()
+            ),
+            crate::lifecycle::EXPERIMENTER,
+            &json!({"dataset_id": few, "concurrency": 1}),
+        )
+        .await;
+    assert_eq!(status, 202, "{run}");
+    let run_id = run["id"].as_str().unwrap();
+    let cancelled = trizone(&up, &["run", "cancel", run_id]).await;
+    let cancelled = String::from_utf8_lossy(&cancelled.stdout);
+    assert!(
+        cancelled.starts_with(&format!("run {run_id} cancelled after ")),
+        "{cancelled}"
     );
 
     // An experiment that does not exist is an error, 2.

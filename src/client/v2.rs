@@ -47,14 +47,16 @@ fn describe(out: &mut dyn Write, status: &Value) -> std::io::Result<()> {
     if !slo.is_null() {
         let ok = |held: &Value| if held == true { "met" } else { "BROKEN" };
         let rate = slo["error_rate"].as_f64().unwrap_or(0.0) * 100.0;
+        let p95 = slo["latency_p95_ms"]
+            .as_f64()
+            .map_or_else(|| "-".to_owned(), |ms| format!("{ms:.0} ms"));
         writeln!(
             out,
-            "  SLO over {} s ({}): {} requests; error rate {rate:.2}% ({}), p95 {} ms ({})",
+            "  SLO over {} s ({}): {} requests; error rate {rate:.2}% ({}), p95 {p95} ({})",
             text(&slo["window_seconds"]),
             text(&slo["scope"]),
             text(&slo["requests"]),
             ok(&slo["error_rate_compliant"]),
-            text(&slo["latency_p95_ms"]),
             ok(&slo["latency_compliant"]),
         )?;
     }

@@ -42,6 +42,12 @@ pub enum RunCommand {
         #[arg(long)]
         json: bool,
     },
+    /// An experiment's runs, newest first.
+    List {
+        experiment: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop a queued or running run; the cases it recorded stay evidence.
     Cancel { run: String },
     /// Each case of a run: what it expected, what the model found and how
@@ -91,6 +97,18 @@ pub async fn run(servers: &Servers, command: RunCommand) -> anyhow::Result<ExitC
         } => start_run(&v1, &experiment, dataset.as_deref(), &options)
             .await
             .map(|()| ExitCode::SUCCESS),
+        RunCommand::List { experiment, json } => {
+            let runs = v1
+                .get(&format!("/api/v1/experiments/{experiment}/runs"))
+                .await?;
+            super::list(
+                json,
+                &runs,
+                "",
+                "{id}  {status:>9}  {created_at:date}  {progress.cases_done}/{cases_total} cases  {summary}",
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         RunCommand::Cancel { run } => {
             let view = v1
                 .post(&format!("/api/v1/runs/{run}/cancel"), &json!({}))

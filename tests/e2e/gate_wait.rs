@@ -241,6 +241,13 @@ async fn gate_wait_exits_on_the_verdict_and_writes_junit(pool: PgPool) {
         "{cancelled}"
     );
 
+    let listed = trizone(&up, &["run", "list", slow["id"].as_str().unwrap()]).await;
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.starts_with(&format!("{run_id}  cancelled  ")),
+        "{listed}"
+    );
+
     // An experiment that does not exist is an error, 2.
     let unknown = uuid::Uuid::new_v4().to_string();
     let (waited, _) = gate_wait(&up, &dir, &unknown, "5", "none.xml").await;

@@ -49,7 +49,10 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             post(datasets::upload).get(datasets::list),
         )
         .route("/api/v1/datasets/{id}", get(datasets::get))
-        .route("/api/v1/experiments/{id}/runs", post(runs::start))
+        .route(
+            "/api/v1/experiments/{id}/runs",
+            post(runs::start).get(runs::list),
+        )
         .route("/api/v1/runs/{id}", get(runs::get))
         .route("/api/v1/runs/{id}/events", get(runs::events))
         .route("/api/v1/runs/{id}/cases", get(runs::cases::list))

@@ -21,6 +21,7 @@ use crate::{datasets, experiments, providers, reevaluations, register, runs};
         datasets::list,
         datasets::get,
         runs::start,
+        runs::list,
         runs::get,
         runs::events,
         runs::cases::list,

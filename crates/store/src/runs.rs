@@ -68,6 +68,25 @@ pub async fn get(executor: impl PgExecutor<'_>, id: Uuid) -> Result<Run, StoreEr
     .ok_or_else(|| StoreError::NotFound { entity: "run", id: id.to_string() })
 }
 
+/// The experiment's runs, newest first (at most `limit`).
+pub async fn for_experiment(
+    executor: impl PgExecutor<'_>,
+    experiment_id: Uuid,
+    limit: i64,
+) -> Result<Vec<Run>, StoreError> {
+    Ok(sqlx::query_as!(
+        Run,
+        r#"SELECT id, experiment_id, dataset_id, status AS "status: RunStatus", concurrency, cases_total, error, requested_by,
+                  created_at, started_at, finished_at, seed, exhaustive, stop_reason AS "stop_reason: StopReason", cases_not_needed
+           FROM experiments_v1.evaluation_runs WHERE experiment_id = $1
+           ORDER BY created_at DESC, id LIMIT $2"#,
+        experiment_id,
+        limit
+    )
+    .fetch_all(executor)
+    .await?)
+}
+
 /// The experiment's queued or running run, if any.
 pub async fn active_for(
     executor: impl PgExecutor<'_>,

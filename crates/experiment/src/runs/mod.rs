@@ -251,6 +251,25 @@ async fn view(state: &AppState, id: Uuid) -> Result<RunView, ApiError> {
     })
 }
 
+/// An experiment's runs, newest first, each with its progress.
+#[utoipa::path(get, path = "/api/v1/experiments/{id}/runs", tag = "runs",
+    params(("id" = Uuid, Path, description = "Experiment id")),
+    responses((status = 200, body = Vec<RunView>), (status = 404, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Authorized<Experimenters>,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Vec<RunView>>, ApiError> {
+    // Fails with a 404 naming the experiment when there is none.
+    experiments::get(&state.db, id).await?;
+    let mut views = Vec::new();
+    for run in runs::for_experiment(&state.db, id, 100).await? {
+        views.push(view(&state, run.id).await?);
+    }
+    Ok(Json(views))
+}
+
 #[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs",
     params(("id" = Uuid, Path, description = "Run id")),
     responses((status = 200, body = RunView), (status = 404, body = trizone_http::error::ErrorBody)), security(("bearer" = [])))]

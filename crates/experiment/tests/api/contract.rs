@@ -173,6 +173,18 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
             .await;
         assert_eq!(status, expected, "{answer}");
     }
+    for (path, expected) in [
+        (format!("/api/v1/experiments/{id}/runs"), 200),
+        (format!("/api/v1/experiments/{unknown}/runs"), 404),
+    ] {
+        let (status, answer) = contract
+            .send("GET", start, send(Method::GET, &path, EXPERIMENTER))
+            .await;
+        assert_eq!(status, expected, "{path}: {answer}");
+        if status == 200 {
+            assert_eq!(answer[0]["id"], run["id"], "{answer}");
+        }
+    }
     let run_id = run["id"].as_str().unwrap();
     let one_run = "/api/v1/runs/{id}";
     for (path, expected) in [

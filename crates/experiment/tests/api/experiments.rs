@@ -285,7 +285,7 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
             operations += 1;
         }
     }
-    assert_eq!(operations, 9);
+    assert_eq!(operations, 10);
     app.finish().await;
 }
 

@@ -60,6 +60,14 @@ fn describe(out: &mut dyn Write, status: &Value) -> std::io::Result<()> {
             ok(&slo["latency_compliant"]),
         )?;
     }
+    let satisfaction = &status["satisfaction"];
+    if let Some(feedback) = satisfaction["feedback"].as_i64() {
+        let mean = satisfaction["mean"].as_f64().map_or_else(
+            || "no score yet".to_owned(),
+            |m| format!("mean {m:.2} of 5"),
+        );
+        writeln!(out, "  satisfaction: {feedback} feedback, {mean}")?;
+    }
     if status["degraded"] == true {
         writeln!(
             out,

@@ -191,6 +191,10 @@ async fn gate_wait_exits_on_the_verdict_and_writes_junit(pool: PgPool) {
         "{status}"
     );
     assert!(status.contains("SLO over"), "{status}");
+    assert!(
+        status.contains("satisfaction: 0 feedback, no score yet"),
+        "{status}"
+    );
 
     // Too few cases to decide: inconclusive, 3, the undecided checks skipped.
     let (unsure, decision) = api

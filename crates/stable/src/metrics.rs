@@ -2,7 +2,9 @@
 //! `v2_request_duration_seconds`, `v2_active_requests`, `v2_errors_total`)
 //! in the service's registry.
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 #[derive(Clone, Debug)]
 pub struct V2Metrics {
@@ -22,7 +24,13 @@ pub struct V2Metrics {
     /// Reviews no model answered, by the kind of failure.
     pub provider_failures: IntCounterVec,
     pub rate_limited: IntCounter,
+    /// End users' scores (0–5) on this replica, by the reviewed
+    /// deployment's `version`: `_sum / _count` is the mean.
+    pub feedback_score: HistogramVec,
 }
+
+/// One bucket per score.
+const SCORE_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
 
 const OVERHEAD_BUCKETS: &[f64] = &[
     0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -75,6 +83,14 @@ impl V2Metrics {
                 "v2_rate_limited_total",
                 "Review requests refused by the per-key rate limit",
             )?,
+            feedback_score: HistogramVec::new(
+                HistogramOpts::new(
+                    "v2_feedback_score",
+                    "End users' satisfaction scores (0-5), by deployment version",
+                )
+                .buckets(SCORE_BUCKETS.to_vec()),
+                &["version"],
+            )?,
         };
         registry.register(Box::new(metrics.records_dropped.clone()))?;
         registry.register(Box::new(metrics.records_pending.clone()))?;
@@ -84,6 +100,7 @@ impl V2Metrics {
         registry.register(Box::new(metrics.latency_overhead.clone()))?;
         registry.register(Box::new(metrics.provider_failures.clone()))?;
         registry.register(Box::new(metrics.rate_limited.clone()))?;
+        registry.register(Box::new(metrics.feedback_score.clone()))?;
         metrics.database_available.set(1);
         // Zero series exist from the start, so dashboards and alerts see them.
         for slo in ["latency_p95", "error_rate"] {

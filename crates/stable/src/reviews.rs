@@ -169,7 +169,7 @@ pub async fn feedback(
             format!("must be at most {MAX_COMMENT_CHARS} characters"),
         ));
     }
-    find(&state, id, auth.caller()).await?;
+    let review = find(&state, id, auth.caller()).await?;
     let record = FeedbackRecord {
         feedback_id: Uuid::new_v4(),
         review_id: id,
@@ -191,5 +191,10 @@ pub async fn feedback(
         .map_err(|_| ApiError::Unavailable {
             message: "feedback cannot be kept right now; retry shortly".into(),
         })?;
+    state
+        .metrics
+        .feedback_score
+        .with_label_values(&[review.deployment.version.to_string().as_str()])
+        .observe(f64::from(satisfaction));
     Ok((StatusCode::CREATED, Json(response)))
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use trizone_core::Slo;
 use trizone_http::auth::AnyRole;
 use trizone_http::{ApiError, Authorized, Json};
+use trizone_store::reviews::Satisfaction;
 use trizone_store::slo::WindowStats;
 use uuid::Uuid;
 
@@ -26,6 +27,10 @@ pub struct Status {
     pub degraded: bool,
     /// Records waiting for the database on this replica.
     pub pending_records: usize,
+    /// End users' feedback on the active deployment's reviews, over every
+    /// replica; absent before a first promotion and while the database is
+    /// away.
+    pub satisfaction: Option<Satisfaction>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -72,6 +77,7 @@ pub async fn get(
             slo: None,
             degraded,
             pending_records,
+            satisfaction: None,
         }));
     };
     let window_seconds = state.slo.window_seconds();
@@ -119,7 +125,15 @@ pub async fn get(
             )
         }
     };
+    let satisfaction = tokio::time::timeout(
+        DATABASE_WAIT,
+        trizone_store::reviews::satisfaction(&state.db, active.id),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok);
     Ok(Json(Status {
+        satisfaction,
         active: Some(ActiveStatus {
             deployment_id: active.id,
             version: active.version,

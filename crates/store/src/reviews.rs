@@ -214,3 +214,29 @@ pub async fn feedback_for(
     .fetch_all(executor)
     .await?)
 }
+
+/// End users' feedback on one deployment's reviews.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct Satisfaction {
+    /// Feedback given.
+    pub feedback: i64,
+    /// The mean score, 0 to 5; absent without feedback.
+    pub mean: Option<f64>,
+}
+
+/// What end users made of `deployment_id`'s reviews.
+pub async fn satisfaction(
+    executor: impl PgExecutor<'_>,
+    deployment_id: Uuid,
+) -> Result<Satisfaction, StoreError> {
+    Ok(sqlx::query_as!(
+        Satisfaction,
+        r#"SELECT count(*) AS "feedback!", avg(f.score)::float8 AS mean
+           FROM production.review_feedback f
+           JOIN production.code_reviews r ON r.id = f.review_id
+           WHERE r.deployment_id = $1"#,
+        deployment_id
+    )
+    .fetch_one(executor)
+    .await?)
+}

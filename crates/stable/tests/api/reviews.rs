@@ -97,6 +97,43 @@ async fn a_review_is_served_by_the_active_deployment_and_recorded_with_its_feedb
     app.finish().await;
 }
 
+/// What end users think of the deployment's reviews shows in its status.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn end_users_feedback_moves_the_deployments_satisfaction(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    app.promote(0.0).await;
+    assert_eq!(
+        app.status().await["satisfaction"],
+        json!({"feedback": 0, "mean": null})
+    );
+    for score in [5, 2] {
+        let response = app.review(END_USER, &python_file()).await;
+        assert_eq!(response.status(), 201);
+        let location = response.headers()["location"].to_str().unwrap().to_owned();
+        let feedback = app
+            .client
+            .post(app.url(&format!("{location}/feedback")))
+            .bearer_auth(END_USER)
+            .json(&json!({"satisfaction": score}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(feedback.status(), 201);
+    }
+    app.wait_until_written().await;
+    assert_eq!(
+        app.status().await["satisfaction"],
+        json!({"feedback": 2, "mean": 3.5})
+    );
+    let scraped = app.metrics().await;
+    let version = app.status().await["active"]["version"].clone();
+    for (series, expected) in [("count", 2.0), ("sum", 7.0)] {
+        let prefix = format!("v2_feedback_score_{series}{{version=\"{version}\"}}");
+        assert_eq!(metric(&scraped, &prefix), Some(expected), "{scraped}");
+    }
+    app.finish().await;
+}
+
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn before_the_first_promotion_reviews_answer_503_and_the_replica_is_ready_for_its_smoke_test(
     owner: PgPool,

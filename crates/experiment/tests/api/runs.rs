@@ -139,6 +139,18 @@ pub async fn queue_run(
     dataset_id: &Value,
     concurrency: i32,
 ) -> String {
+    let body = json!({"dataset_id": dataset_id, "concurrency": concurrency, "exhaustive": true});
+    queue_run_with(client, base, token, configuration, &body).await
+}
+
+/// Registers `configuration` and starts a run of it with `body`; its id.
+pub async fn queue_run_with(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    configuration: Value,
+    body: &Value,
+) -> String {
     let experiment: Value = client
         .post(format!("{base}/api/v1/experiments"))
         .bearer_auth(token)
@@ -155,7 +167,7 @@ pub async fn queue_run(
             experiment["id"].as_str().unwrap()
         ))
         .bearer_auth(token)
-        .json(&json!({"dataset_id": dataset_id, "concurrency": concurrency, "exhaustive": true}))
+        .json(body)
         .send()
         .await
         .unwrap();
@@ -501,32 +513,15 @@ async fn cases_a_decided_run_did_not_need_are_listed_as_not_needed(owner: PgPool
     let sim = simulator(&cases, json!({"accuracy": 1.0})).await;
     let worker = Worker::start(&app, &sim, "replica-a");
     let dataset_id = upload(&app.client, &app.url(""), &cases).await;
-    let experiment: Value = app
-        .client
-        .post(app.url("/api/v1/experiments"))
-        .bearer_auth(EXPERIMENTER)
-        .json(&json!({"configuration": configuration()}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let run: Value = app
-        .client
-        .post(app.url(&format!(
-            "/api/v1/experiments/{}/runs",
-            experiment["id"].as_str().unwrap()
-        )))
-        .bearer_auth(EXPERIMENTER)
-        .json(&json!({"dataset_id": dataset_id, "concurrency": 8}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = run["id"].as_str().unwrap();
+    let body = json!({"dataset_id": dataset_id, "concurrency": 8});
+    let id = &queue_run_with(
+        &app.client,
+        &app.url(""),
+        EXPERIMENTER,
+        configuration(),
+        &body,
+    )
+    .await;
     let view = wait_for(&app.client, &app.url(""), id, RunStatus::Finished).await;
     assert_eq!(view["stop_reason"], "decided", "{view}");
     let not_needed = cases_page(&app, id, "outcome=not_needed&limit=500").await;

@@ -263,7 +263,8 @@ async fn trickling_uploads_hold_no_connection_and_a_key_has_two_at_a_time(owner:
     assert_eq!(error_of(third, 429).await["code"], "rate_limited");
     let idle: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity
-         WHERE usename = 'trizone_experiment' AND state = 'idle in transaction'",
+         WHERE usename = 'trizone_experiment' AND state = 'idle in transaction'
+           AND datname = current_database()",
     )
     .fetch_one(&app.owner)
     .await

@@ -6,7 +6,7 @@ use std::io::Write;
 use trizone_api::runs::{CasePage, CaseResult};
 use trizone_api::states::CaseOutcome;
 
-use super::{Zone, typed};
+use super::{Zone, typed, with_query};
 
 /// How much of a raw answer a terminal shows.
 const ANSWER_SHOWN: usize = 240;
@@ -47,27 +47,21 @@ async fn all(
     let mut cases = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let mut query = vec![("limit", "500".to_owned())];
-        if let Some(outcome) = outcome {
-            query.push(("outcome", outcome.as_str().to_owned()));
-        }
-        if let Some(after) = &after {
-            query.push(("after", after.clone()));
-        }
-        let query = encoded(&query);
-        let page: CasePage = typed(&v1.get(&format!("/api/v1/runs/{run}/cases?{query}")).await?)?;
+        let path = with_query(
+            &format!("/api/v1/runs/{run}/cases"),
+            &[
+                ("limit", Some("500")),
+                ("outcome", outcome.map(CaseOutcome::as_str)),
+                ("after", after.as_deref()),
+            ],
+        );
+        let page: CasePage = typed(&v1.get(&path).await?)?;
         cases.extend(page.cases);
         match page.next_after {
             Some(next) => after = Some(next),
             None => return Ok(cases),
         }
     }
-}
-
-fn encoded(pairs: &[(&str, String)]) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(pairs)
-        .finish()
 }
 
 /// A case, its findings side by side with what was expected.

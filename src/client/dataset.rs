@@ -27,7 +27,7 @@ pub async fn dataset(servers: &Servers, command: DatasetCommand) -> anyhow::Resu
         DatasetCommand::Upload { file, name, json } => {
             let body =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let path = with_query("/api/v1/datasets", "name", Some(&name));
+            let path = with_query("/api/v1/datasets", &[("name", Some(&name))]);
             let d = v1.post_raw(&path, "application/x-ndjson", body).await?;
             show(json, &d, "dataset {id} ({name}): {case_count} cases")
         }

@@ -91,7 +91,7 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
             })
         }
         ExperimentCommand::List { status, json } => {
-            let path = with_query("/api/v1/experiments", "status", status.as_deref());
+            let path = with_query("/api/v1/experiments", &[("status", status.as_deref())]);
             let page = v1.get(&path).await?;
             list(
                 json,

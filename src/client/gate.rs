@@ -86,16 +86,6 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
         "admin"
     };
     let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
-    if let GateCommand::Wait {
-        experiment,
-        timeout,
-        junit,
-    } = &command
-    {
-        let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
-        let timeout = Duration::from_secs(*timeout);
-        return super::wait::wait(&v1, &gate, experiment, timeout, junit.as_deref()).await;
-    }
     let done = match command {
         GateCommand::Judge { experiment, json } => {
             let d = gate
@@ -120,8 +110,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
         GateCommand::Decisions { experiment, json } => {
             let path = with_query(
                 "/api/gate/decisions",
-                "experiment_id",
-                experiment.as_deref(),
+                &[("experiment_id", experiment.as_deref())],
             );
             let page = gate.get(&path).await?;
             let records: Vec<DecisionRecord> = typed(&page["decisions"])?;
@@ -189,7 +178,15 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
                 "V2 rolled back from version {from.version} to {to.version}",
             )
         }
-        GateCommand::Wait { .. } => Ok(()),
+        GateCommand::Wait {
+            experiment,
+            timeout,
+            junit,
+        } => {
+            let v1 = Zone::new(servers, ZoneName::V1, "experimenter")?;
+            let timeout = Duration::from_secs(timeout);
+            return super::wait::wait(&v1, &gate, &experiment, timeout, junit.as_deref()).await;
+        }
     };
     done.map(|()| ExitCode::SUCCESS)
 }

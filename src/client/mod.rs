@@ -277,14 +277,17 @@ pub(crate) fn render(template: &str, value: &Value) -> String {
     out
 }
 
-/// `path`, with `?key=value` (encoded) when there is a value.
-pub(crate) fn with_query(path: &str, key: &str, value: Option<&str>) -> String {
-    match value {
-        Some(value) => {
-            let encoded: String = url::form_urlencoded::byte_serialize(value.as_bytes()).collect();
-            format!("{path}?{key}={encoded}")
+/// `path`, with `?key=value&...` (encoded) for each pair that has a value.
+pub(crate) fn with_query(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (key, value) in pairs {
+        if let Some(value) = value {
+            query.append_pair(key, value);
         }
-        None => path.to_owned(),
+    }
+    match query.finish() {
+        query if query.is_empty() => path.to_owned(),
+        query => format!("{path}?{query}"),
     }
 }
 

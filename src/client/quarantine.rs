@@ -41,7 +41,7 @@ pub async fn quarantine(servers: &Servers, command: QuarantineCommand) -> anyhow
     let v3 = || Zone::new(servers, ZoneName::V3, "experimenter");
     match command {
         QuarantineCommand::List { reason, json } => {
-            let path = with_query("/api/v3/records", "reason", reason.as_deref());
+            let path = with_query("/api/v3/records", &[("reason", reason.as_deref())]);
             let page = v3()?.get(&path).await?;
             list(
                 json,

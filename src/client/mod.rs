@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -120,6 +120,39 @@ impl Servers {
     }
 }
 
+/// A zone's answer that was not a success, kept whole so that a caller can
+/// act on its stable `code` (`already_decided`, `being_judged`) rather
+/// than on the wording of its message.
+#[derive(Debug)]
+pub struct Refusal {
+    zone: &'static str,
+    base: String,
+    path: String,
+    pub status: u16,
+    pub code: String,
+    message: String,
+}
+
+impl Refusal {
+    /// The zone refusal behind `error` whose code is `code`, if that is
+    /// what it is.
+    pub fn with_code<'e>(error: &'e anyhow::Error, code: &str) -> Option<&'e Self> {
+        error.downcast_ref::<Self>().filter(|r| r.code == code)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} at {} answered {} to {}: {} ({})",
+            self.zone, self.base, self.status, self.path, self.message, self.code
+        )
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// One zone, as a command talks to it.
 pub struct Zone {
     name: &'static str,
@@ -163,15 +196,18 @@ impl Zone {
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
             let (message, code) = match ErrorBody::deserialize(&body) {
-                Ok(ErrorBody { error }) => (error.message, error.code),
-                Err(_) => ("no message".to_owned(), "no code".into()),
+                Ok(ErrorBody { error }) => (error.message, error.code.into_owned()),
+                Err(_) => ("no message".to_owned(), "no code".to_owned()),
             };
-            bail!(
-                "{} at {} answered {} to {path}: {message} ({code})",
-                self.name,
-                self.base,
-                status.as_u16(),
-            );
+            return Err(Refusal {
+                zone: self.name,
+                base: self.base.clone(),
+                path: path.to_owned(),
+                status: status.as_u16(),
+                code,
+                message,
+            }
+            .into());
         }
         Ok(body)
     }

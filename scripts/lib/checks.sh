@@ -74,6 +74,28 @@ ensure_node_tools() {
     fi
 }
 
+# The official SARIF 2.1.0 JSON schema (OASIS), for the test that validates
+# V2's SARIF against it. The crates.io registry is reachable where CI runs;
+# serde-sarif ships the schema verbatim, so it comes from that crate's
+# archive, checked against pinned digests.
+ensure_sarif_schema() {
+    local schema="$TOOLS/sarif-schema-2.1.0.json" archive="$TOOLS/serde-sarif-0.8.0.crate"
+    local crate_sha=a053c46f18a8043570d4e32fefc4c6377f82bf29ec310a33e93f273048e3b0be
+    local schema_sha=af47e7b67f24efe74076621fd3a5fbe7398add9e84fe820c971219a385895cea
+    if [ "$(sha256sum "$schema" 2>/dev/null | cut -d' ' -f1)" != "$schema_sha" ]; then
+        say "fetching the SARIF 2.1.0 schema (from the serde-sarif crate on crates.io)"
+        mkdir -p "$TOOLS"
+        curl -sSfL --retry 3 -o "$archive" https://static.crates.io/crates/serde-sarif/serde-sarif-0.8.0.crate ||
+            die "cannot download serde-sarif 0.8.0 from crates.io"
+        [ "$(sha256sum "$archive" | cut -d' ' -f1)" = "$crate_sha" ] || die "serde-sarif-0.8.0.crate has an unexpected digest"
+        tar xzf "$archive" -O serde-sarif-0.8.0/src/schema.json >"$schema"
+        rm -f "$archive"
+        [ "$(sha256sum "$schema" | cut -d' ' -f1)" = "$schema_sha" ] || die "the SARIF schema has an unexpected digest"
+    fi
+    SARIF_SCHEMA=$schema
+    export SARIF_SCHEMA
+}
+
 check_kubernetes() {
     local rendered="$ROOT/target/k8s/rendered.yaml" zone version
     mkdir -p "$(dirname "$rendered")"

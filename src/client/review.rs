@@ -9,29 +9,6 @@ use trizone_core::Language;
 
 use super::{Servers, Zone, ZoneName, print, typed};
 
-/// The language of `path` by its extension.
-fn language_of(path: &Path) -> Option<Language> {
-    Some(match path.extension()?.to_str()? {
-        "c" | "h" => Language::C,
-        "cc" | "cpp" | "hpp" => Language::Cpp,
-        "cs" => Language::Csharp,
-        "go" => Language::Go,
-        "java" => Language::Java,
-        "js" | "mjs" => Language::Javascript,
-        "kt" => Language::Kotlin,
-        "php" => Language::Php,
-        "py" => Language::Python,
-        "rb" => Language::Ruby,
-        "rs" => Language::Rust,
-        "scala" => Language::Scala,
-        "sh" => Language::Shell,
-        "sql" => Language::Sql,
-        "swift" => Language::Swift,
-        "ts" => Language::Typescript,
-        _ => return None,
-    })
-}
-
 pub async fn review(
     servers: &Servers,
     file: &Path,
@@ -42,7 +19,7 @@ pub async fn review(
     let code =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let language = language
-        .or_else(|| language_of(file))
+        .or_else(|| Language::of_path(&file.to_string_lossy()))
         .context("cannot tell the language from the file name: pass --language")?;
     let request = ReviewRequest {
         language,

@@ -10,6 +10,7 @@ pub mod health;
 pub mod quarantine;
 pub mod reviews;
 pub mod runs;
+pub mod sarif;
 pub mod smoke;
 pub mod states;
 

@@ -8,7 +8,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use uuid::Uuid;
 
-use crate::states::ReviewOutcome;
+use crate::states::{ReviewOutcome, SkipReason};
 
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -48,6 +48,35 @@ pub struct ReviewResponse {
     pub fallback: Option<Fallback>,
     pub latency_ms: f64,
     pub created_at: DateTime<Utc>,
+}
+
+/// A unified diff reviewed: each changed file is its own review (readable
+/// and open to feedback at `/api/v2/reviews/{id}`) of the hunks' new side,
+/// with findings on the lines the diff adds, numbered as in the new file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DiffReviewResponse {
+    pub deployment: DeploymentRef,
+    /// One review per reviewed file, in the diff's order.
+    pub files: Vec<ReviewResponse>,
+    /// The files the diff changes that were not reviewed, and why.
+    pub skipped: Vec<SkippedFile>,
+    /// From the request to the last file's answer.
+    pub latency_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct SkippedFile {
+    pub path: String,
+    pub reason: SkipReason,
+}
+
+/// What `POST /api/v2/reviews` answers in JSON: one review for a file, or
+/// a diff's reviews.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ReviewAnswer {
+    File(ReviewResponse),
+    Diff(DiffReviewResponse),
 }
 
 /// A finding with how many models raised it (2 when both ensemble members

@@ -163,6 +163,20 @@ text_enum! {
 }
 
 text_enum! {
+    /// Why a file in a reviewed diff was not reviewed.
+    pub enum SkipReason {
+        /// A binary file: there is no text to read.
+        Binary = "binary",
+        /// Deleted: there is no new file.
+        Deleted = "deleted",
+        /// The change adds no line (a rename, a mode change, deletions only).
+        NothingAdded = "nothing_added",
+        /// Its extension names no language trizone reviews.
+        UnknownLanguage = "unknown_language",
+    }
+}
+
+text_enum! {
     /// How one case of a run ended, as its results list it.
     pub enum CaseOutcome {
         /// Every expected finding matched and no false positive.

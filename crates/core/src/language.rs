@@ -73,6 +73,37 @@ impl Language {
     }
 }
 
+impl Language {
+    /// The language of a file, by the extension of its `path`; `None` for
+    /// an extension trizone does not review.
+    pub fn of_path(path: &str) -> Option<Self> {
+        let name = path.rsplit(['/', '\\']).next()?;
+        let (stem, extension) = name.rsplit_once('.')?;
+        if stem.is_empty() {
+            return None;
+        }
+        Some(match extension.to_ascii_lowercase().as_str() {
+            "c" | "h" => Self::C,
+            "cc" | "cpp" | "cxx" | "hpp" | "hh" => Self::Cpp,
+            "cs" => Self::Csharp,
+            "go" => Self::Go,
+            "java" => Self::Java,
+            "js" | "mjs" | "cjs" | "jsx" => Self::Javascript,
+            "kt" | "kts" => Self::Kotlin,
+            "php" => Self::Php,
+            "py" => Self::Python,
+            "rb" => Self::Ruby,
+            "rs" => Self::Rust,
+            "scala" => Self::Scala,
+            "sh" | "bash" => Self::Shell,
+            "sql" => Self::Sql,
+            "swift" => Self::Swift,
+            "ts" | "tsx" => Self::Typescript,
+            _ => return None,
+        })
+    }
+}
+
 impl std::str::FromStr for Language {
     type Err = String;
 
@@ -114,6 +145,17 @@ mod tests {
             error.contains("cobol") && error.contains("typescript"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn a_path_names_its_language_by_extension() {
+        assert_eq!(Language::of_path("src/app.py"), Some(Language::Python));
+        assert_eq!(Language::of_path("lib/Main.TS"), Some(Language::Typescript));
+        assert_eq!(Language::of_path("a\\b.rs"), Some(Language::Rust));
+        assert_eq!(Language::of_path("README.md"), None);
+        assert_eq!(Language::of_path("Makefile"), None);
+        // A dotfile has a name, not an extension.
+        assert_eq!(Language::of_path("dir/.py"), None);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub enum ApiError {
     },
     #[error("{message}")]
     UnsupportedMediaType { message: String },
+    /// The `Accept` header asks for nothing the endpoint serves.
+    #[error("the Accept header asks for none of what this endpoint serves: {}", served.join(", "))]
+    NotAcceptable { served: &'static [&'static str] },
     #[error("too many requests; retry after {retry_after_s} s")]
     RateLimited { retry_after_s: u64 },
     /// A dependency is down or the request ran out of time; retrying later may work.
@@ -92,6 +95,7 @@ impl ApiError {
             Self::Conflict { .. } | Self::Refused { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAcceptable { .. } => StatusCode::NOT_ACCEPTABLE,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Provider {
@@ -117,6 +121,7 @@ impl ApiError {
             Self::Refused { code, .. } => code,
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::UnsupportedMediaType { .. } => "unsupported_media_type",
+            Self::NotAcceptable { .. } => "not_acceptable",
             Self::RateLimited { .. } => "rate_limited",
             Self::Unavailable { .. } => "unavailable",
             Self::Provider {

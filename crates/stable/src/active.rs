@@ -13,6 +13,7 @@ use prometheus::{IntCounter, IntGaugeVec, Opts, Registry};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
+use trizone_api::reviews::DeploymentRef;
 use trizone_core::Configuration;
 use trizone_http::ProbeOutcome;
 use trizone_store::production::{self, Deployment};
@@ -26,6 +27,17 @@ pub struct Active {
     pub fingerprint: String,
     pub configuration: Configuration,
     pub since: DateTime<Utc>,
+}
+
+impl Active {
+    /// The deployment as a review names it.
+    pub fn deployment_ref(&self) -> DeploymentRef {
+        DeploymentRef {
+            id: self.id,
+            version: self.version,
+            fingerprint: self.fingerprint.clone(),
+        }
+    }
 }
 
 impl From<Deployment> for Active {

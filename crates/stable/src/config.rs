@@ -39,6 +39,16 @@ pub struct ServiceLimits {
     /// Largest `code` in a review request, in bytes.
     #[arg(long, env = "TRIZONE_V2_CODE_LIMIT", default_value_t = 256 * 1024)]
     pub code_bytes: usize,
+    /// Largest diff in a review request, in bytes.
+    #[arg(long, env = "TRIZONE_V2_DIFF_LIMIT", default_value_t = 1024 * 1024)]
+    pub diff_bytes: usize,
+    /// Most files one diff may ask to have reviewed (each is one review
+    /// against the rate limit).
+    #[arg(long, env = "TRIZONE_V2_DIFF_FILES", default_value_t = 50)]
+    pub diff_files: usize,
+    /// Most hunks one diff may hold, over all its files.
+    #[arg(long, env = "TRIZONE_V2_DIFF_HUNKS", default_value_t = 500)]
+    pub diff_hunks: usize,
     /// Reviews one API key may request per minute from this replica (the
     /// platform's budget divided by the replica count).
     #[arg(long, env = "TRIZONE_V2_RATE_PER_MINUTE", default_value_t = NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN))]
@@ -52,6 +62,9 @@ impl Default for ServiceLimits {
     fn default() -> Self {
         Self {
             code_bytes: 256 * 1024,
+            diff_bytes: 1024 * 1024,
+            diff_files: 50,
+            diff_hunks: 500,
             rate_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
             rate_burst: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
         }

@@ -6,6 +6,9 @@
 
 pub mod active;
 pub mod config;
+pub mod diff;
+pub mod diff_reviews;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;

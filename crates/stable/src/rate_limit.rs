@@ -29,16 +29,28 @@ impl RateLimit {
         }
     }
 
-    /// Takes one request from `key`'s budget, or says when to come back.
+    /// Takes one review from `key`'s budget, or says when to come back.
     pub fn check(&self, key: &str) -> Result<(), ApiError> {
-        self.limiter
-            .check_key(&key.to_owned())
-            .map_err(|not_until| {
+        self.check_n(key, NonZeroU32::MIN)
+    }
+
+    /// Takes `n` reviews from `key`'s budget at once, or none. More than
+    /// the burst can never pass: that is a 422 on the diff's files, not a
+    /// wait.
+    pub fn check_n(&self, key: &str, n: NonZeroU32) -> Result<(), ApiError> {
+        match self.limiter.check_key_n(&key.to_owned(), n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => {
                 let wait = not_until.wait_time_from(self.clock.now());
-                ApiError::RateLimited {
+                Err(ApiError::RateLimited {
                     retry_after_s: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-                }
-            })
+                })
+            }
+            Err(_) => Err(ApiError::invalid(
+                "files",
+                format!("{n} files are more reviews than one key may ask for at once"),
+            )),
+        }
     }
 }
 
@@ -56,5 +68,17 @@ mod tests {
             other => panic!("expected a rate limit, got {other:?}"),
         }
         assert!(limit.check("b").is_ok());
+        // Two at once fit b's burst only once; three never do.
+        let two = NonZeroU32::new(2).unwrap();
+        assert!(limit.check_n("c", two).is_ok());
+        assert!(matches!(
+            limit.check_n("c", two),
+            Err(ApiError::RateLimited { .. })
+        ));
+        let three = NonZeroU32::new(3).unwrap();
+        assert!(matches!(
+            limit.check_n("d", three),
+            Err(ApiError::Unprocessable { .. })
+        ));
     }
 }

@@ -1,18 +1,24 @@
 //! `POST /api/v2/reviews` and what follows it: reading a review back and
-//! leaving feedback. The request path never touches the database: the
+//! leaving feedback. A review is written as JSON or SARIF, as asked. The request path never touches the database: the
 //! record goes to the writer's queue, so reviews keep being served while
 //! the database is away.
 
 use axum::extract::State;
 use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use trizone_api::reviews::{FeedbackRequest, FeedbackResponse, ReviewRequest, ReviewResponse};
+use trizone_api::reviews::{
+    FeedbackRequest, FeedbackResponse, ReviewAnswer, ReviewRequest, ReviewResponse,
+};
+use trizone_api::sarif::SarifLog;
 use trizone_http::auth::EndUsers;
 use trizone_http::{ApiError, Authorized, Caller, Json, Path, Role};
 use trizone_store::StoreError;
 use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
 use uuid::Uuid;
 
+use crate::diff_reviews;
+use crate::media::{Representation, ReviewBody};
 use crate::records::Record;
 use crate::serving;
 use crate::state::AppState;
@@ -22,17 +28,30 @@ const MAX_PATH_CHARS: usize = 1024;
 /// Longest feedback comment accepted.
 const MAX_COMMENT_CHARS: usize = 4000;
 
-/// Reviews a file with the active configuration.
+/// Reviews a file (JSON) or a unified diff (`text/x-diff`) with the active
+/// configuration, answered as JSON or, with `Accept: application/sarif+json`,
+/// as SARIF 2.1.0.
 #[utoipa::path(
     post, path = "/api/v2/reviews", tag = "reviews",
-    request_body = ReviewRequest,
+    request_body(
+        description = "One file as JSON, or a unified diff (`git diff`) of one or more files as `text/x-diff` (or `text/x-patch`)",
+        content(
+            (ReviewRequest = "application/json"),
+            (String = "text/x-diff"),
+            (String = "text/x-patch"),
+        )
+    ),
     responses(
-        (status = 201, description = "The review", body = ReviewResponse),
+        (status = 201, description = "The review of a file, or of each reviewable file of a diff (findings on added lines only, numbered as in the new file)", content(
+            (ReviewAnswer = "application/json"),
+            (SarifLog = "application/sarif+json"),
+        )),
         (status = 401, description = "No valid token", body = trizone_http::error::ErrorBody),
         (status = 403, description = "Not an end user or admin", body = trizone_http::error::ErrorBody),
-        (status = 413, description = "`code` or the body is too large", body = trizone_http::error::ErrorBody),
-        (status = 415, description = "Not JSON", body = trizone_http::error::ErrorBody),
-        (status = 422, description = "A field is missing or invalid", body = trizone_http::error::ErrorBody),
+        (status = 406, description = "The Accept header asks for neither JSON nor SARIF", body = trizone_http::error::ErrorBody),
+        (status = 413, description = "`code`, the diff, one diff file's hunks or the body is too large (`field` names which)", body = trizone_http::error::ErrorBody),
+        (status = 415, description = "Neither JSON nor a diff", body = trizone_http::error::ErrorBody),
+        (status = 422, description = "A field is missing or invalid, the diff does not parse (the message names its line), or it has too many files or hunks", body = trizone_http::error::ErrorBody),
         (status = 429, description = "Rate limited; see Retry-After", body = trizone_http::error::ErrorBody),
         (status = 502, description = "No model answered (`kind` says why)", body = trizone_http::error::ErrorBody),
         (status = 503, description = "No configuration is active yet", body = trizone_http::error::ErrorBody),
@@ -43,16 +62,25 @@ const MAX_COMMENT_CHARS: usize = 4000;
 pub async fn create(
     auth: Authorized<EndUsers>,
     State(state): State<AppState>,
-    Json(request): Json<ReviewRequest>,
-) -> Result<
-    (
-        StatusCode,
-        [(header::HeaderName, String); 1],
-        Json<ReviewResponse>,
-    ),
-    ApiError,
-> {
+    representation: Representation,
+    body: ReviewBody,
+) -> Result<Response, ApiError> {
     let caller = auth.caller();
+    let request = match body {
+        ReviewBody::File(request) => request,
+        ReviewBody::Diff(diff) => {
+            let answer = diff_reviews::review(&state, &diff, &caller.key_id).await?;
+            let body = match representation {
+                Representation::Json => Json(ReviewAnswer::Diff(answer)).into_response(),
+                Representation::Sarif => sarif(SarifLog::of(
+                    &answer.deployment,
+                    &answer.files,
+                    &answer.skipped,
+                )),
+            };
+            return Ok((StatusCode::CREATED, body).into_response());
+        }
+    };
     state.rate_limit.check(&caller.key_id).inspect_err(|_| {
         state.metrics.rate_limited.inc();
     })?;
@@ -69,11 +97,33 @@ pub async fn create(
     if let Some(error) = failure {
         return Err(error);
     }
+    let location = [(header::LOCATION, format!("/api/v2/reviews/{}", response.id))];
     Ok((
         StatusCode::CREATED,
-        [(header::LOCATION, format!("/api/v2/reviews/{}", response.id))],
-        Json(response),
-    ))
+        location,
+        represent(representation, response),
+    )
+        .into_response())
+}
+
+/// One review, as JSON or as SARIF.
+fn represent(representation: Representation, review: ReviewResponse) -> Response {
+    match representation {
+        Representation::Json => Json(ReviewAnswer::File(review)).into_response(),
+        Representation::Sarif => sarif(SarifLog::of(
+            &review.deployment,
+            std::slice::from_ref(&review),
+            &[],
+        )),
+    }
+}
+
+fn sarif(log: SarifLog) -> Response {
+    (
+        [(header::CONTENT_TYPE, trizone_api::sarif::MEDIA_TYPE)],
+        Json(log),
+    )
+        .into_response()
 }
 
 fn validate(request: &ReviewRequest, code_limit: usize) -> Result<(), ApiError> {
@@ -89,11 +139,17 @@ fn validate(request: &ReviewRequest, code_limit: usize) -> Result<(), ApiError> 
             field: Some("code".into()),
         });
     }
-    if let Some(path) = &request.path
-        && (path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control))
-    {
+    if let Some(path) = &request.path {
+        check_path(path, "path")?;
+    }
+    Ok(())
+}
+
+/// A path a review may carry: bounded, without control characters.
+pub fn check_path(path: &str, field: &str) -> Result<(), ApiError> {
+    if path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control) {
         return Err(ApiError::invalid(
-            "path",
+            field,
             format!("must be at most {MAX_PATH_CHARS} characters, without control characters"),
         ));
     }
@@ -105,18 +161,26 @@ fn validate(request: &ReviewRequest, code_limit: usize) -> Result<(), ApiError> 
     get, path = "/api/v2/reviews/{id}", tag = "reviews",
     params(("id" = Uuid, Path, description = "Review id")),
     responses(
-        (status = 200, description = "The review", body = ReviewResponse),
+        (status = 200, description = "The review", content(
+            (ReviewResponse = "application/json"),
+            (SarifLog = "application/sarif+json"),
+        )),
         (status = 404, description = "No such review of yours", body = trizone_http::error::ErrorBody),
+        (status = 406, description = "The Accept header asks for neither JSON nor SARIF", body = trizone_http::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
 pub async fn get(
     auth: Authorized<EndUsers>,
     State(state): State<AppState>,
+    representation: Representation,
     Path(id): Path<Uuid>,
-) -> Result<Json<ReviewResponse>, ApiError> {
+) -> Result<Response, ApiError> {
     let review = find(&state, id, auth.caller()).await?;
-    Ok(Json(review))
+    Ok(match representation {
+        Representation::Json => Json(review).into_response(),
+        Representation::Sarif => represent(representation, review),
+    })
 }
 
 /// Finds a review the caller may see, written or still queued.

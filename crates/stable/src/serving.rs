@@ -54,11 +54,7 @@ pub async fn serve(
     );
     Served {
         id: Uuid::new_v4(),
-        deployment: DeploymentRef {
-            id: active.id,
-            version: active.version,
-            fingerprint: active.fingerprint.clone(),
-        },
+        deployment: active.deployment_ref(),
         request,
         requested_by: requested_by.to_owned(),
         created_at,

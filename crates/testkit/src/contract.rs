@@ -40,15 +40,33 @@ impl Contract {
     ) -> (u16, Value) {
         let response = request.send().await.unwrap();
         let status = response.status().as_u16();
+        let media = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_owned());
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        self.check(method, template, status, &body);
+        self.check_as(method, template, status, media.as_deref(), &body);
         (status, body)
     }
 
     /// Panics naming what differs when `body`, answered with `status` to
-    /// `method template`, does not match the document.
+    /// `method template` as JSON, does not match the document.
     pub fn check(&mut self, method: &str, template: &str, status: u16, body: &Value) {
+        self.check_as(method, template, status, Some("application/json"), body);
+    }
+
+    /// As [`Self::check`], for a body of media type `media` (none for an
+    /// empty answer).
+    pub fn check_as(
+        &mut self,
+        method: &str,
+        template: &str,
+        status: u16,
+        media: Option<&str>,
+        body: &Value,
+    ) {
         let method = method.to_lowercase();
         let operation = &self.document["paths"][template][&method];
         assert!(
@@ -62,9 +80,15 @@ impl Contract {
         );
         self.checked
             .insert(format!("{} {template}", method.to_uppercase()));
-        if !listed["content"]["application/json"].is_object() {
+        let content = &listed["content"];
+        if content.as_object().is_none_or(serde_json::Map::is_empty) {
             return;
         }
+        let media = media.unwrap_or("no content type");
+        assert!(
+            content[media].is_object(),
+            "{method} {template} answered {status} as {media}, which its document does not list: {body}"
+        );
         // The document itself is the schema's root, so its $refs resolve; the
         // root's own `$ref` points at this response's schema.
         let escape = |segment: &str| {
@@ -76,8 +100,9 @@ impl Contract {
         };
         let mut root = self.document.clone();
         root["$ref"] = json!(format!(
-            "#/paths/{}/{method}/responses/{status}/content/application~1json/schema",
-            escape(template)
+            "#/paths/{}/{method}/responses/{status}/content/{}/schema",
+            escape(template),
+            escape(media)
         ));
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft202012)

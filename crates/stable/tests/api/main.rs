@@ -6,6 +6,7 @@
     reason = "test helpers fail the test loudly when set-up breaks"
 )]
 
+mod diffs;
 mod outage;
 mod proxy;
 mod reviews;

@@ -1,0 +1,185 @@
+//! Reviewing a unified diff: each changed file's hunks are reviewed as one
+//! excerpt of the new file, a review of its own, and only findings on
+//! lines the diff adds are kept, numbered as in the new file.
+
+use std::num::NonZeroU32;
+use std::time::Instant;
+
+use futures::StreamExt;
+use trizone_api::reviews::{DiffReviewResponse, ReviewRequest, ReviewResponse, SkippedFile};
+use trizone_api::states::SkipReason;
+use trizone_core::Language;
+use trizone_http::ApiError;
+use trizone_store::reviews::ReviewRecord;
+
+use crate::active::Active;
+use crate::diff::{self, Excerpt, FileDiff, FileKind};
+use crate::records::Record;
+use crate::serving;
+use crate::state::AppState;
+
+/// Files reviewed at once: enough to hide the models' latency, few enough
+/// that one large diff does not hold every provider connection.
+const FILES_AT_ONCE: usize = 8;
+
+/// A changed file V2 will review.
+struct ToReview {
+    path: String,
+    language: Language,
+    excerpt: Excerpt,
+}
+
+/// Reviews `diff` for `requested_by` with the active configuration; every
+/// file's review is recorded. Fails as a single review does only when no
+/// file could be reviewed by any model.
+pub async fn review(
+    state: &AppState,
+    diff: &str,
+    requested_by: &str,
+) -> Result<DiffReviewResponse, ApiError> {
+    let started = Instant::now();
+    let limits = &state.limits;
+    if diff.len() > limits.diff_bytes {
+        return Err(ApiError::PayloadTooLarge {
+            message: format!(
+                "diff is {} bytes; at most {} are reviewed",
+                diff.len(),
+                limits.diff_bytes
+            ),
+            field: Some("diff".into()),
+        });
+    }
+    let files = diff::parse(diff).map_err(|error| ApiError::invalid("diff", error.to_string()))?;
+    if files.len() > limits.diff_files {
+        return Err(ApiError::invalid(
+            "files",
+            format!(
+                "the diff changes {} files; at most {} are reviewed at once",
+                files.len(),
+                limits.diff_files
+            ),
+        ));
+    }
+    let hunks: usize = files.iter().map(|f| f.hunks.len()).sum();
+    if hunks > limits.diff_hunks {
+        return Err(ApiError::invalid(
+            "hunks",
+            format!(
+                "the diff has {hunks} hunks; at most {} are reviewed at once",
+                limits.diff_hunks
+            ),
+        ));
+    }
+    let (to_review, skipped) = sort(files, limits.code_bytes)?;
+    if let Some(n) = u32::try_from(to_review.len())
+        .ok()
+        .and_then(NonZeroU32::new)
+    {
+        state
+            .rate_limit
+            .check_n(requested_by, n)
+            .inspect_err(|_| state.metrics.rate_limited.inc())?;
+    }
+    let active = state.active.load().ok_or_else(|| ApiError::Unavailable {
+        message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
+    })?;
+    let reviewed: Vec<(ReviewResponse, Option<ApiError>)> =
+        futures::stream::iter(to_review.into_iter().map(|file| {
+            let active = &active;
+            async move { review_file(state, active, file, requested_by).await }
+        }))
+        .buffered(FILES_AT_ONCE)
+        .collect()
+        .await;
+    let mut failures = Vec::new();
+    let mut reviews = Vec::with_capacity(reviewed.len());
+    for (review, failure) in reviewed {
+        failures.extend(failure);
+        reviews.push(review);
+    }
+    if !reviews.is_empty() && failures.len() == reviews.len() {
+        return Err(failures.swap_remove(0));
+    }
+    Ok(DiffReviewResponse {
+        deployment: active.deployment_ref(),
+        files: reviews,
+        skipped,
+        latency_ms: started.elapsed().as_secs_f64() * 1000.0,
+    })
+}
+
+/// The files to review, and those skipped with the reason.
+fn sort(
+    files: Vec<FileDiff>,
+    code_limit: usize,
+) -> Result<(Vec<ToReview>, Vec<SkippedFile>), ApiError> {
+    let mut to_review = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, file) in files.into_iter().enumerate() {
+        let reason = match file.kind {
+            FileKind::Binary => Some(SkipReason::Binary),
+            FileKind::Deleted => Some(SkipReason::Deleted),
+            FileKind::Text if file.added_lines() == 0 => Some(SkipReason::NothingAdded),
+            FileKind::Text => None,
+        };
+        let (None, Some(language)) = (reason, Language::of_path(&file.path)) else {
+            skipped.push(SkippedFile {
+                path: file.path,
+                reason: reason.unwrap_or(SkipReason::UnknownLanguage),
+            });
+            continue;
+        };
+        crate::reviews::check_path(&file.path, &format!("files[{i}].path"))?;
+        let excerpt = file.excerpt();
+        if excerpt.code.len() > code_limit {
+            return Err(ApiError::PayloadTooLarge {
+                message: format!(
+                    "the hunks of {} are {} bytes; at most {code_limit} are reviewed per file",
+                    file.path,
+                    excerpt.code.len()
+                ),
+                field: Some(format!("files[{i}]")),
+            });
+        }
+        to_review.push(ToReview {
+            path: file.path,
+            language,
+            excerpt,
+        });
+    }
+    Ok((to_review, skipped))
+}
+
+/// Reviews one file's excerpt, places its findings on the new file's
+/// added lines and records it; the error is the one a single review of it
+/// would have answered.
+async fn review_file(
+    state: &AppState,
+    active: &Active,
+    file: ToReview,
+    requested_by: &str,
+) -> (ReviewResponse, Option<ApiError>) {
+    let request = ReviewRequest {
+        language: file.language,
+        code: file.excerpt.code.clone(),
+        path: Some(file.path),
+    };
+    let mut served = serving::serve(state, active, request, requested_by).await;
+    if let Ok(review) = &mut served.reviewed.result {
+        review.findings.retain_mut(|found| {
+            let placed = file
+                .excerpt
+                .place(found.finding.line_start, found.finding.line_end);
+            if let Some((start, end)) = placed {
+                (found.finding.line_start, found.finding.line_end) = (start, end);
+            }
+            placed.is_some()
+        });
+    }
+    let failure = served.failure(state);
+    let record = ReviewRecord::from(served);
+    let review = record.review.clone();
+    // A full buffer is counted by the recorder; the user still gets the review.
+    let _ = state.recorder.push(Record::Review(Box::new(record)));
+    (review, failure)
+}

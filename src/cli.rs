@@ -95,17 +95,9 @@ enum Command {
         #[command(subcommand)]
         command: crate::client::V2Command,
     },
-    /// Send a source file to V2 and print the findings against its lines (end users).
-    Review {
-        #[command(flatten)]
-        servers: crate::client::Servers,
-        file: std::path::PathBuf,
-        /// Default: from the file's extension.
-        #[arg(long)]
-        language: Option<trizone_core::Language>,
-        #[arg(long)]
-        json: bool,
-    },
+    /// Send a source file or a diff to V2 and print the findings against
+    /// their lines (end users).
+    Review(crate::client::ReviewArgs),
     /// Inspect the audit trail.
     Audit {
         #[command(subcommand)]
@@ -206,12 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done(crate::client::quarantine(&servers, command).await)
         }
         Command::V2 { servers, command } => done(crate::client::v2(&servers, command).await),
-        Command::Review {
-            servers,
-            file,
-            language,
-            json,
-        } => done(crate::client::review(&servers, &file, language, json).await),
+        Command::Review(args) => done(crate::client::review(args).await),
     }
 }
 

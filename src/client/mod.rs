@@ -30,7 +30,7 @@ pub use dataset::{DatasetCommand, dataset};
 pub use experiment::{ExperimentCommand, experiment};
 pub use gate::{GateCommand, gate};
 pub use quarantine::{QuarantineCommand, quarantine};
-pub use review::review;
+pub use review::{ReviewArgs, review};
 pub use run::{RunCommand, run};
 #[cfg(feature = "local")]
 pub use run::{follow_run, run_bar};

@@ -1,24 +1,56 @@
-//! `trizone review`: a file reviewed by V2, findings against its lines.
+//! `trizone review`: a file or a diff reviewed by V2, findings against
+//! their lines, and SARIF for the tools that read it.
 
-use std::io::Write;
-use std::path::Path;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use trizone_api::reviews::{ReviewFinding, ReviewRequest, ReviewResponse};
+use clap::{ArgGroup, Args};
+use trizone_api::reviews::{DiffReviewResponse, ReviewFinding, ReviewRequest, ReviewResponse};
+use trizone_api::sarif::SarifLog;
 use trizone_core::Language;
 
 use super::{Servers, Zone, ZoneName, print, typed};
 
-pub async fn review(
-    servers: &Servers,
-    file: &Path,
+/// `trizone review`: one file, or a unified diff.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("input").required(true).args(["file", "diff"])))]
+pub struct ReviewArgs {
+    #[command(flatten)]
+    servers: Servers,
+    /// The file to review.
+    file: Option<PathBuf>,
+    /// Review a unified diff instead (`-` reads it from standard input,
+    /// as in `git diff | trizone review --diff -`): each changed file, with
+    /// findings on the lines the diff adds.
+    #[arg(long, value_name = "DIFF", conflicts_with = "language")]
+    diff: Option<PathBuf>,
+    /// Default: from the file's extension.
+    #[arg(long)]
     language: Option<Language>,
+    /// Also write the findings as SARIF 2.1.0 to this file, for code
+    /// scanning and editors.
+    #[arg(long, value_name = "FILE")]
+    sarif: Option<PathBuf>,
+    #[arg(long)]
     json: bool,
-) -> anyhow::Result<()> {
-    let v2 = Zone::new(servers, ZoneName::V2, "end_user")?;
+}
+
+pub async fn review(args: ReviewArgs) -> anyhow::Result<()> {
+    let v2 = Zone::new(&args.servers, ZoneName::V2, "end_user")?;
+    match (&args.file, &args.diff) {
+        (_, Some(diff)) => review_diff(&v2, diff, &args).await,
+        (Some(file), None) => review_file(&v2, file, &args).await,
+        // clap requires one of the two.
+        (None, None) => anyhow::bail!("name a file to review, or pass --diff"),
+    }
+}
+
+async fn review_file(v2: &Zone, file: &Path, args: &ReviewArgs) -> anyhow::Result<()> {
     let code =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let language = language
+    let language = args
+        .language
         .or_else(|| Language::of_path(&file.to_string_lossy()))
         .context("cannot tell the language from the file name: pass --language")?;
     let request = ReviewRequest {
@@ -30,7 +62,91 @@ pub async fn review(
         .post("/api/v2/reviews", &serde_json::to_value(&request)?)
         .await?;
     let review: ReviewResponse = typed(&answer)?;
-    print(json, &answer, |out| show(out, file, &request.code, &review))
+    if let Some(out) = &args.sarif {
+        write_sarif(
+            out,
+            &SarifLog::of(&review.deployment, std::slice::from_ref(&review), &[]),
+        )?;
+    }
+    print(args.json, &answer, |out| {
+        show(out, file, &request.code, &review)
+    })
+}
+
+async fn review_diff(v2: &Zone, diff: &Path, args: &ReviewArgs) -> anyhow::Result<()> {
+    let text = if diff == Path::new("-") {
+        let mut text = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut text)
+            .context("cannot read the diff from standard input")?;
+        text
+    } else {
+        std::fs::read(diff).with_context(|| format!("cannot read {}", diff.display()))?
+    };
+    let answer = v2.post_raw("/api/v2/reviews", "text/x-diff", text).await?;
+    let reviewed: DiffReviewResponse = typed(&answer)?;
+    if let Some(out) = &args.sarif {
+        write_sarif(
+            out,
+            &SarifLog::of(&reviewed.deployment, &reviewed.files, &reviewed.skipped),
+        )?;
+    }
+    print(args.json, &answer, |out| show_diff(out, &reviewed))
+}
+
+fn write_sarif(path: &Path, log: &SarifLog) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(log)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Each finding as `path:lines [severity] category: message`, then what
+/// was not reviewed.
+fn show_diff(out: &mut dyn Write, reviewed: &DiffReviewResponse) -> std::io::Result<()> {
+    let findings: usize = reviewed.files.iter().map(|f| f.findings.len()).sum();
+    let mut answered_by: Vec<&str> = reviewed
+        .files
+        .iter()
+        .flat_map(|f| f.answered_by.iter().map(String::as_str))
+        .collect();
+    answered_by.sort_unstable();
+    answered_by.dedup();
+    writeln!(
+        out,
+        "{} files reviewed by {} (deployment v{}): {findings} findings on added lines",
+        reviewed.files.len(),
+        if answered_by.is_empty() {
+            "no model".to_owned()
+        } else {
+            answered_by.join(" and ")
+        },
+        reviewed.deployment.version,
+    )?;
+    for file in &reviewed.files {
+        let path = file.path.as_deref().unwrap_or("-");
+        if let Some(kind) = file.error_kind {
+            writeln!(out, "{path}: not reviewed, no model answered ({kind})")?;
+        }
+        for ReviewFinding { finding, .. } in &file.findings {
+            writeln!(
+                out,
+                "{path}:{}-{} [{}] {}: {}",
+                finding.line_start,
+                finding.line_end,
+                finding.severity,
+                finding.category,
+                finding.message
+            )?;
+        }
+    }
+    for skipped in &reviewed.skipped {
+        writeln!(
+            out,
+            "skipped {} ({})",
+            skipped.path,
+            skipped.reason.as_str()
+        )?;
+    }
+    Ok(())
 }
 
 /// Who answered, then each finding with the lines it is about.

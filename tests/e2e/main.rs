@@ -8,6 +8,7 @@
 mod backup;
 mod cli;
 mod demo;
+mod diff_review;
 mod gate_wait;
 mod lifecycle;
 mod observability;

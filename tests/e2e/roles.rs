@@ -14,18 +14,25 @@ use crate::lifecycle::Api;
 use crate::up::{Shape, TOKENS, Up};
 
 pub(crate) async fn trizone(up: &Up, args: &[&str]) -> Output {
-    tokio::process::Command::new(env!("CARGO_BIN_EXE_trizone"))
+    cli(up, env!("CARGO_BIN_EXE_trizone"))
         .args(args)
+        .output()
+        .await
+        .unwrap()
+}
+
+/// `program`, with the environment that points `trizone` at `up`.
+pub(crate) fn cli(up: &Up, program: &str) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(program);
+    command
         .env("TRIZONE_V1_URL", &up.v1)
         .env("TRIZONE_V2_URL", &up.v2[0])
         .env("TRIZONE_V3_URL", &up.v3)
         .env("TRIZONE_GATE_URL", &up.gate[0])
         .env("TRIZONE_SESSION_FILE", "/nonexistent/trizone-session.json")
         .env("RUST_LOG", "warn")
-        .envs(TOKENS)
-        .output()
-        .await
-        .unwrap()
+        .envs(TOKENS);
+    command
 }
 
 pub(crate) fn json_of(output: &Output) -> Value {
@@ -153,6 +160,7 @@ async fn each_role_drives_its_part_of_the_lifecycle_through_the_cli(pool: PgPool
         "{review}"
     );
     assert!(review.contains("   2 |     return eval(e)"), "{review}");
+    crate::diff_review::an_end_user_reviews_a_pull_request(&up, &dir).await;
 
     let records = json_of(&trizone(&up, &["quarantine", "list", "--json"]).await);
     assert_eq!(records["records"], json!([]));

@@ -89,6 +89,10 @@ impl Contract {
             content[media].is_object(),
             "{method} {template} answered {status} as {media}, which its document does not list: {body}"
         );
+        // A stream (`text/event-stream`) is listed without a schema.
+        if !content[media]["schema"].is_object() {
+            return;
+        }
         // The document itself is the schema's root, so its $refs resolve; the
         // root's own `$ref` points at this response's schema.
         let escape = |segment: &str| {

@@ -218,6 +218,20 @@ async fn every_panel_and_rule_runs_in_prometheus_and_the_key_panels_show_the_dem
         by_reason = seen;
     }
 
+    // V1 refreshes each experiment's latest-run gauges every 15 s too.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while prometheus
+        .series("V1's gauges", "v1_experiment_accuracy")
+        .await
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "V1's per-experiment gauges never showed"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
     let panels = panel_queries();
     assert!(panels.len() >= 30, "{}", panels.len());
     let mut returned = std::collections::HashMap::new();
@@ -229,6 +243,8 @@ async fn every_panel_and_rule_runs_in_prometheus_and_the_key_panels_show_the_dem
         prometheus.series(&name, &expr).await;
     }
     for panel in [
+        "trizone-v1-experiments / Experiments: latest run",
+        "trizone-v1-experiments / Accuracy by experiment",
         "trizone-v2-slo / Promotions and rollbacks",
         "trizone-v2-slo / Reviews by status",
         "trizone-v2-slo / Active deployment",

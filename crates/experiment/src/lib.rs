@@ -147,6 +147,16 @@ pub async fn run(
         )
         .run(tasks.stopped()),
     );
+    let gauges = state.clone();
+    tasks.spawn(trizone_http::zone::refresh_every(
+        "read the experiments' latest runs",
+        std::time::Duration::from_secs(15),
+        tasks.stopped(),
+        move || {
+            let state = gauges.clone();
+            async move { state.metrics.refresh(&state.db).await }
+        },
+    ));
     let limits = Limits {
         body_bytes: config.body_limit,
         ..Limits::default()

@@ -115,6 +115,29 @@ pub async fn serve_zone(
     Ok(served?)
 }
 
+/// Runs `refresh` now and every `period` until `stop`: gauges a zone reads
+/// from its database. A failed refresh is logged as `what` and retried at
+/// the next tick; the gauges keep their last values meanwhile.
+pub async fn refresh_every<F, E>(
+    what: &str,
+    period: std::time::Duration,
+    mut stop: watch::Receiver<bool>,
+    mut refresh: impl FnMut() -> F,
+) where
+    F: Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    loop {
+        if let Err(error) = refresh().await {
+            tracing::warn!(%error, "cannot {what}");
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(period) => {}
+        }
+    }
+}
+
 /// A pool for a zone's own database role, from the operator's URL.
 #[cfg(feature = "store")]
 pub async fn connect(

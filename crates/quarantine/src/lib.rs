@@ -14,7 +14,6 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use sqlx::PgPool;
-use tokio::sync::watch;
 use trizone_http::layers::{self, Limits};
 use trizone_http::zone::{Tasks, serve_zone};
 use trizone_http::{HttpMetrics, KeyStore, Readiness};
@@ -60,19 +59,6 @@ pub fn state_with(db: PgPool, keys: KeyStore) -> anyhow::Result<AppState> {
     })
 }
 
-/// Keeps `v3_records` and `v3_blacklist_size` current until `stop`.
-pub async fn refresh_metrics(state: AppState, every: Duration, mut stop: watch::Receiver<bool>) {
-    loop {
-        if let Err(error) = state.metrics.refresh(&state.db).await {
-            tracing::warn!(%error, "cannot count the archive");
-        }
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-    }
-}
-
 /// Serves V3 on `listener` until `shutdown` completes.
 pub async fn run(
     config: &Config,
@@ -83,10 +69,16 @@ pub async fn run(
     let db = trizone_http::zone::connect(&config.database_url, DbRole::Quarantine, 8).await?;
     let state = state_with(db, keys)?;
     let mut tasks = Tasks::default();
-    tasks.spawn(refresh_metrics(
-        state.clone(),
+    // `v3_records` and `v3_blacklist_size`, counted from the archive.
+    let gauges = state.clone();
+    tasks.spawn(trizone_http::zone::refresh_every(
+        "count the archive",
         Duration::from_secs(15),
         tasks.stopped(),
+        move || {
+            let state = gauges.clone();
+            async move { state.metrics.refresh(&state.db).await }
+        },
     ));
     let app = router(state, Limits::default());
     serve_zone("V3 quarantine", listener, app, tasks, shutdown).await

@@ -428,6 +428,45 @@ pub async fn cancel(executor: impl PgExecutor<'_>, id: Uuid) -> Result<bool, Sto
     Ok(cancelled.rows_affected() == 1)
 }
 
+/// The latest measured run of an experiment, as the V1 dashboard shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatestMetrics {
+    pub experiment_id: Uuid,
+    pub name: String,
+    pub cases: i64,
+    pub correct: i64,
+    pub false_positives: i64,
+    pub false_negatives: i64,
+    pub latency_p95_ms: Option<f64>,
+    pub cost_usd: f64,
+}
+
+/// Each experiment's latest run metrics, for the `limit` experiments
+/// measured most recently.
+pub async fn latest_metrics(
+    executor: impl PgExecutor<'_>,
+    limit: i64,
+) -> Result<Vec<LatestMetrics>, StoreError> {
+    let rows = sqlx::query_as!(
+        LatestMetrics,
+        r#"SELECT experiment_id AS "experiment_id!", name AS "name!", cases AS "cases!",
+                  correct AS "correct!", false_positives AS "false_positives!",
+                  false_negatives AS "false_negatives!", latency_p95_ms, cost_usd AS "cost_usd!"
+           FROM (SELECT DISTINCT ON (m.experiment_id) m.experiment_id, e.name, m.cases, m.correct,
+                        m.false_positives, m.false_negatives, m.latency_p95_ms, m.cost_usd,
+                        m.computed_at
+                 FROM experiments_v1.experiment_metrics m
+                 JOIN experiments_v1.experiments e ON e.id = m.experiment_id
+                 ORDER BY m.experiment_id, m.computed_at DESC) latest
+           ORDER BY computed_at DESC
+           LIMIT $1"#,
+        limit
+    )
+    .fetch_all(executor)
+    .await?;
+    Ok(rows)
+}
+
 /// The stored metrics of a finished run.
 pub async fn metrics(
     executor: impl PgExecutor<'_>,

@@ -344,6 +344,41 @@ async fn a_run_measures_exactly_what_the_simulator_answered(owner: PgPool) {
         .unwrap();
     assert_eq!(experiment["status"], "evaluated");
     assert_eq!(experiment["readiness"]["cases"], 60);
+
+    // The dashboard's per-experiment gauges show the same run.
+    app.state.metrics.refresh(&app.state.db).await.unwrap();
+    let scraped = app
+        .get("/metrics", crate::ADMIN)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| -> f64 {
+        let series = format!(
+            "{name}{{experiment=\"{}\",name=\"{}\"}} ",
+            view["experiment_id"].as_str().unwrap(),
+            experiment["name"].as_str().unwrap()
+        );
+        let line = scraped
+            .lines()
+            .find(|l| l.starts_with(&series))
+            .unwrap_or_else(|| panic!("no {series} in\n{scraped}"));
+        line[series.len()..].parse().unwrap()
+    };
+    assert!((gauge("v1_experiment_accuracy") - correct as f64 / 60.0).abs() < 1e-9);
+    assert_eq!(
+        gauge("v1_experiment_false_positives"),
+        false_positives as f64
+    );
+    assert_eq!(
+        gauge("v1_experiment_false_negatives"),
+        false_negatives as f64
+    );
+    let p95 = metrics["latency_p95_ms"].as_f64().unwrap() / 1000.0;
+    assert!((gauge("v1_experiment_latency_p95_seconds") - p95).abs() < 1e-9);
+    assert!(
+        (gauge("v1_experiment_cost_usd") - metrics["cost_usd"].as_f64().unwrap()).abs() < 1e-12
+    );
     worker.stop().await;
     app.finish().await;
 }

@@ -106,7 +106,7 @@ pub async fn create(
         .into_response())
 }
 
-/// One review, as JSON or as SARIF.
+/// One review, as JSON (the answer to a request for one file) or as SARIF.
 fn represent(representation: Representation, review: ReviewResponse) -> Response {
     match representation {
         Representation::Json => Json(ReviewAnswer::File(review)).into_response(),
@@ -177,10 +177,8 @@ pub async fn get(
     Path(id): Path<Uuid>,
 ) -> Result<Response, ApiError> {
     let review = find(&state, id, auth.caller()).await?;
-    Ok(match representation {
-        Representation::Json => Json(review).into_response(),
-        Representation::Sarif => represent(representation, review),
-    })
+    // A review read back is the file review it was answered as.
+    Ok(represent(representation, review))
 }
 
 /// Finds a review the caller may see, written or still queued.

@@ -521,33 +521,21 @@ async fn follow_all(
     futures::future::try_join_all(follows).await
 }
 
-/// Asks the gate for a decision. The gate's own schedule judges finished
-/// runs too, so it may have decided first (then the demo reads that
-/// decision) or be deciding right now (then the demo asks again shortly).
+/// Asks the gate for a decision; if the schedule made it first, reads it.
 async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<DecisionRecord> {
-    let path = format!("/api/gate/experiments/{experiment}/judge");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let decision = loop {
-        match zones.gate.post(&path, &json!({})).await {
-            Ok(decision) => break decision,
-            Err(error) if Refusal::with_code(&error, "already_decided").is_some() => {
-                let list = zones
-                    .gate
-                    .get(&format!("/api/gate/decisions?experiment_id={experiment}"))
-                    .await?;
-                break list["decisions"]
-                    .get(0)
-                    .cloned()
-                    .context("the gate says it decided but lists no decision")?;
-            }
-            Err(error)
-                if Refusal::with_code(&error, "being_judged").is_some()
-                    && Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(error) => return Err(error),
+    let decision = match crate::client::judge(&zones.gate, experiment).await {
+        Ok(decision) => decision,
+        Err(error) if Refusal::with_code(&error, "already_decided").is_some() => {
+            let list = zones
+                .gate
+                .get(&format!("/api/gate/decisions?experiment_id={experiment}"))
+                .await?;
+            list["decisions"]
+                .get(0)
+                .cloned()
+                .context("the gate says it decided but lists no decision")?
         }
+        Err(error) => return Err(error),
     };
     typed(&decision)
 }

@@ -2,16 +2,16 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::run::show_verdict;
 use trizone_api::gate::DecisionRecord;
 use trizone_core::Verdict;
 
-use super::{Servers, Zone, ZoneName, decisions, print, show, text, typed, with_query};
+use super::{Refusal, Servers, Zone, ZoneName, decisions, print, show, text, typed, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum GateCommand {
@@ -88,12 +88,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
     let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
     let done = match command {
         GateCommand::Judge { experiment, json } => {
-            let d = gate
-                .post(
-                    &format!("/api/gate/experiments/{experiment}/judge"),
-                    &json!({}),
-                )
-                .await?;
+            let d = judge(&gate, &experiment).await?;
             let record: DecisionRecord = typed(&d)?;
             print(json, &d, |out| {
                 writeln!(
@@ -189,4 +184,23 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
         }
     };
     done.map(|()| ExitCode::SUCCESS)
+}
+
+/// Asks the gate to judge `experiment` now. The gate's own schedule may be
+/// judging the same run at that moment (409 `being_judged`): that lasts
+/// milliseconds, so the request is repeated for up to 10 s.
+pub async fn judge(gate: &Zone, experiment: &str) -> anyhow::Result<Value> {
+    let path = format!("/api/gate/experiments/{experiment}/judge");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match gate.post(&path, &json!({})).await {
+            Err(error)
+                if Refusal::with_code(&error, "being_judged").is_some()
+                    && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            answer => return answer,
+        }
+    }
 }

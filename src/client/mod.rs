@@ -28,6 +28,8 @@ mod wait;
 
 pub use dataset::{DatasetCommand, dataset};
 pub use experiment::{ExperimentCommand, experiment};
+#[cfg(feature = "local")]
+pub use gate::judge;
 pub use gate::{GateCommand, gate};
 pub use quarantine::{QuarantineCommand, quarantine};
 pub use review::{ReviewArgs, review};

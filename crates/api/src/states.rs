@@ -123,6 +123,10 @@ text_enum! {
         Pending = "pending",
         SmokeTesting = "smoke_testing",
         SmokePassed = "smoke_passed",
+        /// Live requests are mirrored to it after users are answered.
+        Shadowing = "shadowing",
+        /// It answers a share of live requests.
+        Canary = "canary",
         Active = "active",
         Superseded = "superseded",
         RolledBack = "rolled_back",
@@ -159,6 +163,17 @@ text_enum! {
         Ok = "ok",
         /// No model produced one.
         Error = "error",
+    }
+}
+
+text_enum! {
+    /// How a rollout ended: `production.rollouts.outcome`.
+    pub enum RolloutOutcome {
+        /// The candidate serves everyone.
+        Promoted = "promoted",
+        /// A step failed or an admin aborted: the stable configuration
+        /// serves everyone again.
+        Aborted = "aborted",
     }
 }
 

@@ -19,6 +19,8 @@ pub const REASONS: &[&str] = &[
     "smoke_test",
     "slo_breach",
     "blacklist",
+    "shadow",
+    "canary",
 ];
 
 impl V3Metrics {

@@ -16,6 +16,7 @@ pub mod pool;
 pub mod production;
 pub mod quarantine;
 pub mod reviews;
+pub mod rollouts;
 pub mod runs;
 pub mod slo;
 

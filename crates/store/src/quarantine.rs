@@ -60,6 +60,10 @@ pub enum Reason {
     SmokeTest,
     SloBreach,
     Blacklist,
+    /// Its shadow answers, judged live, were worse than the stable ones.
+    Shadow,
+    /// It failed a canary step on live traffic.
+    Canary,
 }
 
 impl Reason {
@@ -73,6 +77,8 @@ impl Reason {
             Self::SmokeTest => "smoke_test",
             Self::SloBreach => "slo_breach",
             Self::Blacklist => "blacklist",
+            Self::Shadow => "shadow",
+            Self::Canary => "canary",
         }
     }
 }

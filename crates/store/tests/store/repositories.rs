@@ -117,6 +117,16 @@ async fn each_status_enum_knows_exactly_what_its_column_allows(owner: PgPool) {
             names(Language::ALL, |s| s.as_str()),
         ),
         (
+            "production.rollouts",
+            "outcome",
+            names(trizone_store::rollouts::RolloutOutcome::ALL, |s| s.as_str()),
+        ),
+        (
+            "production.shadow_reviews",
+            "outcome",
+            names(trizone_api::states::ReviewOutcome::ALL, |s| s.as_str()),
+        ),
+        (
             "experiments_v1.dataset_cases",
             "language",
             names(Language::ALL, |s| s.as_str()),

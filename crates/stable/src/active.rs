@@ -1,6 +1,8 @@
-//! The deployment this replica serves. Requests take a snapshot (`load`)
-//! and finish on it; the follower swaps in a new one atomically when the
-//! gate enables another, so a swap never fails or changes a request.
+//! The deployment this replica serves, and the candidate the gate is
+//! rolling out beside it. Requests take a snapshot (`load`, `pick`) and
+//! finish on it; the follower swaps in a new one atomically when the gate
+//! enables another or moves a rollout, so a swap never fails or changes a
+//! request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +19,7 @@ use trizone_api::reviews::DeploymentRef;
 use trizone_core::Configuration;
 use trizone_http::ProbeOutcome;
 use trizone_store::production::{self, Deployment};
+use trizone_store::rollouts;
 use uuid::Uuid;
 
 /// What a request needs of the active deployment.
@@ -52,9 +55,48 @@ impl From<Deployment> for Active {
     }
 }
 
+/// A candidate in rollout: the share of requests it answers (percent,
+/// per API key) and the share mirrored to it after users are answered.
+#[derive(Debug)]
+pub struct Candidate {
+    pub deployment: Arc<Active>,
+    /// The deployment it is served beside.
+    pub stable_id: Uuid,
+    pub share: f64,
+    pub shadow_sample: f64,
+}
+
+/// Who answers one request, and whether its answer is mirrored.
+#[derive(Debug, Clone)]
+pub struct Pick {
+    pub serving: Arc<Active>,
+    pub role: Role,
+    /// The candidate to mirror the request to, when it is shadowing.
+    pub shadow: Option<(Arc<Active>, f64)>,
+}
+
+/// Which configuration answered a request, for metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Stable,
+    Canary,
+    Shadow,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Stable => "stable",
+            Self::Canary => "canary",
+            Self::Shadow => "shadow",
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct ActiveDeployment {
     current: Arc<ArcSwapOption<Active>>,
+    candidate: Arc<ArcSwapOption<Candidate>>,
     /// The database said no deployment is active anywhere: a platform
     /// before its first promotion, not a replica that lost track.
     none_promoted: Arc<AtomicBool>,
@@ -80,6 +122,7 @@ impl ActiveDeployment {
         registry.register(Box::new(swaps.clone()))?;
         Ok(Self {
             current: Arc::new(ArcSwapOption::empty()),
+            candidate: Arc::new(ArcSwapOption::empty()),
             none_promoted: Arc::new(AtomicBool::new(false)),
             info,
             swaps,
@@ -89,6 +132,91 @@ impl ActiveDeployment {
     /// The deployment to serve a request with, held for the whole request.
     pub fn load(&self) -> Option<Arc<Active>> {
         self.current.load_full()
+    }
+
+    /// The candidate in rollout, if any.
+    pub fn candidate(&self) -> Option<Arc<Candidate>> {
+        self.candidate.load_full()
+    }
+
+    /// Who answers a request from API key `key`: the candidate when the key
+    /// is in its canary share, else the active deployment (with the
+    /// candidate to mirror to while it shadows). `None` before the first
+    /// promotion.
+    pub fn pick(&self, key: &str) -> Option<Pick> {
+        let stable = self.load()?;
+        let Some(candidate) = self
+            .candidate
+            .load_full()
+            .filter(|c| c.stable_id == stable.id)
+        else {
+            return Some(Pick {
+                serving: stable,
+                role: Role::Stable,
+                shadow: None,
+            });
+        };
+        if candidate.share > 0.0
+            && trizone_core::rollout::in_canary(
+                key,
+                candidate.deployment.id.as_bytes(),
+                candidate.share,
+            )
+        {
+            return Some(Pick {
+                serving: Arc::clone(&candidate.deployment),
+                role: Role::Canary,
+                shadow: None,
+            });
+        }
+        let shadow = (candidate.shadow_sample > 0.0)
+            .then(|| (Arc::clone(&candidate.deployment), candidate.shadow_sample));
+        Some(Pick {
+            serving: stable,
+            role: Role::Stable,
+            shadow,
+        })
+    }
+
+    /// Follows the rollout under way: the candidate's deployment is read
+    /// once, its shares on every change.
+    async fn refresh_candidate(&self, db: &PgPool) -> Result<(), trizone_store::StoreError> {
+        let Some(rollout) = rollouts::current(db).await? else {
+            if self.candidate.swap(None).is_some() {
+                tracing::info!("no rollout under way: the active deployment serves everyone");
+            }
+            return Ok(());
+        };
+        let held = self.candidate.load_full();
+        let deployment = match held
+            .as_ref()
+            .filter(|c| c.deployment.id == rollout.deployment_id)
+        {
+            Some(candidate) => Arc::clone(&candidate.deployment),
+            None => Arc::new(Active::from(
+                production::get(db, rollout.deployment_id).await?,
+            )),
+        };
+        let unchanged = held.as_ref().is_some_and(|c| {
+            c.deployment.id == rollout.deployment_id
+                && c.share == rollout.share
+                && c.shadow_sample == rollout.shadow_sample
+        });
+        if !unchanged {
+            tracing::info!(
+                candidate = deployment.version,
+                share = rollout.share,
+                shadow_sample = rollout.shadow_sample,
+                "following the rollout"
+            );
+            self.candidate.store(Some(Arc::new(Candidate {
+                deployment,
+                stable_id: rollout.stable_deployment_id,
+                share: rollout.share,
+                shadow_sample: rollout.shadow_sample,
+            })));
+        }
+        Ok(())
     }
 
     /// Serves `deployment` from now on; true when it is a change.
@@ -112,7 +240,7 @@ impl ActiveDeployment {
         true
     }
 
-    /// Reads the active pointer and swaps if it moved. With no active
+    /// Reads the active pointer and the rollout, and swaps what moved. With no active
     /// deployment in the database, whatever is held stays (the pointer is
     /// never cleared, so that only happens before the first promotion).
     pub async fn refresh(&self, db: &PgPool) -> Result<(), trizone_store::StoreError> {
@@ -123,7 +251,7 @@ impl ActiveDeployment {
             }
             None => self.none_promoted.store(true, Ordering::Relaxed),
         }
-        Ok(())
+        self.refresh_candidate(db).await
     }
 
     /// Follows the gate's changes until `stop`: `LISTEN`s on

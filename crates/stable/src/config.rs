@@ -24,6 +24,8 @@ pub struct Config {
     pub limits: ServiceLimits,
     #[command(flatten)]
     pub records: RecordSettings,
+    #[command(flatten)]
+    pub shadow: crate::shadow::ShadowSettings,
     /// Seconds between checks of the active deployment, as a safety net
     /// for a missed notification.
     #[arg(long, env = "TRIZONE_V2_POLL_SECONDS", default_value_t = 5)]

@@ -10,11 +10,9 @@ use trizone_api::reviews::{DiffReviewResponse, ReviewRequest, ReviewResponse, Sk
 use trizone_api::states::SkipReason;
 use trizone_core::Language;
 use trizone_http::ApiError;
-use trizone_store::reviews::ReviewRecord;
 
-use crate::active::Active;
+use crate::active::Pick;
 use crate::diff::{self, Excerpt, FileDiff, FileKind};
-use crate::records::Record;
 use crate::serving;
 use crate::state::AppState;
 
@@ -80,13 +78,14 @@ pub async fn review(
             .check_n(requested_by, n)
             .inspect_err(|_| state.metrics.rate_limited.inc())?;
     }
-    let active = state.active.load().ok_or_else(|| ApiError::Unavailable {
-        message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
-    })?;
+    let pick = state
+        .active
+        .pick(requested_by)
+        .ok_or_else(crate::reviews::no_deployment)?;
     let reviewed: Vec<(ReviewResponse, Option<ApiError>)> =
         futures::stream::iter(to_review.into_iter().map(|file| {
-            let active = &active;
-            async move { review_file(state, active, file, requested_by).await }
+            let pick = &pick;
+            async move { review_file(state, pick, file, requested_by).await }
         }))
         .buffered(FILES_AT_ONCE)
         .collect()
@@ -101,7 +100,7 @@ pub async fn review(
         return Err(failures.swap_remove(0));
     }
     Ok(DiffReviewResponse {
-        deployment: active.deployment_ref(),
+        deployment: pick.serving.deployment_ref(),
         files: reviews,
         skipped,
         latency_ms: started.elapsed().as_secs_f64() * 1000.0,
@@ -155,7 +154,7 @@ fn sort(
 /// would have answered.
 async fn review_file(
     state: &AppState,
-    active: &Active,
+    pick: &Pick,
     file: ToReview,
     requested_by: &str,
 ) -> (ReviewResponse, Option<ApiError>) {
@@ -164,7 +163,9 @@ async fn review_file(
         code: file.excerpt.code.clone(),
         path: Some(file.path),
     };
-    let mut served = serving::serve(state, active, request, requested_by).await;
+    let mut served = serving::serve(state, &pick.serving, request, requested_by).await;
+    // Mirrored as reviewed: the candidate is compared on the same excerpt.
+    serving::mirror(state, pick, &served);
     if let Ok(review) = &mut served.reviewed.result {
         review.findings.retain_mut(|found| {
             let placed = file
@@ -176,10 +177,5 @@ async fn review_file(
             placed.is_some()
         });
     }
-    let failure = served.failure(state);
-    let record = ReviewRecord::from(served);
-    let review = record.review.clone();
-    // A full buffer is counted by the recorder; the user still gets the review.
-    let _ = state.recorder.push(Record::Review(Box::new(record)));
-    (review, failure)
+    serving::record(state, pick.role, served)
 }

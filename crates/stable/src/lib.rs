@@ -15,6 +15,7 @@ pub mod rate_limit;
 pub mod records;
 pub mod reviews;
 pub mod serving;
+pub mod shadow;
 pub mod slo;
 pub mod smoke;
 pub mod state;
@@ -54,6 +55,7 @@ pub struct Parts {
     pub keys: KeyStore,
     pub limits: ServiceLimits,
     pub records: RecordSettings,
+    pub shadow: shadow::ShadowSettings,
     pub replica: String,
 }
 
@@ -111,6 +113,7 @@ impl Service {
                 parts.limits.rate_burst,
             ),
             limits: parts.limits,
+            shadow: shadow::Shadow::new(parts.shadow),
         });
         Ok(Self { state, writer })
     }
@@ -132,9 +135,11 @@ impl Service {
             poll,
             stop.clone(),
         ));
+        let shadow = tokio::spawn(shadow::Shadow::run(state.clone(), stop.clone()));
         let writer = tokio::spawn(writer.run(stop));
         tokio::spawn(async move {
             let _ = follower.await;
+            let _ = shadow.await;
             let _ = writer.await;
         })
     }
@@ -155,6 +160,7 @@ pub async fn run(
         keys,
         limits: config.limits,
         records: config.records.clone(),
+        shadow: config.shadow,
         replica: config.replica_name(),
     };
     let service = Service::new(parts, |registry| {

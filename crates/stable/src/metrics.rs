@@ -27,7 +27,17 @@ pub struct V2Metrics {
     /// End users' scores (0–5) on this replica, by the reviewed
     /// deployment's `version`: `_sum / _count` is the mean.
     pub feedback_score: HistogramVec,
+    /// Reviews by the `role` of the configuration that answered (`stable`,
+    /// `canary`, `shadow`) and `outcome` (`ok`, `error`).
+    pub role_reviews: IntCounterVec,
+    /// Review latency by role.
+    pub role_duration: HistogramVec,
+    /// Requests sampled for shadowing that were not mirrored: `queue_full`.
+    pub shadow_dropped: IntCounterVec,
 }
+
+/// Review latency buckets, in seconds, around the 3 s SLO.
+const ROLE_BUCKETS: &[f64] = &[0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0];
 
 /// One bucket per score.
 const SCORE_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0];
@@ -91,6 +101,28 @@ impl V2Metrics {
                 .buckets(SCORE_BUCKETS.to_vec()),
                 &["version"],
             )?,
+            role_reviews: IntCounterVec::new(
+                Opts::new(
+                    "v2_role_reviews_total",
+                    "Reviews by the role of the configuration that answered: stable, canary or shadow",
+                ),
+                &["role", "outcome"],
+            )?,
+            role_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "v2_role_review_duration_seconds",
+                    "Review latency by the role of the configuration that answered",
+                )
+                .buckets(ROLE_BUCKETS.to_vec()),
+                &["role"],
+            )?,
+            shadow_dropped: IntCounterVec::new(
+                Opts::new(
+                    "v2_shadow_dropped_total",
+                    "Requests sampled for the shadow candidate but not mirrored, by reason",
+                ),
+                &["reason"],
+            )?,
         };
         registry.register(Box::new(metrics.records_dropped.clone()))?;
         registry.register(Box::new(metrics.records_pending.clone()))?;
@@ -101,6 +133,9 @@ impl V2Metrics {
         registry.register(Box::new(metrics.provider_failures.clone()))?;
         registry.register(Box::new(metrics.rate_limited.clone()))?;
         registry.register(Box::new(metrics.feedback_score.clone()))?;
+        registry.register(Box::new(metrics.role_reviews.clone()))?;
+        registry.register(Box::new(metrics.role_duration.clone()))?;
+        registry.register(Box::new(metrics.shadow_dropped.clone()))?;
         metrics.database_available.set(1);
         // Zero series exist from the start, so dashboards and alerts see them.
         for slo in ["latency_p95", "error_rate"] {
@@ -109,6 +144,13 @@ impl V2Metrics {
         for reason in ["buffer_full", "rejected", "shutdown"] {
             metrics.records_dropped.with_label_values(&[reason]);
         }
+        for role in ["stable", "canary", "shadow"] {
+            for outcome in ["ok", "error"] {
+                metrics.role_reviews.with_label_values(&[role, outcome]);
+            }
+            metrics.role_duration.with_label_values(&[role]);
+        }
+        metrics.shadow_dropped.with_label_values(&["queue_full"]);
         Ok(metrics)
     }
 }

@@ -13,6 +13,7 @@ use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
 use trizone_store::StoreError;
 use trizone_store::reviews::{self, FeedbackRecord, ReviewRecord};
+use trizone_store::rollouts::{self, ShadowRecord};
 use uuid::Uuid;
 
 use crate::metrics::V2Metrics;
@@ -22,6 +23,8 @@ use crate::slo::{SloBook, Snapshot};
 pub enum Record {
     Review(Box<ReviewRecord>),
     Feedback(FeedbackRecord),
+    /// A candidate's answer to a mirrored request: kept apart from reviews.
+    Shadow(Box<ShadowRecord>),
 }
 
 #[derive(Debug)]
@@ -221,9 +224,12 @@ impl Writer {
     }
 
     async fn write(&self, batch: &[Arc<Record>], windows: &Snapshot) -> Result<(), StoreError> {
-        let (reviews, feedback) = split(batch);
+        let (reviews, feedback, shadows) = split(batch);
         let mut tx = self.db.begin().await?;
-        let written = reviews::write_batch(&mut tx, &reviews, &feedback).await?;
+        let mut written = reviews::write_batch(&mut tx, &reviews, &feedback).await?;
+        if !shadows.is_empty() {
+            written += rollouts::write_shadow(&mut *tx, &shadows).await?;
+        }
         trizone_store::slo::upsert(&mut tx, &windows.windows.iter().collect::<Vec<_>>()).await?;
         tx.commit().await?;
         self.metrics.records_written.inc_by(written);
@@ -258,16 +264,22 @@ impl Writer {
     }
 }
 
-fn split(batch: &[Arc<Record>]) -> (Vec<&ReviewRecord>, Vec<&FeedbackRecord>) {
-    let mut reviews = Vec::new();
-    let mut feedback = Vec::new();
+type Split<'a> = (
+    Vec<&'a ReviewRecord>,
+    Vec<&'a FeedbackRecord>,
+    Vec<&'a ShadowRecord>,
+);
+
+fn split(batch: &[Arc<Record>]) -> Split<'_> {
+    let (mut reviews, mut feedback, mut shadows) = (Vec::new(), Vec::new(), Vec::new());
     for record in batch {
         match &**record {
             Record::Review(record) => reviews.push(&**record),
             Record::Feedback(f) => feedback.push(f),
+            Record::Shadow(record) => shadows.push(&**record),
         }
     }
-    (reviews, feedback)
+    (reviews, feedback, shadows)
 }
 
 /// The database answered and refused these rows; retrying will not help.

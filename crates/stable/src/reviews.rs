@@ -14,7 +14,7 @@ use trizone_api::sarif::SarifLog;
 use trizone_http::auth::EndUsers;
 use trizone_http::{ApiError, Authorized, Caller, Json, Path, Role};
 use trizone_store::StoreError;
-use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
+use trizone_store::reviews::FeedbackRecord;
 use uuid::Uuid;
 
 use crate::diff_reviews;
@@ -85,15 +85,13 @@ pub async fn create(
         state.metrics.rate_limited.inc();
     })?;
     validate(&request, state.limits.code_bytes)?;
-    let active = state.active.load().ok_or_else(|| ApiError::Unavailable {
-        message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
-    })?;
-    let served = serving::serve(&state, &active, request, &caller.key_id).await;
-    let failure = served.failure(&state);
-    let record = ReviewRecord::from(served);
-    let response = record.review.clone();
-    // A full buffer is counted by the recorder; the user still gets the review.
-    let _ = state.recorder.push(Record::Review(Box::new(record)));
+    let pick = state
+        .active
+        .pick(&caller.key_id)
+        .ok_or_else(no_deployment)?;
+    let served = serving::serve(&state, &pick.serving, request, &caller.key_id).await;
+    serving::mirror(&state, &pick, &served);
+    let (response, failure) = serving::record(&state, pick.role, served);
     if let Some(error) = failure {
         return Err(error);
     }
@@ -104,6 +102,13 @@ pub async fn create(
         represent(representation, response),
     )
         .into_response())
+}
+
+/// Before the first promotion there is nothing to review with.
+pub fn no_deployment() -> ApiError {
+    ApiError::Unavailable {
+        message: "no configuration is active in V2 yet: the gate has not promoted one".into(),
+    }
 }
 
 /// One review, as JSON (the answer to a request for one file) or as SARIF.

@@ -12,7 +12,11 @@ use trizone_router::{CallOutcome, Review, ReviewInput, Reviewed, RouterError};
 use trizone_store::reviews::ReviewRecord;
 use uuid::Uuid;
 
-use crate::active::Active;
+use std::sync::Arc;
+
+use crate::active::{Active, Pick, Role};
+use crate::records::Record;
+use crate::shadow::{Shadow, ShadowJob};
 use crate::state::AppState;
 
 /// A request as served: what was asked, by whom, of which deployment, and
@@ -68,6 +72,76 @@ impl Served {
         let error = self.reviewed.result.as_ref().err()?;
         Some(provider_error(state, error, &self.reviewed.calls))
     }
+
+    pub fn outcome(&self) -> ReviewOutcome {
+        if self.reviewed.result.is_ok() {
+            ReviewOutcome::Ok
+        } else {
+            ReviewOutcome::Error
+        }
+    }
+}
+
+/// Counts one review by the role of the configuration that answered it.
+pub fn observe_role(state: &AppState, role: Role, outcome: ReviewOutcome, latency_ms: f64) {
+    state
+        .metrics
+        .role_reviews
+        .with_label_values(&[role.as_str(), outcome.as_str()])
+        .inc();
+    state
+        .metrics
+        .role_duration
+        .with_label_values(&[role.as_str()])
+        .observe(latency_ms / 1000.0);
+}
+
+/// Mirrors `served` to the shadowing candidate `pick` names, when the
+/// request falls in its sample: after the answer exists, never in its way.
+pub fn mirror(state: &AppState, pick: &Pick, served: &Served) {
+    let Some((candidate, sample)) = &pick.shadow else {
+        return;
+    };
+    if !Shadow::sampled(served.id, *sample) {
+        return;
+    }
+    let stable_findings = served
+        .reviewed
+        .result
+        .as_ref()
+        .map(|review| review.findings.iter().map(|f| f.finding.clone()).collect())
+        .unwrap_or_default();
+    state.shadow.offer(
+        state,
+        ShadowJob {
+            candidate: Arc::clone(candidate),
+            stable_id: served.deployment.id,
+            review_id: served.id,
+            request: served.request.clone(),
+            stable_outcome: served.outcome(),
+            stable_findings,
+            stable_latency_ms: served.reviewed.usage.latency_ms,
+            stable_cost_usd: served.reviewed.usage.cost_usd,
+        },
+    );
+}
+
+/// Counts `served` under `role`, queues its record and returns what the
+/// user gets: the review, and the error to answer instead when no model
+/// answered.
+pub fn record(state: &AppState, role: Role, served: Served) -> (ReviewResponse, Option<ApiError>) {
+    observe_role(
+        state,
+        role,
+        served.outcome(),
+        served.reviewed.usage.latency_ms,
+    );
+    let failure = served.failure(state);
+    let record = ReviewRecord::from(served);
+    let review = record.review.clone();
+    // A full buffer is counted by the recorder; the user still gets the review.
+    let _ = state.recorder.push(Record::Review(Box::new(record)));
+    (review, failure)
 }
 
 impl From<Served> for ReviewRecord {

@@ -31,6 +31,7 @@ pub struct Shared {
     pub slo: Arc<SloBook>,
     pub rate_limit: RateLimit,
     pub limits: ServiceLimits,
+    pub shadow: crate::shadow::Shadow,
 }
 
 impl AppState {

@@ -134,6 +134,7 @@ impl V2Replica {
                 flush_ms: 50,
                 ..Default::default()
             },
+            shadow: trizone_stable::shadow::ShadowSettings::default(),
             replica: name.to_owned(),
         };
         let service = trizone_stable::Service::new(parts, |registry| {

@@ -10,6 +10,7 @@ mod diffs;
 mod outage;
 mod proxy;
 mod reviews;
+mod rollout;
 mod smoke;
 mod swap;
 
@@ -41,6 +42,7 @@ pub const MODEL: &str = "gpt-sim";
 #[derive(Debug, Clone)]
 pub struct Options {
     pub limits: ServiceLimits,
+    pub shadow: trizone_stable::shadow::ShadowSettings,
     pub records: RecordSettings,
     /// Polling for the active deployment; long by default so tests see
     /// what notifications alone do.
@@ -53,6 +55,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             limits: ServiceLimits::default(),
+            shadow: trizone_stable::shadow::ShadowSettings::default(),
             records: RecordSettings {
                 flush_ms: 50,
                 ..RecordSettings::default()
@@ -123,6 +126,7 @@ impl TestApp {
             keys,
             limits: options.limits,
             records: options.records.clone(),
+            shadow: options.shadow,
             replica: "test-replica".into(),
         };
         let providers = Providers::new([
@@ -191,9 +195,14 @@ impl TestApp {
     /// A configuration for the simulator's model; `temperature` varies
     /// the fingerprint.
     pub fn configuration(&self, temperature: f64) -> Value {
+        self.configuration_of(MODEL, temperature)
+    }
+
+    /// A configuration for the simulated `model`.
+    pub fn configuration_of(&self, model: &str, temperature: f64) -> Value {
         json!({
-            "name": format!("sim-reviewer-{temperature}"),
-            "models": {"primary": {"provider": "sim-openai", "model": MODEL, "input_per_mtok": 1, "output_per_mtok": 2}},
+            "name": format!("sim-reviewer-{model}-{temperature}"),
+            "models": {"primary": {"provider": "sim-openai", "model": model, "input_per_mtok": 1, "output_per_mtok": 2}},
             "strategy": {"kind": "primary"},
             "prompt": {"system": "You are a careful reviewer.", "template": "Review {{path}} ({{language}}):\n{{code}}"},
             "parameters": {"temperature": temperature, "timeout_ms": 2000, "max_retries": 0}

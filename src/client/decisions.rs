@@ -38,7 +38,11 @@ fn shown(name: CheckName, value: f64) -> String {
         CheckName::SampleSize => format!("{value:.0} cases"),
         CheckName::LatencyP95 => format!("{value:.0} ms"),
         CheckName::CostPerCase => format!("${value:.5}"),
-        CheckName::Accuracy | CheckName::ErrorRate | CheckName::NonInferiority => {
+        CheckName::Accuracy
+        | CheckName::ErrorRate
+        | CheckName::NonInferiority
+        | CheckName::Agreement
+        | CheckName::ErrorsAgainstStable => {
             format!("{:.1}%", value * 100.0)
         }
     }

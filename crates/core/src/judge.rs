@@ -66,6 +66,10 @@ pub enum CheckName {
     LatencyP95,
     CostPerCase,
     NonInferiority,
+    /// Online, while shadowing: answers agreeing with the stable ones.
+    Agreement,
+    /// Online: the error rate against the stable configuration's.
+    ErrorsAgainstStable,
 }
 
 impl CheckName {
@@ -78,6 +82,8 @@ impl CheckName {
             Self::LatencyP95 => "latency_p95",
             Self::CostPerCase => "cost_per_case",
             Self::NonInferiority => "non_inferiority",
+            Self::Agreement => "agreement",
+            Self::ErrorsAgainstStable => "errors_against_stable",
         }
     }
 
@@ -90,6 +96,8 @@ impl CheckName {
             Self::LatencyP95 => "p95 latency",
             Self::CostPerCase => "cost per case",
             Self::NonInferiority => "accuracy against the stable configuration",
+            Self::Agreement => "agreement with the stable answers",
+            Self::ErrorsAgainstStable => "error rate against the stable configuration",
         }
     }
 }
@@ -511,7 +519,7 @@ impl Judge {
 }
 
 /// Any failed check fails; every check passed passes; otherwise undecided.
-fn combine(outcomes: impl Iterator<Item = Decision>) -> Decision {
+pub(crate) fn combine(outcomes: impl Iterator<Item = Decision>) -> Decision {
     let mut all_pass = true;
     for outcome in outcomes {
         match outcome {

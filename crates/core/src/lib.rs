@@ -15,6 +15,7 @@ pub mod judge;
 pub mod language;
 pub mod lifecycle;
 pub mod metrics;
+pub mod online;
 pub mod prompt;
 pub mod provider;
 pub mod rollout;
@@ -33,6 +34,7 @@ pub use judge::{Baseline, Check, CheckName, Decision, Judge, TestState, Verdict,
 pub use language::Language;
 pub use lifecycle::{ExperimentStatus, Mover};
 pub use metrics::RunMetrics;
+pub use online::{StepEvidence, StepJudge};
 pub use provider::ProviderName;
 pub use rollout::{RolloutPlan, ShadowPlan, Stage};
 pub use sequential::Direction;

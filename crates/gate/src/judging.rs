@@ -339,6 +339,9 @@ fn reason_of(verdict: &Verdict) -> Reason {
         Some(CheckName::LatencyP95) => Reason::Latency,
         Some(CheckName::CostPerCase) => Reason::Cost,
         Some(CheckName::NonInferiority) => Reason::NonInferiority,
-        Some(CheckName::Accuracy | CheckName::SampleSize) | None => Reason::Accuracy,
+        Some(CheckName::ErrorsAgainstStable) => Reason::ErrorRate,
+        Some(CheckName::Accuracy | CheckName::SampleSize | CheckName::Agreement) | None => {
+            Reason::Accuracy
+        }
     }
 }

@@ -36,7 +36,7 @@ pub use lifecycle::{ExperimentStatus, Mover};
 pub use metrics::RunMetrics;
 pub use online::{StepEvidence, StepJudge};
 pub use provider::ProviderName;
-pub use rollout::{RolloutPlan, ShadowPlan, Stage};
+pub use rollout::{RolloutPlan, Stage};
 pub use sequential::Direction;
 pub use slo::{Breaches, Slo};
 pub use thresholds::Thresholds;

@@ -16,21 +16,16 @@ pub struct RolloutPlan {
     /// Off: a candidate that passes its smoke test serves everyone at once.
     #[serde(default = "enabled")]
     pub enabled: bool,
-    pub shadow: ShadowPlan,
+    /// Share of live requests mirrored to the candidate while it shadows,
+    /// from 0 to 1; 0 skips the shadow step.
+    pub shadow_sample: f64,
+    /// Requests each step needs before it can pass, however good they look.
+    pub min_requests: u64,
+    /// Share of shadow answers that must agree with the stable ones.
+    pub min_agreement: f64,
     /// Percent of requests the candidate answers at each canary step:
     /// rising, each in (0, 100], the last exactly 100.
     pub steps: Vec<f64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ShadowPlan {
-    /// Share of live requests mirrored to the candidate, from 0 to 1; 0
-    /// skips the shadow step.
-    pub sample: f64,
-    /// Mirrored requests the shadow step needs before it can pass, however
-    /// good they look.
-    pub min_requests: u64,
 }
 
 fn enabled() -> bool {
@@ -46,10 +41,9 @@ impl Default for RolloutPlan {
     fn default() -> Self {
         Self {
             enabled: true,
-            shadow: ShadowPlan {
-                sample: 0.2,
-                min_requests: 20,
-            },
+            shadow_sample: 0.2,
+            min_requests: 20,
+            min_agreement: 0.8,
             steps: vec![10.0, 50.0, 100.0],
         }
     }
@@ -59,18 +53,21 @@ impl RolloutPlan {
     /// Every rule the plan breaks, each naming its field.
     pub fn validate(&self) -> Result<(), Error> {
         let mut errors = Vec::new();
-        let sample = self.shadow.sample;
-        if !(sample.is_finite() && (0.0..=1.0).contains(&sample)) {
+        let share = |value: f64| value.is_finite() && (0.0..=1.0).contains(&value);
+        if !share(self.shadow_sample) {
             errors.push(FieldError::new(
-                "shadow.sample",
+                "shadow_sample",
                 "must be a share from 0 to 1",
             ));
         }
-        if self.shadow.min_requests > 1_000_000 {
+        if !(share(self.min_agreement) && self.min_agreement > 0.0 && self.min_agreement < 1.0) {
             errors.push(FieldError::new(
-                "shadow.min_requests",
-                "must be at most 1000000",
+                "min_agreement",
+                "must be a share above 0 and below 1",
             ));
+        }
+        if self.min_requests > 1_000_000 {
+            errors.push(FieldError::new("min_requests", "must be at most 1000000"));
         }
         if self.steps.is_empty() || self.steps.len() > MAX_STEPS {
             errors.push(FieldError::new(
@@ -110,7 +107,7 @@ impl RolloutPlan {
 
     /// Whether the rollout starts by shadowing.
     pub fn shadows(&self) -> bool {
-        self.shadow.sample > 0.0
+        self.shadow_sample > 0.0
     }
 }
 
@@ -136,7 +133,7 @@ impl RolloutPlan {
         let canary = if self.shadows() {
             if passed == 0 {
                 return Stage::Shadow {
-                    sample: self.shadow.sample,
+                    sample: self.shadow_sample,
                 };
             }
             passed - 1
@@ -173,10 +170,9 @@ mod tests {
     fn plan(sample: f64, steps: &[f64]) -> RolloutPlan {
         RolloutPlan {
             enabled: true,
-            shadow: ShadowPlan {
-                sample,
-                min_requests: 10,
-            },
+            shadow_sample: sample,
+            min_requests: 10,
+            min_agreement: 0.8,
             steps: steps.to_vec(),
         }
     }
@@ -193,8 +189,8 @@ mod tests {
     fn a_plan_must_rise_to_100_with_shares_in_range_and_a_sample_in_0_1() {
         assert!(RolloutPlan::default().validate().is_ok());
         assert!(fields(&plan(0.0, &[100.0])).is_empty());
-        assert_eq!(fields(&plan(1.5, &[5.0, 100.0])), ["shadow.sample"]);
-        assert_eq!(fields(&plan(-0.1, &[100.0])), ["shadow.sample"]);
+        assert_eq!(fields(&plan(1.5, &[5.0, 100.0])), ["shadow_sample"]);
+        assert_eq!(fields(&plan(-0.1, &[100.0])), ["shadow_sample"]);
         assert_eq!(fields(&plan(0.1, &[5.0, 25.0])), ["steps[1]"]);
         assert_eq!(fields(&plan(0.1, &[0.0, 100.0])), ["steps[0]"]);
         assert_eq!(fields(&plan(0.1, &[50.0, 25.0, 100.0])), ["steps[1]"]);

@@ -1,9 +1,10 @@
-//! The gate's HTTP API: judging on demand, decisions, blacklist, rollback.
+//! The gate's HTTP API: judging on demand, decisions, blacklist, rollback,
+//! and the rollout in progress.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use trizone_core::{Decision, Fingerprint};
+use trizone_core::{Decision, Fingerprint, RolloutPlan};
 use trizone_http::auth::{Admins, Experimenters};
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
 use trizone_store::gate::{self, DecisionFilter, DecisionRecord};
@@ -14,6 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::rollback::RollbackReason;
+use crate::rollout::{RolloutAction, RolloutView};
 
 const MAX_REASON_CHARS: usize = 2000;
 
@@ -269,4 +271,140 @@ pub async fn audit(
     Ok(Json(AuditReport {
         chain: audit::verify(&mut conn).await?,
     }))
+}
+
+/// The rollout in progress, if any.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RolloutAnswer {
+    /// Absent when no candidate is being rolled out.
+    pub rollout: Option<RolloutView>,
+}
+
+/// The rollout in progress: its step, its share and the online judge on
+/// the step's live evidence.
+#[utoipa::path(
+    get, path = "/api/gate/rollout", tag = "gate",
+    responses((status = 200, description = "The rollout, or none", body = RolloutAnswer)),
+    security(("bearer" = []))
+)]
+pub async fn rollout(
+    _auth: Authorized<Experimenters>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    Ok(Json(RolloutAnswer {
+        rollout: state.gate.rollout_view().await?,
+    }))
+}
+
+/// Pauses the rollout in progress: the online judge stops moving it, and
+/// the traffic split stays as it is.
+#[utoipa::path(
+    post, path = "/api/gate/rollout/pause", tag = "gate",
+    responses(
+        (status = 200, description = "Paused", body = RolloutAnswer),
+        (status = 409, description = "`no_rollout` or `already_paused`", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rollout_pause(
+    auth: Authorized<Admins>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    act(&state, &auth, RolloutAction::Pause).await
+}
+
+/// Resumes a paused rollout.
+#[utoipa::path(
+    post, path = "/api/gate/rollout/resume", tag = "gate",
+    responses(
+        (status = 200, description = "Resumed", body = RolloutAnswer),
+        (status = 409, description = "`no_rollout` or `not_paused`", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rollout_resume(
+    auth: Authorized<Admins>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    act(&state, &auth, RolloutAction::Resume).await
+}
+
+/// Promotes the candidate past its remaining steps: it serves everyone.
+#[utoipa::path(
+    post, path = "/api/gate/rollout/promote", tag = "gate",
+    responses(
+        (status = 200, description = "Promoted: no rollout remains", body = RolloutAnswer),
+        (status = 409, description = "`no_rollout`", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rollout_promote(
+    auth: Authorized<Admins>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    act(&state, &auth, RolloutAction::Promote).await
+}
+
+/// Aborts the rollout: the stable configuration serves everyone again and
+/// the candidate stays in V1.
+#[utoipa::path(
+    post, path = "/api/gate/rollout/abort", tag = "gate",
+    responses(
+        (status = 200, description = "Aborted: no rollout remains", body = RolloutAnswer),
+        (status = 409, description = "`no_rollout`", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rollout_abort(
+    auth: Authorized<Admins>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    act(&state, &auth, RolloutAction::Abort).await
+}
+
+async fn act(
+    state: &AppState,
+    auth: &Authorized<Admins>,
+    action: RolloutAction,
+) -> Result<Json<RolloutAnswer>, ApiError> {
+    let actor = auth.caller().actor().to_string();
+    Ok(Json(RolloutAnswer {
+        rollout: state.gate.rollout_action(action, &actor).await?,
+    }))
+}
+
+/// The plan rollouts start from.
+#[utoipa::path(
+    get, path = "/api/gate/rollout/plan", tag = "gate",
+    responses((status = 200, description = "The plan", body = RolloutPlan)),
+    security(("bearer" = []))
+)]
+pub async fn rollout_plan(
+    _auth: Authorized<Experimenters>,
+    State(state): State<AppState>,
+) -> Result<Json<RolloutPlan>, ApiError> {
+    Ok(Json(state.gate.rollout_plan().await?))
+}
+
+/// Sets the plan later rollouts follow; one under way keeps its own.
+#[utoipa::path(
+    put, path = "/api/gate/rollout/plan", tag = "gate",
+    request_body = RolloutPlan,
+    responses(
+        (status = 200, description = "The plan, as set", body = RolloutPlan),
+        (status = 422, description = "A share or sample out of range, or steps that do not rise to 100 (`field` names which)", body = trizone_http::error::ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn set_rollout_plan(
+    auth: Authorized<Admins>,
+    State(state): State<AppState>,
+    Json(plan): Json<RolloutPlan>,
+) -> Result<Json<RolloutPlan>, ApiError> {
+    plan.validate()?;
+    state
+        .gate
+        .set_rollout_plan(&plan, &auth.caller().actor().to_string())
+        .await?;
+    Ok(Json(plan))
 }

@@ -115,6 +115,10 @@ pub struct PolicyArgs {
     /// Seconds between SLO checks.
     #[arg(long, env = "TRIZONE_GATE_SLO_CHECK_SECONDS", default_value_t = 15)]
     pub slo_check_seconds: u64,
+    /// Roll candidates out through shadow and canary steps when admins
+    /// have set no plan of their own (`PUT /api/gate/rollout/plan`).
+    #[arg(long, env = "TRIZONE_GATE_PROGRESSIVE_DELIVERY", default_value_t = false, action = clap::ArgAction::Set)]
+    pub progressive_delivery: bool,
 }
 
 /// What the gate does with decisions and production windows.
@@ -124,6 +128,8 @@ pub struct Policy {
     pub slo: Slo,
     pub slo_windows: usize,
     pub slo_min_requests: i64,
+    /// Whether the default plan rolls candidates out step by step.
+    pub progressive_delivery: bool,
 }
 
 impl Default for Policy {
@@ -133,6 +139,7 @@ impl Default for Policy {
             slo: Slo::default(),
             slo_windows: 3,
             slo_min_requests: 20,
+            progressive_delivery: false,
         }
     }
 }
@@ -144,6 +151,7 @@ impl PolicyArgs {
             slo: Slo::default(),
             slo_windows: self.slo_windows.max(1),
             slo_min_requests: self.slo_min_requests.max(1),
+            progressive_delivery: self.progressive_delivery,
         }
     }
 }

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod quarantine;
 pub mod rollback;
+pub mod rollout;
 pub mod saga;
 pub mod tasks;
 pub mod v2;
@@ -166,6 +167,15 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/gate/decisions/{id}", get(api::decision))
         .route("/api/gate/blacklist", post(api::blacklist))
         .route("/api/gate/rollback", post(api::rollback))
+        .route("/api/gate/rollout", get(api::rollout))
+        .route("/api/gate/rollout/pause", post(api::rollout_pause))
+        .route("/api/gate/rollout/resume", post(api::rollout_resume))
+        .route("/api/gate/rollout/promote", post(api::rollout_promote))
+        .route("/api/gate/rollout/abort", post(api::rollout_abort))
+        .route(
+            "/api/gate/rollout/plan",
+            get(api::rollout_plan).put(api::set_rollout_plan),
+        )
         .route("/api/gate/audit", get(api::audit));
     layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }

@@ -25,6 +25,11 @@ pub struct GateMetrics {
     /// alert on its age catches a gate that stopped judging, which a
     /// counter of decisions cannot tell from having nothing to judge.
     pub last_judging: Gauge,
+    /// Percent of V2's requests the candidate in rollout answers (0 with
+    /// none, or while it shadows).
+    pub rollout_share: Gauge,
+    /// Rollout steps judged, by `outcome`: `passed`, `failed`.
+    pub rollout_steps: IntCounterVec,
 }
 
 impl GateMetrics {
@@ -65,6 +70,17 @@ impl GateMetrics {
                 "gate_last_judging_timestamp_seconds",
                 "When a scheduled judging pass last completed, in Unix seconds",
             )?,
+            rollout_share: Gauge::new(
+                "gate_rollout_share_percent",
+                "Percent of V2 requests the candidate in rollout answers",
+            )?,
+            rollout_steps: IntCounterVec::new(
+                Opts::new(
+                    "gate_rollout_steps_total",
+                    "Rollout steps the online judge decided, by outcome",
+                ),
+                &["outcome"],
+            )?,
         };
         registry.register(Box::new(metrics.promotions.clone()))?;
         registry.register(Box::new(metrics.quarantines.clone()))?;
@@ -74,6 +90,11 @@ impl GateMetrics {
         registry.register(Box::new(metrics.blacklist_size.clone()))?;
         registry.register(Box::new(metrics.judging_passes.clone()))?;
         registry.register(Box::new(metrics.last_judging.clone()))?;
+        registry.register(Box::new(metrics.rollout_share.clone()))?;
+        registry.register(Box::new(metrics.rollout_steps.clone()))?;
+        for outcome in ["passed", "failed"] {
+            metrics.rollout_steps.with_label_values(&[outcome]);
+        }
         for outcome in ["ok", "error"] {
             metrics.judging_passes.with_label_values(&[outcome]);
         }

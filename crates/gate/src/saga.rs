@@ -1,7 +1,8 @@
 //! The promotion saga, persisted in `production.deployments.status`:
 //!
 //! pending → (V2 healthy) → smoke_testing → (smoke passed) → smoke_passed
-//! → enabled (`active`, in one transaction with the active pointer, the
+//! → [shadowing → canary, each step judged live: see `rollout`] →
+//! enabled (`active`, in one transaction with the active pointer, the
 //! experiment's promotion, the audit row and the `NOTIFY`).
 //!
 //! Every step is idempotent and starts from the stored status, so a gate
@@ -22,6 +23,7 @@ use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::experiments;
 use trizone_store::production::{self, Deployment, DeploymentStatus};
 use trizone_store::quarantine::Reason;
+use trizone_store::rollouts::{self, Rollout, RolloutOutcome};
 
 use crate::Gate;
 use crate::error::GateError;
@@ -113,11 +115,20 @@ impl Gate {
                 tracing::warn!(%error, deployment = %id, "V2 is short of replicas; enabling waits");
                 return Ok(());
             }
+            if self.begin_rollout(&deployment).await? {
+                return Ok(());
+            }
             let started = Instant::now();
-            self.enable(&deployment).await?;
+            self.enable(&deployment, None).await?;
             self.observe("enable", started);
             #[cfg(feature = "faults")]
             self.faults.check(Step::Enabled)?;
+        }
+        if matches!(
+            status,
+            DeploymentStatus::Shadowing | DeploymentStatus::Canary
+        ) {
+            self.drive_rollout(&deployment).await?;
         }
         Ok(())
     }
@@ -130,9 +141,14 @@ impl Gate {
     }
 
     /// One transaction: the active pointer moves (the previous deployment
-    /// becomes the rollback target), the experiment is promoted, the audit
-    /// row is written and V2 replicas are notified at commit.
-    async fn enable(&self, deployment: &Deployment) -> Result<(), GateError> {
+    /// becomes the rollback target), the experiment is promoted, the
+    /// rollout (if it came through one) ends, the audit row is written and
+    /// V2 replicas are notified at commit.
+    pub(crate) async fn enable(
+        &self,
+        deployment: &Deployment,
+        rollout: Option<&Rollout>,
+    ) -> Result<(), GateError> {
         let actor = Actor::Gate {
             replica: &self.replica,
         }
@@ -149,18 +165,25 @@ impl Gate {
             production::advance(
                 &mut *tx,
                 deployment.id,
-                DeploymentStatus::SmokePassed,
+                deployment.status,
                 DeploymentStatus::Failed,
                 None,
                 Some(&reason),
             )
             .await?;
+            if rollout.is_some() {
+                rollouts::end(&mut *tx, deployment.id, RolloutOutcome::Aborted).await?;
+                production::notify_active(&mut *tx, deployment.id).await?;
+            }
             tx.commit().await?;
             tracing::warn!(deployment = %deployment.id, %reason, "promotion abandoned");
             return Ok(());
         }
         let previous = production::active(&mut *tx).await?;
         let enabled = production::activate(&mut tx, deployment.id).await?;
+        if rollout.is_some() {
+            rollouts::end(&mut *tx, deployment.id, RolloutOutcome::Promoted).await?;
+        }
         experiments::transition(
             &mut tx,
             experiment.id,
@@ -180,6 +203,7 @@ impl Gate {
                     "deployment_id": enabled.id,
                     "version": enabled.version,
                     "previous_deployment_id": previous.as_ref().map(|d| d.id),
+                    "rollout": rollout.map(|r| json!({"steps_passed": r.step + 1, "plan": r.plan})),
                 }),
             },
         )
@@ -191,6 +215,9 @@ impl Gate {
             committed_at: Instant::now(),
         }));
         self.metrics.promotions.inc();
+        if rollout.is_some() {
+            self.metrics.rollout_share.set(0.0);
+        }
         tracing::info!(deployment = %enabled.id, version = enabled.version, "promoted to V2");
         let message = format!(
             "version {} ({}) of experiment {} now serves V2",
@@ -263,7 +290,7 @@ impl Gate {
 
 /// Gives the saga lock back; a connection that cannot is closed instead,
 /// which releases it too.
-async fn release(mut conn: PoolConnection<Postgres>) {
+pub(crate) async fn release(mut conn: PoolConnection<Postgres>) {
     let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(V2_LOCK)
         .execute(&mut *conn)

@@ -30,6 +30,18 @@ pub enum AuditAction {
     Quarantined,
     Blacklisted,
     RolledBack,
+    /// A candidate began to shadow or serve a canary share.
+    RolloutStarted,
+    /// A rollout step passed and the next began.
+    RolloutAdvanced,
+    RolloutPaused,
+    RolloutResumed,
+    /// A step failed, or an admin stopped the rollout.
+    RolloutAborted,
+    /// An admin promoted the candidate past its remaining steps.
+    RolloutPromoted,
+    /// An admin set the plan later rollouts follow.
+    RolloutPlanSet,
 }
 
 impl AuditAction {
@@ -50,6 +62,13 @@ impl AuditAction {
             Self::Quarantined => "gate.quarantined",
             Self::Blacklisted => "gate.blacklisted",
             Self::RolledBack => "gate.rolled_back",
+            Self::RolloutStarted => "gate.rollout_started",
+            Self::RolloutAdvanced => "gate.rollout_advanced",
+            Self::RolloutPaused => "gate.rollout_paused",
+            Self::RolloutResumed => "gate.rollout_resumed",
+            Self::RolloutAborted => "gate.rollout_aborted",
+            Self::RolloutPromoted => "gate.rollout_promoted",
+            Self::RolloutPlanSet => "gate.rollout_plan_set",
         }
     }
 }

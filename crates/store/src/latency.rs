@@ -50,6 +50,14 @@ impl LatencyHistogram {
         (!self.0.is_empty()).then(|| self.0.value_at_quantile(quantile) as f64 / 1000.0)
     }
 
+    /// Latencies recorded above `ms`.
+    pub fn count_over_ms(&self, ms: f64) -> u64 {
+        let bar = (ms * 1000.0)
+            .round()
+            .clamp(LOWEST_US as f64, HIGHEST_US as f64) as u64;
+        self.0.len() - self.0.count_between(0, bar)
+    }
+
     pub fn merge(&mut self, other: &Self) {
         // Both sides share the bounds above, so adding cannot overflow them.
         let _ = self.0.add(&other.0);

@@ -171,7 +171,8 @@ pub async fn notify_active(executor: impl PgExecutor<'_>, id: Uuid) -> Result<()
     Ok(())
 }
 
-/// Promotions under way (pending, smoke testing, smoke passed), oldest first.
+/// Promotions under way (pending, smoke testing, smoke passed, shadowing,
+/// canary), oldest first.
 pub async fn in_flight(executor: impl PgExecutor<'_>) -> Result<Vec<Deployment>, StoreError> {
     let rows = sqlx::query_as!(
         Row,
@@ -179,7 +180,7 @@ pub async fn in_flight(executor: impl PgExecutor<'_>) -> Result<Vec<Deployment>,
                   configuration AS "configuration: Json<Configuration>", status AS "status: DeploymentStatus",
                   previous_deployment_id, created_at, activated_at
            FROM production.deployments
-           WHERE status IN ('pending', 'smoke_testing', 'smoke_passed')
+           WHERE status IN ('pending', 'smoke_testing', 'smoke_passed', 'shadowing', 'canary')
            ORDER BY created_at, version"#
     )
     .fetch_all(executor)

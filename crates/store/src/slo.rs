@@ -132,6 +132,45 @@ pub async fn history_since(
     })
 }
 
+/// Requests, errors and latencies over a bar in some windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    pub requests: i64,
+    pub errors: i64,
+    /// Requests slower than the bar asked about.
+    pub slow: i64,
+}
+
+/// `deployment_id`'s requests in windows that end after `since`, merged
+/// over replicas, with latencies over `slow_ms` counted. A window that
+/// began before `since` counts whole: windows are the finest grain kept.
+pub async fn counts_since(
+    executor: impl PgExecutor<'_>,
+    deployment_id: Uuid,
+    since: DateTime<Utc>,
+    slow_ms: f64,
+) -> Result<Counts, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT requests, errors, latency_histogram
+           FROM production.slo_metrics
+           WHERE deployment_id = $1
+             AND window_start + make_interval(secs => window_seconds) > $2"#,
+        deployment_id,
+        since
+    )
+    .fetch_all(executor)
+    .await?;
+    let mut counts = Counts::default();
+    for row in rows {
+        let latency =
+            LatencyHistogram::from_bytes(&row.latency_histogram, "slo_metrics.latency_histogram")?;
+        counts.requests += row.requests;
+        counts.errors += row.errors;
+        counts.slow += i64::try_from(latency.count_over_ms(slow_ms)).unwrap_or(i64::MAX);
+    }
+    Ok(counts)
+}
+
 /// Errors per request; 0 without requests.
 pub fn error_rate(errors: i64, requests: i64) -> f64 {
     if requests == 0 {

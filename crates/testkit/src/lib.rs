@@ -28,6 +28,25 @@ use uuid::Uuid;
 pub const ADMIN: &str = "admin-token";
 pub const EXPERIMENTER: &str = "experimenter-token";
 pub const END_USER: &str = "end-user-token";
+/// More end users, for what depends on who asks (a canary's share is per key).
+pub const END_USERS: [&str; 16] = [
+    "end-user-token-00",
+    "end-user-token-01",
+    "end-user-token-02",
+    "end-user-token-03",
+    "end-user-token-04",
+    "end-user-token-05",
+    "end-user-token-06",
+    "end-user-token-07",
+    "end-user-token-08",
+    "end-user-token-09",
+    "end-user-token-10",
+    "end-user-token-11",
+    "end-user-token-12",
+    "end-user-token-13",
+    "end-user-token-14",
+    "end-user-token-15",
+];
 /// The gate's key for V2.
 pub const GATE: &str = "gate-token";
 /// V1's key for V3.
@@ -70,14 +89,21 @@ pub fn sim_providers_with(sim: SocketAddr, structured_output: bool) -> Providers
 
 /// One key per role, with the tokens above.
 pub fn keys() -> KeyStore {
-    KeyStore::from_named_tokens([
+    let named = [
         (Role::Admin, "admin", ADMIN),
         (Role::Experimenter, "alice", EXPERIMENTER),
         (Role::EndUser, "end-user", END_USER),
         (Role::Gate, "gate", GATE),
         (Role::Experimentation, "experimentation", EXPERIMENTATION),
         (Role::Scraper, "scraper", SCRAPER),
-    ])
+    ];
+    let users = END_USERS.map(|token| (Role::EndUser, token, token));
+    KeyStore::from_named_tokens(named.into_iter().chain(users))
+}
+
+/// The id services know `token`'s key by (as in the audit trail).
+pub fn key_id(token: &str) -> String {
+    keys().authenticate(token).unwrap().key_id
 }
 
 /// A router served on a loopback port.

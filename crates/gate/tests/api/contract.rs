@@ -131,6 +131,73 @@ async fn every_operation_answers_as_the_gate_document_says(owner: PgPool) {
         .await;
     assert_eq!(status, 200);
 
+    // The rollout: none, then a plan, a candidate shadowing, and each move.
+    let rollout = "/api/gate/rollout";
+    let (status, body) = contract
+        .send("GET", rollout, get(rollout, EXPERIMENTER))
+        .await;
+    assert_eq!((status, &body["rollout"]), (200, &serde_json::Value::Null));
+    let plan = "/api/gate/rollout/plan";
+    let (status, _) = contract.send("GET", plan, get(plan, EXPERIMENTER)).await;
+    assert_eq!(status, 200);
+    let put_plan =
+        |body: serde_json::Value| app.client.put(app.url(plan)).bearer_auth(ADMIN).json(&body);
+    let (status, _) = contract
+        .send(
+            "PUT",
+            plan,
+            put_plan(json!({"shadow_sample": 2, "min_requests": 20, "min_agreement": 0.8, "steps": [100]})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = contract
+        .send(
+            "PUT",
+            plan,
+            put_plan(json!({"shadow_sample": 0.5, "min_requests": 20, "min_agreement": 0.8, "steps": [50, 100]})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let moves = |action: &str| format!("/api/gate/rollout/{action}");
+    let (status, _) = contract
+        .send(
+            "POST",
+            &moves("pause"),
+            post(&moves("pause"), ADMIN, json!({})),
+        )
+        .await;
+    assert_eq!(status, 409);
+    app.promote_only_judged(0.7).await;
+    let (status, body) = contract
+        .send("GET", rollout, get(rollout, EXPERIMENTER))
+        .await;
+    assert_eq!(
+        (status, body["rollout"]["stage"].as_str()),
+        (200, Some("shadow"))
+    );
+    for (action, expected) in [
+        ("pause", 200),
+        ("resume", 200),
+        ("resume", 409),
+        ("promote", 200),
+        ("abort", 409),
+    ] {
+        let path = moves(action);
+        let (status, _) = contract
+            .send("POST", &path, post(&path, ADMIN, json!({})))
+            .await;
+        assert_eq!(status, expected, "{action}");
+    }
+    app.promote_only_judged(0.8).await;
+    let (status, _) = contract
+        .send(
+            "POST",
+            &moves("abort"),
+            post(&moves("abort"), ADMIN, json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+
     let audit = "/api/gate/audit";
     let (status, _) = contract.send("GET", audit, get(audit, ADMIN)).await;
     assert_eq!(status, 200);

@@ -13,6 +13,7 @@ mod judging;
 mod kubernetes;
 mod production;
 mod race;
+mod rollout;
 
 use std::time::Duration;
 
@@ -211,6 +212,17 @@ impl TestApp {
         let version = deployment_version(&self.owner, &decision).await;
         self.wait_for_v2(version).await;
         (evaluated, version)
+    }
+
+    /// Judges a passing configuration and drives the saga once: under a
+    /// rollout plan it is then a candidate beside what V2 serves.
+    pub async fn promote_only_judged(&self, temperature: f64) -> Value {
+        let evaluated = self
+            .evaluated(&self.configuration(MODEL, temperature), Measured::passing())
+            .await;
+        let decision = self.judge(evaluated.experiment).await;
+        assert_eq!(decision["outcome"], "promoting", "{decision}");
+        decision
     }
 
     pub async fn audit_is_intact(&self) {

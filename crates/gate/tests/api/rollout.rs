@@ -1,0 +1,304 @@
+//! Progressive delivery with a real V2 replica and the simulator: a
+//! candidate shadows, then serves canary shares, each step judged on its
+//! own live traffic, before it serves everyone, or is aborted.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use trizone_core::ExperimentStatus;
+use trizone_store::production;
+use trizone_testkit::{END_USERS, key_id};
+use uuid::Uuid;
+
+use crate::{ADMIN, MODEL, Measured, Policy, TestApp, engine, error_of};
+
+/// Traffic rounds before a test gives up on a rollout deciding.
+const MAX_ROUNDS: usize = 200;
+
+impl TestApp {
+    async fn set_plan(&self, plan: Value) -> reqwest::Response {
+        self.client
+            .put(self.url("/api/gate/rollout/plan"))
+            .bearer_auth(ADMIN)
+            .json(&plan)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// One review from each end user; returns (user index, status, deployment id).
+    async fn traffic(&self) -> Vec<(usize, u16, Option<String>)> {
+        let reviews = format!("{}/api/v2/reviews", self.v2_url());
+        let requests = END_USERS.iter().enumerate().map(|(i, token)| {
+            let request = self
+                .client
+                .post(&reviews)
+                .bearer_auth(token)
+                .json(&json!({"language": "python", "path": "a.py", "code": format!("def f{i}(e):\n    return eval(e)\n")}));
+            async move {
+                let response = request.send().await.unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap_or(Value::Null);
+                (i, status, body["deployment"]["id"].as_str().map(str::to_owned))
+            }
+        });
+        futures::future::join_all(requests).await
+    }
+
+    async fn rollout(&self) -> Value {
+        self.get("/api/gate/rollout", ADMIN)
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn deployment_status(&self, id: Uuid) -> String {
+        production::get(&self.owner, id)
+            .await
+            .unwrap()
+            .status
+            .as_str()
+            .to_owned()
+    }
+}
+
+fn plan(shadow_sample: f64, steps: &[f64]) -> Value {
+    json!({"shadow_sample": shadow_sample, "min_requests": 20, "min_agreement": 0.8, "steps": steps})
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_good_candidate_reaches_everyone_through_every_step_and_a_new_gate_resumes(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    let (_, stable) = app.promote(0.0).await;
+    assert_eq!(app.set_plan(plan(1.0, &[50.0, 100.0])).await.status(), 200);
+    let candidate = app
+        .evaluated(&app.configuration(MODEL, 0.5), Measured::passing())
+        .await;
+    let decision = app.judge(candidate.experiment).await;
+    let deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.deployment_status(deployment).await, "shadowing");
+    assert_eq!(app.rollout().await["rollout"]["stage"], "shadow");
+
+    let mut seen = Vec::new();
+    let mut gate = app.gate.clone();
+    let mut pools = Vec::new();
+    for _ in 0..MAX_ROUNDS {
+        for (_, status, _) in app.traffic().await {
+            assert_eq!(status, 201);
+        }
+        gate.drive_sagas().await.unwrap();
+        let status = app.deployment_status(deployment).await;
+        if seen.last() != Some(&status) {
+            seen.push(status.clone());
+            // A gate that dies at any step: another one carries on from
+            // what is stored.
+            let (next, pool) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
+            gate = next;
+            pools.push(pool);
+        }
+        if status == "active" {
+            break;
+        }
+    }
+    assert_eq!(seen, ["shadowing", "canary", "active"]);
+    app.wait_for_v2(
+        production::get(&app.owner, deployment)
+            .await
+            .unwrap()
+            .version,
+    )
+    .await;
+    assert_eq!(
+        app.status(candidate.experiment).await,
+        ExperimentStatus::Promoted
+    );
+    assert_eq!(app.rollout().await["rollout"], Value::Null);
+    let actions: Vec<String> = sqlx::query_scalar!(
+        "SELECT action FROM audit.event_log WHERE action LIKE 'gate.rollout%' OR action = 'gate.promoted' ORDER BY seq"
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(
+        actions,
+        [
+            "gate.promoted",
+            "gate.rollout_plan_set",
+            "gate.rollout_started",
+            "gate.rollout_advanced",
+            "gate.promoted"
+        ]
+    );
+    assert_ne!(stable, 0);
+    app.audit_is_intact().await;
+    for pool in pools {
+        pool.close().await;
+    }
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_canary_failing_a_tenth_of_its_calls_is_aborted_and_no_one_outside_it_saw_an_error(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    let (_, stable) = app.promote(0.0).await;
+    assert_eq!(app.set_plan(plan(0.0, &[50.0, 100.0])).await.status(), 200);
+    let candidate = app
+        .evaluated(&app.configuration("flaky-model", 0.0), Measured::passing())
+        .await;
+    let decision = app.judge(candidate.experiment).await;
+    let deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.deployment_status(deployment).await, "canary");
+    // It passed its smoke test; on live traffic a tenth of its calls fail.
+    app.sim.state.set_profile(
+        "flaky-model",
+        serde_json::from_value(json!({"errors": {"server": 0.1}})).unwrap(),
+    );
+    let stable_id = production::active(&app.owner).await.unwrap().unwrap().id;
+    let in_canary = |user: usize| {
+        trizone_core::rollout::in_canary(&key_id(END_USERS[user]), deployment.as_bytes(), 50.0)
+    };
+    let (mut canary_errors, mut outside) = (0, 0);
+    for _ in 0..MAX_ROUNDS {
+        for (user, status, answered_by) in app.traffic().await {
+            if in_canary(user) {
+                canary_errors += usize::from(status != 201);
+            } else {
+                assert_eq!(
+                    (status, answered_by),
+                    (201, Some(stable_id.to_string())),
+                    "outside the canary"
+                );
+                outside += 1;
+            }
+        }
+        app.gate.drive_sagas().await.unwrap();
+        if app.deployment_status(deployment).await == "failed" {
+            break;
+        }
+    }
+    assert_eq!(app.deployment_status(deployment).await, "failed");
+    assert!(
+        canary_errors > 0 && outside > 0,
+        "{canary_errors} {outside}"
+    );
+    assert_eq!(
+        app.status(candidate.experiment).await,
+        ExperimentStatus::Quarantined
+    );
+    let record = sqlx::query!(
+        "SELECT reason, failed_checks, metrics FROM quarantine.quarantine_records WHERE experiment_id = $1",
+        candidate.experiment
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(record.reason, "canary");
+    assert_eq!(
+        record.failed_checks[0]["name"], "error_rate",
+        "{}",
+        record.failed_checks
+    );
+    assert!(
+        record.metrics.unwrap()["evidence"]["errors"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    // The stable configuration serves everyone again.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for (_, status, answered_by) in app.traffic().await {
+        assert_eq!((status, answered_by), (201, Some(stable_id.to_string())));
+    }
+    assert_eq!(app.v2_version().await, Some(stable));
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn admins_pause_resume_promote_and_abort_and_bad_plans_are_refused(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let (_, stable) = app.promote(0.0).await;
+    for (bad, field) in [
+        (plan(1.5, &[50.0, 100.0]), "shadow_sample"),
+        (plan(0.2, &[50.0, 90.0]), "steps[1]"),
+        (plan(0.2, &[0.0, 100.0]), "steps[0]"),
+        (plan(0.2, &[120.0]), "steps[0]"),
+    ] {
+        let error = error_of(app.set_plan(bad).await, 422).await;
+        assert_eq!(error["field"], field);
+    }
+    for action in ["pause", "resume", "promote", "abort"] {
+        let response = app
+            .post(&format!("/api/gate/rollout/{action}"), ADMIN, &json!({}))
+            .await;
+        assert_eq!(
+            error_of(response, 409).await["code"],
+            "no_rollout",
+            "{action}"
+        );
+    }
+    assert_eq!(app.set_plan(plan(1.0, &[50.0, 100.0])).await.status(), 200);
+
+    let first = app
+        .evaluated(&app.configuration(MODEL, 0.3), Measured::passing())
+        .await;
+    let decision = app.judge(first.experiment).await;
+    let first_deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    let paused = app.post("/api/gate/rollout/pause", ADMIN, &json!({})).await;
+    assert_eq!(paused.status(), 200);
+    let paused: Value = paused.json().await.unwrap();
+    assert_eq!(paused["rollout"]["paused"], true);
+    let again = app.post("/api/gate/rollout/pause", ADMIN, &json!({})).await;
+    assert_eq!(error_of(again, 409).await["code"], "already_paused");
+    // Paused, it does not move, whatever the traffic says.
+    for _ in 0..30 {
+        app.traffic().await;
+    }
+    app.gate.drive_sagas().await.unwrap();
+    assert_eq!(app.deployment_status(first_deployment).await, "shadowing");
+    let resumed = app
+        .post("/api/gate/rollout/resume", ADMIN, &json!({}))
+        .await;
+    assert_eq!(resumed.status(), 200);
+    let promoted = app
+        .post("/api/gate/rollout/promote", ADMIN, &json!({}))
+        .await;
+    assert_eq!(promoted.status(), 200);
+    assert_eq!(
+        promoted.json::<Value>().await.unwrap()["rollout"],
+        Value::Null
+    );
+    assert_eq!(app.deployment_status(first_deployment).await, "active");
+    assert_eq!(
+        app.status(first.experiment).await,
+        ExperimentStatus::Promoted
+    );
+
+    let second = app
+        .evaluated(&app.configuration(MODEL, 0.4), Measured::passing())
+        .await;
+    let decision = app.judge(second.experiment).await;
+    let second_deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.deployment_status(second_deployment).await, "shadowing");
+    let aborted = app.post("/api/gate/rollout/abort", ADMIN, &json!({})).await;
+    assert_eq!(aborted.status(), 200);
+    assert_eq!(app.deployment_status(second_deployment).await, "failed");
+    // An admin's abort is not a verdict: the candidate stays in V1.
+    assert_eq!(
+        app.status(second.experiment).await,
+        ExperimentStatus::Evaluated
+    );
+    assert_eq!(
+        production::active(&app.owner).await.unwrap().unwrap().id,
+        first_deployment
+    );
+    assert_ne!(stable, 0);
+    app.audit_is_intact().await;
+    app.finish().await;
+}

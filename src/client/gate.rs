@@ -42,6 +42,12 @@ pub enum GateCommand {
         #[arg(long)]
         reason: String,
     },
+    /// The candidate being rolled out beside what V2 serves (shadow, then
+    /// canary steps): its status, an admin's moves, and the plan.
+    Rollout {
+        #[command(subcommand)]
+        command: super::rollout::RolloutCommand,
+    },
     /// Wait for the gate's verdict on an experiment, then exit on it: 0
     /// promoted, 1 failed or quarantined, 3 inconclusive or timed out, 2
     /// for any other error. For CI: no promotion unless the gate says so.
@@ -77,14 +83,14 @@ enum BlacklistCommand {
 }
 
 pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<ExitCode> {
-    let read_role = if matches!(
-        command,
-        GateCommand::Decisions { .. } | GateCommand::Decision { .. } | GateCommand::Wait { .. }
-    ) {
-        "experimenter"
-    } else {
-        "admin"
+    let reads_only = match &command {
+        GateCommand::Decisions { .. } | GateCommand::Decision { .. } | GateCommand::Wait { .. } => {
+            true
+        }
+        GateCommand::Rollout { command } => !command.writes(),
+        _ => false,
     };
+    let read_role = if reads_only { "experimenter" } else { "admin" };
     let gate = Zone::new(servers, ZoneName::Gate, read_role)?;
     let done = match command {
         GateCommand::Judge { experiment, json } => {
@@ -173,6 +179,7 @@ pub async fn gate(servers: &Servers, command: GateCommand) -> anyhow::Result<Exi
                 "V2 rolled back from version {from.version} to {to.version}",
             )
         }
+        GateCommand::Rollout { command } => super::rollout::rollout(&gate, command).await,
         GateCommand::Wait {
             experiment,
             timeout,

@@ -22,6 +22,7 @@ mod experiment;
 mod gate;
 mod quarantine;
 mod review;
+mod rollout;
 mod run;
 mod v2;
 mod wait;
@@ -217,6 +218,14 @@ impl Zone {
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.get(format!("{}{path}", self.base)), path)
             .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(
+            self.http.put(format!("{}{path}", self.base)).json(body),
+            path,
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {

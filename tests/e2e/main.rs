@@ -13,5 +13,6 @@ mod gate_wait;
 mod lifecycle;
 mod observability;
 mod roles;
+mod rollout;
 mod sequential;
 mod up;

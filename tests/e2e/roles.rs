@@ -45,7 +45,7 @@ pub(crate) fn json_of(output: &Output) -> Value {
 }
 
 /// 300 cases the simulator reviews right: `eval(` flagged, clean code not.
-fn dataset(dir: &Path) -> String {
+pub(crate) fn dataset(dir: &Path) -> String {
     let lines: Vec<String> = (0..300)
         .map(|i| {
             if i % 2 == 0 {

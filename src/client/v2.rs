@@ -68,6 +68,16 @@ fn describe(out: &mut dyn Write, status: &Value) -> std::io::Result<()> {
         );
         writeln!(out, "  satisfaction: {feedback} feedback, {mean}")?;
     }
+    let rollout = &status["rollout"];
+    if rollout.is_object() {
+        writeln!(
+            out,
+            "  rollout: version {} answers {}% of keys, {}% of requests mirrored to it (`trizone gate rollout status`)",
+            text(&rollout["version"]),
+            text(&rollout["share"]),
+            rollout["shadow_sample"].as_f64().unwrap_or(0.0) * 100.0
+        )?;
+    }
     if status["degraded"] == true {
         writeln!(
             out,

@@ -31,6 +31,21 @@ pub struct Status {
     /// replica; absent before a first promotion and while the database is
     /// away.
     pub satisfaction: Option<Satisfaction>,
+    /// The candidate the gate is rolling out beside the active deployment,
+    /// as this replica follows it; absent without one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<RolloutStatus>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RolloutStatus {
+    pub deployment_id: Uuid,
+    pub version: i64,
+    pub fingerprint: String,
+    /// Percent of API keys whose requests the candidate answers.
+    pub share: f64,
+    /// Share of requests mirrored to it after users are answered.
+    pub shadow_sample: f64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -78,6 +93,7 @@ pub async fn get(
             degraded,
             pending_records,
             satisfaction: None,
+            rollout: None,
         }));
     };
     let window_seconds = state.slo.window_seconds();
@@ -132,8 +148,16 @@ pub async fn get(
     .await
     .ok()
     .and_then(Result::ok);
+    let rollout = state.active.candidate().map(|c| RolloutStatus {
+        deployment_id: c.deployment.id,
+        version: c.deployment.version,
+        fingerprint: c.deployment.fingerprint.clone(),
+        share: c.share,
+        shadow_sample: c.shadow_sample,
+    });
     Ok(Json(Status {
         satisfaction,
+        rollout,
         active: Some(ActiveStatus {
             deployment_id: active.id,
             version: active.version,

@@ -81,6 +81,11 @@ async fn a_canary_answers_the_keys_in_its_share_and_each_key_stays_on_its_side(o
     let app = TestApp::spawn(owner).await;
     let stable = app.promote(0.0).await;
     let candidate = app.roll_out(app.configuration(0.5), 50.0, 0.0).await;
+    let status = app.status().await;
+    assert_eq!(
+        (&status["rollout"]["version"], &status["rollout"]["share"]),
+        (&json!(candidate.version), &json!(50.0))
+    );
     let mut sides = Vec::new();
     for token in [END_USER, OTHER_USER, ADMIN] {
         let in_canary =

@@ -133,13 +133,13 @@ load() {
     echo "$rps $p50 $p99 $requests"
 }
 
-# Median of REPEATS runs; sets RPS P50 P99 and, with a pid, CPU_US (CPU
-# time per request of that process).
+# Median of REPEATS runs (or $5); sets RPS P50 P99 and, with a pid, CPU_US
+# (CPU time per request of that process).
 measure() {
-    local url=$1 script=$2 connections=$3 pid=${4:-}
+    local url=$1 script=$2 connections=$3 pid=${4:-} runs=${5:-$REPEATS}
     local rps=() p50=() p99=() cpu=()
     load "$url" "$script" "$connections" 1 >/dev/null # warm-up
-    for _ in $(seq 1 "$REPEATS"); do
+    for _ in $(seq 1 "$runs"); do
         local before after result
         [ -n "$pid" ] && before=$(cpu_ticks "$pid")
         result=$(load "$url" "$script" "$connections" "$SECONDS_PER_RUN")

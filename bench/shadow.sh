@@ -70,9 +70,7 @@ for c in "${CONNECTIONS[@]}"; do
         for condition in none shadow; do
             if [ "$condition" = shadow ]; then shadow_on; else shadow_off; fi
             sleep 0.5
-            REPEATS_SAVED=$REPEATS; REPEATS=1
-            measure "http://127.0.0.1:$V2_PORT/api/v2/reviews" "$WORK/v2.lua" "$c" "$V2_PID"
-            REPEATS=$REPEATS_SAVED
+            measure "http://127.0.0.1:$V2_PORT/api/v2/reviews" "$WORK/v2.lua" "$c" "$V2_PID" 1
             RPS_OF[$c.$condition]+="$RPS "; P50_OF[$c.$condition]+="$P50 "
             P99_OF[$c.$condition]+="$P99 "; CPU_OF[$c.$condition]+="$CPU_US "
         done

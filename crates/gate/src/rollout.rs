@@ -136,7 +136,7 @@ impl Gate {
         let since = rollout.step_started_at;
         let plan = &rollout.plan;
         let unsigned = |n: i64| u64::try_from(n).unwrap_or(0);
-        let (evidence, agreement) = match plan.stage(usize::try_from(rollout.step).unwrap_or(0)) {
+        let (evidence, agreement) = match rollout.stage() {
             Stage::Shadow { .. } => {
                 let s =
                     rollouts::shadow_summary(&self.db, rollout.deployment_id, since, bar).await?;
@@ -181,7 +181,7 @@ impl Gate {
         evidence: &StepEvidence,
         verdict: &Verdict,
     ) -> Result<(), GateError> {
-        let passed = usize::try_from(rollout.step).unwrap_or(0) + 1;
+        let passed = rollout.passed() + 1;
         let Stage::Canary { share, step } = rollout.plan.stage(passed) else {
             self.metrics
                 .rollout_steps
@@ -233,9 +233,7 @@ impl Gate {
         judged: Option<(&StepEvidence, &Verdict)>,
         by: Option<&str>,
     ) -> Result<(), GateError> {
-        let stage = rollout
-            .plan
-            .stage(usize::try_from(rollout.step).unwrap_or(0));
+        let stage = rollout.stage();
         let (reason, label) = match stage {
             Stage::Shadow { .. } => (Reason::Shadow, "shadow"),
             _ => (Reason::Canary, "canary"),
@@ -355,10 +353,7 @@ impl Gate {
         };
         let deployment = production::get(&self.db, rollout.deployment_id).await?;
         let (evidence, verdict) = self.judge_step(&rollout).await?;
-        let stage = match rollout
-            .plan
-            .stage(usize::try_from(rollout.step).unwrap_or(0))
-        {
+        let stage = match rollout.stage() {
             Stage::Shadow { .. } => "shadow",
             Stage::Canary { .. } => "canary",
             Stage::Everyone => "everyone",

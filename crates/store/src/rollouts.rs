@@ -33,6 +33,18 @@ pub struct Rollout {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
+impl Rollout {
+    /// The stage the rollout is at: its plan after the steps it passed.
+    pub fn stage(&self) -> trizone_core::Stage {
+        self.plan.stage(self.passed())
+    }
+
+    /// Steps passed, as an index into the plan.
+    pub fn passed(&self) -> usize {
+        usize::try_from(self.step).unwrap_or(0)
+    }
+}
+
 struct Row {
     deployment_id: Uuid,
     stable_deployment_id: Uuid,

@@ -34,6 +34,27 @@ pub struct Quarantined {
 }
 
 impl Gate {
+    /// Quarantines the experiment `experiment_id` when it is still in
+    /// `from`; false when V1 or another gate moved it meanwhile (what
+    /// happened to the deployment stands either way). The caller commits,
+    /// then counts it.
+    pub(crate) async fn quarantine_if_still(
+        &self,
+        conn: &mut PgConnection,
+        experiment_id: Uuid,
+        from: ExperimentStatus,
+        evidence: Evidence,
+        actor: &str,
+    ) -> Result<bool, GateError> {
+        let experiment = experiments::get(&mut *conn, experiment_id).await?;
+        if experiment.status != from {
+            return Ok(false);
+        }
+        self.quarantine(conn, &experiment, from, evidence, actor)
+            .await?;
+        Ok(true)
+    }
+
     /// Quarantines `experiment` (now in `from`) with `evidence`. The caller
     /// commits, then counts it in the metrics.
     pub(crate) async fn quarantine(

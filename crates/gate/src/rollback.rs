@@ -7,7 +7,6 @@ use serde::Serialize;
 use serde_json::json;
 use trizone_core::ExperimentStatus;
 use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
-use trizone_store::experiments;
 use trizone_store::production::{self, Rollback, RolledBack};
 use trizone_store::quarantine::Reason;
 use trizone_store::slo::{self, WindowStats};
@@ -72,21 +71,19 @@ impl Gate {
                 });
             }
         };
-        let mut quarantined = false;
-        if let Some(evidence) = evidence {
-            let experiment = experiments::get(&mut *tx, rolled.from.experiment_id).await?;
-            if experiment.status == ExperimentStatus::Promoted {
-                self.quarantine(
+        let quarantined = match evidence {
+            Some(evidence) => {
+                self.quarantine_if_still(
                     &mut tx,
-                    &experiment,
+                    rolled.from.experiment_id,
                     ExperimentStatus::Promoted,
                     evidence,
                     actor,
                 )
-                .await?;
-                quarantined = true;
+                .await?
             }
-        }
+            None => false,
+        };
         audit::append(
             &mut *tx,
             NewEvent {

@@ -20,7 +20,7 @@ use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::production::{self, Deployment, DeploymentStatus};
 use trizone_store::quarantine::Reason;
 use trizone_store::rollouts::{self, Rollout, RolloutOutcome};
-use trizone_store::{experiments, slo};
+use trizone_store::slo;
 
 use crate::Gate;
 use crate::error::GateError;
@@ -270,30 +270,27 @@ impl Gate {
         .await?;
         let mut quarantined = false;
         if let Some((evidence, verdict)) = judged {
-            let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
-            if experiment.status == ExperimentStatus::Evaluated {
-                let failed: Vec<Value> = verdict
-                    .failed_checks()
-                    .filter_map(|c| serde_json::to_value(c).ok())
-                    .collect();
-                let evidence = Evidence {
-                    reason,
-                    failed_checks: Value::Array(failed),
-                    metrics: Some(
-                        json!({"step": label, "share": rollout.share, "since": rollout.step_started_at, "evidence": evidence}),
-                    ),
-                    deployment_id: Some(deployment.id),
-                };
-                self.quarantine(
+            let failed: Vec<Value> = verdict
+                .failed_checks()
+                .filter_map(|c| serde_json::to_value(c).ok())
+                .collect();
+            let evidence = Evidence {
+                reason,
+                failed_checks: Value::Array(failed),
+                metrics: Some(
+                    json!({"step": label, "share": rollout.share, "since": rollout.step_started_at, "evidence": evidence}),
+                ),
+                deployment_id: Some(deployment.id),
+            };
+            quarantined = self
+                .quarantine_if_still(
                     &mut tx,
-                    &experiment,
+                    deployment.experiment_id,
                     ExperimentStatus::Evaluated,
                     evidence,
                     actor,
                 )
                 .await?;
-                quarantined = true;
-            }
         }
         audit::append(
             &mut *tx,

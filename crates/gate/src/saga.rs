@@ -243,7 +243,6 @@ impl Gate {
         }
         .to_string();
         let mut tx = self.db.begin().await?;
-        let experiment = experiments::get(&mut *tx, deployment.experiment_id).await?;
         let failed_cases = report
             .failed_cases()
             .map(serde_json::to_value)
@@ -261,24 +260,21 @@ impl Gate {
             Some("the smoke test failed on V2"),
         )
         .await?;
-        let mut quarantined = false;
-        if experiment.status == ExperimentStatus::Evaluated {
-            let evidence = Evidence {
-                reason: Reason::SmokeTest,
-                failed_checks: serde_json::Value::Array(failed_cases),
-                metrics: None,
-                deployment_id: Some(deployment.id),
-            };
-            self.quarantine(
+        let evidence = Evidence {
+            reason: Reason::SmokeTest,
+            failed_checks: serde_json::Value::Array(failed_cases),
+            metrics: None,
+            deployment_id: Some(deployment.id),
+        };
+        let quarantined = self
+            .quarantine_if_still(
                 &mut tx,
-                &experiment,
+                deployment.experiment_id,
                 ExperimentStatus::Evaluated,
                 evidence,
                 &actor,
             )
             .await?;
-            quarantined = true;
-        }
         tx.commit().await?;
         if quarantined {
             self.metrics.quarantines.inc();

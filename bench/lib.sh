@@ -2,8 +2,8 @@
 # pointing at the simulator, the simulator and a release-built V2, wrk
 # scripts for a review and for the same chat request sent straight to the
 # simulator, and closed-loop measurement (median of REPEATS runs).
-# Sourced after common.sh, with SIM_PORT, V2_PORT, WORK, TOKEN, DB_URL,
-# REPEATS and SECONDS_PER_RUN set.
+# Sourced after common.sh, with SIM_PORT, V2_PORT, WORK, TOKEN, REPEATS
+# and SECONDS_PER_RUN set; `start_bench` sets DB_URL and V2_PID.
 # shellcheck shell=bash
 
 PIDS=()
@@ -103,6 +103,21 @@ write_requests() {
     curl -sf -X POST "http://127.0.0.1:$V2_PORT/api/v2/reviews" -H "Authorization: Bearer $TOKEN" \
         -H 'Content-Type: application/json' -d "$REVIEW" >/dev/null ||
         die "V2 does not answer a review; see $WORK/v2.log"
+}
+
+# wrk, release binaries, the database at DB_URL, the simulator, V2 and
+# the request scripts: everything a measurement needs.
+start_bench() {
+    ensure_wrk
+    require_rust
+    find_postgres
+    say "building release binaries"
+    export SQLX_OFFLINE=true
+    cargo build --release --locked -q -p trizone -p trizone-stable -p trizone-sim --bins
+    DB_URL="$PG_SERVER_URL/trizone_bench"
+    setup_database
+    start_services
+    write_requests
 }
 
 # Latency in ms from wrk's "123.45us" / "1.23ms" / "1.02s".

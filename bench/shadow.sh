@@ -22,17 +22,7 @@ mkdir -p "$WORK"
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-ensure_wrk
-require_rust
-find_postgres
-say "building release binaries"
-export SQLX_OFFLINE=true
-cargo build --release --locked -q -p trizone -p trizone-stable -p trizone-sim --bins
-
-DB_URL="$PG_SERVER_URL/trizone_bench"
-setup_database
-start_services
-write_requests
+start_bench
 
 # A candidate on another simulated model, shadowing beside the active one.
 shadow_on() {

@@ -28,17 +28,7 @@ mkdir -p "$WORK"
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
-ensure_wrk
-require_rust
-find_postgres
-say "building release binaries"
-export SQLX_OFFLINE=true
-cargo build --release --locked -q -p trizone -p trizone-stable -p trizone-sim --bins
-
-DB_URL="$PG_SERVER_URL/trizone_bench"
-setup_database
-start_services
-write_requests
+start_bench
 
 IDLE_KIB=$(mem_kib "$V2_PID" VmRSS)
 say "measuring: ${#CONNECTIONS[@]} concurrencies x $REPEATS runs x ${SECONDS_PER_RUN}s, V2 and direct"

@@ -525,7 +525,7 @@ async fn follow_all(
 async fn judge(zones: &Zones, experiment: &str) -> anyhow::Result<DecisionRecord> {
     let decision = match crate::client::judge(&zones.gate, experiment).await {
         Ok(decision) => decision,
-        Err(error) if Refusal::with_code(&error, "already_decided").is_some() => {
+        Err(error) if Refusal::has_code(&error, "already_decided") => {
             let list = zones
                 .gate
                 .get(&format!("/api/gate/decisions?experiment_id={experiment}"))

@@ -202,8 +202,7 @@ pub async fn judge(gate: &Zone, experiment: &str) -> anyhow::Result<Value> {
     loop {
         match gate.post(&path, &json!({})).await {
             Err(error)
-                if Refusal::with_code(&error, "being_judged").is_some()
-                    && Instant::now() < deadline =>
+                if Refusal::has_code(&error, "being_judged") && Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }

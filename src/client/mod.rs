@@ -131,16 +131,15 @@ pub struct Refusal {
     zone: &'static str,
     base: String,
     path: String,
-    pub status: u16,
-    pub code: String,
+    status: u16,
+    code: String,
     message: String,
 }
 
 impl Refusal {
-    /// The zone refusal behind `error` whose code is `code`, if that is
-    /// what it is.
-    pub fn with_code<'e>(error: &'e anyhow::Error, code: &str) -> Option<&'e Self> {
-        error.downcast_ref::<Self>().filter(|r| r.code == code)
+    /// Whether `error` is a zone's refusal with code `code`.
+    pub fn has_code(error: &anyhow::Error, code: &str) -> bool {
+        error.downcast_ref::<Self>().is_some_and(|r| r.code == code)
     }
 }
 

@@ -155,12 +155,13 @@ fn sort(
 async fn review_file(
     state: &AppState,
     pick: &Pick,
-    file: ToReview,
+    mut file: ToReview,
     requested_by: &str,
 ) -> (ReviewResponse, Option<ApiError>) {
+    // Placing findings needs the excerpt's line map, not its text.
     let request = ReviewRequest {
         language: file.language,
-        code: file.excerpt.code.clone(),
+        code: std::mem::take(&mut file.excerpt.code),
         path: Some(file.path),
     };
     let mut served = serving::serve(state, &pick.serving, request, requested_by).await;

@@ -1,12 +1,17 @@
-//! `trizone demo`: the whole lifecycle in under a minute, against the
+//! `trizone demo`: the whole lifecycle in about a minute, against the
 //! running platform (or one it starts): three configurations evaluated on
 //! the bundled dataset, each run stopping as soon as the gate's judge is
 //! certain, one promoted to V2 and serving a review, two quarantined in V3
-//! with their reasons, one of those re-evaluated.
+//! with their reasons, one of those re-evaluated. Then two more pass the
+//! gate and meet live traffic step by step: one reaches everyone through
+//! shadow and canary, the other fails live and is aborted in its canary
+//! while every user is still answered.
 //!
-//! The three configurations differ only in the simulated model they call,
-//! so the simulator is told how each model behaves: that is what makes one
-//! good, one slow and one inaccurate.
+//! The configurations differ only in the simulated model they call, so
+//! the simulator is told how each model behaves: that is what makes one
+//! good, one slow, one inaccurate and one brittle.
+
+mod live;
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -22,7 +27,7 @@ use trizone_api::reviews::{ReviewFinding, ReviewRequest, ReviewResponse};
 use trizone_api::runs::RunView;
 use trizone_api::states::Outcome as GateOutcome;
 use trizone_api::states::RunStatus;
-use trizone_core::{Decision, Language, Verdict};
+use trizone_core::{Language, Verdict};
 
 use crate::client::{Refusal, Servers, Zone, ZoneName, follow_run, render, run_bar, text, typed};
 use crate::session::Session;
@@ -49,32 +54,60 @@ pub struct DemoArgs {
     database_url: Option<String>,
 }
 
-/// One of the three configurations and how its simulated model behaves.
+/// One of the configurations and how its simulated model behaves.
 struct Candidate {
     label: &'static str,
     model: &'static str,
     /// The simulator profile of `model`.
     profile: Value,
+    /// The share of calls its provider fails once real users meet it.
+    fails_live: Option<f64>,
 }
 
+fn profile(median: f64, p95: f64, accuracy: f64) -> Value {
+    json!({"latency_median_ms": median, "latency_p95_ms": p95, "accuracy": accuracy})
+}
+
+/// The three the gate judges first.
 fn candidates() -> [Candidate; 3] {
-    let profile = |median: f64, p95: f64, accuracy: f64| json!({"latency_median_ms": median, "latency_p95_ms": p95, "accuracy": accuracy});
     [
         Candidate {
             label: "good",
             model: "demo-careful-reviewer",
             // Realistic: a good model still gets 3 in 100 wrong.
             profile: profile(30.0, 90.0, 0.97),
+            fails_live: None,
         },
         Candidate {
             label: "too slow",
             model: "demo-slow-reviewer",
             profile: profile(3300.0, 4200.0, 1.0),
+            fails_live: None,
         },
         Candidate {
             label: "too inaccurate",
             model: "demo-hasty-reviewer",
             profile: profile(30.0, 90.0, 0.7),
+            fails_live: None,
+        },
+    ]
+}
+
+/// The two that pass the gate once the first serves, and roll out.
+fn newcomers() -> [Candidate; 2] {
+    [
+        Candidate {
+            label: "sharper",
+            model: "demo-sharper-reviewer",
+            profile: profile(25.0, 80.0, 0.99),
+            fails_live: None,
+        },
+        Candidate {
+            label: "brittle",
+            model: "demo-brittle-reviewer",
+            profile: profile(30.0, 90.0, 0.98),
+            // Its provider buckles under real users' traffic.
+            fails_live: Some(0.25),
         },
     ]
 }
@@ -87,12 +120,39 @@ struct Outcome {
     experiment: String,
     run: Value,
     decision: Option<DecisionRecord>,
+    /// Failed on live traffic after the gate passed it.
+    failed_live: bool,
+}
+
+/// Where a configuration is at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Serving,
+    /// Served everyone until a newer one took over.
+    Replaced,
+    Quarantined,
+    V1,
+}
+
+impl Outcome {
+    fn place(&self, serving: &str) -> Place {
+        match self.decision.as_ref().map(|d| d.outcome) {
+            _ if self.failed_live => Place::Quarantined,
+            Some(GateOutcome::Promoting) if self.fingerprint == serving => Place::Serving,
+            Some(GateOutcome::Promoting) => Place::Replaced,
+            Some(GateOutcome::Quarantined | GateOutcome::Blacklisted) => Place::Quarantined,
+            _ => Place::V1,
+        }
+    }
 }
 
 /// The four zones and the simulator, as the demo talks to them.
 struct Zones {
     v1: Zone,
     v2: Zone,
+    v2_url: String,
+    /// Every end user's token, the session's crowd (at least one).
+    end_users: Vec<String>,
     v3: Zone,
     gate: Zone,
     /// Admin token, for the re-evaluation V1 only grants admins.
@@ -114,6 +174,16 @@ impl Zones {
         Ok(Self {
             v1: zone(ZoneName::V1, &session.v1_url, "experimenter")?,
             v2: zone(ZoneName::V2, &session.v2_url, "end_user")?,
+            v2_url: session.v2_url.trim_end_matches('/').to_owned(),
+            end_users: if session.end_users.is_empty() {
+                session
+                    .token("end_user")
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            } else {
+                session.end_users.clone()
+            },
             v3: zone(ZoneName::V3, &session.v3_url, "experimenter")?,
             gate: zone(ZoneName::Gate, &session.gate_url, "admin")?,
             v1_admin: zone(ZoneName::V1, &session.v1_url, "admin")?,
@@ -140,6 +210,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             .or_else(|| saved.as_ref().map(|s| s.sim_url.clone()))
             .unwrap_or_else(|| "http://127.0.0.1:8090".into()),
         tokens: Default::default(),
+        end_users: Vec::new(),
     };
     let mut platform = None;
     if !answers(&session.v1_url).await {
@@ -159,6 +230,11 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             let token = args.servers.token(role, saved.as_ref())?;
             session.tokens.insert(role.to_owned(), token);
         }
+        // The session's crowd, when this is its platform's end user.
+        session.end_users = saved
+            .filter(|s| s.token("end_user") == session.tokens.get("end_user").map(String::as_str))
+            .map(|s| s.end_users)
+            .unwrap_or_default();
     }
     let started = Instant::now();
     let result = match Zones::new(&session) {
@@ -212,37 +288,48 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
     // one already quarantined would be refused at registration.
     let tag = &uuid::Uuid::new_v4().simple().to_string()[..6];
     let candidates = candidates();
+    let newcomers = newcomers();
+    let everyone: Vec<&Candidate> = candidates.iter().chain(&newcomers).collect();
 
     say("1. The simulator learns the dataset and how each model behaves")?;
-    simulate(zones, &candidates).await?;
+    simulate(zones, &everyone).await?;
 
-    say("2. An experimenter uploads the dataset and registers three configurations")?;
+    say("2. An experimenter uploads the dataset and registers five configurations")?;
     let dataset_id = upload(zones, tag).await?;
-    let mut outcomes = register(zones, tag, &candidates).await?;
+    let mut outcomes = register(zones, tag, &everyone).await?;
+    let mut crowd = live::Crowd::new(zones, DATASET)?;
 
-    say("3. Their evaluations run side by side, each until the judge is certain")?;
-    evaluate(zones, &dataset_id, &mut outcomes).await?;
+    say("3. Three evaluations run side by side, each until the judge is certain")?;
+    evaluate(zones, &dataset_id, &mut outcomes[..3]).await?;
 
     say("4. An admin asks the gate to judge them")?;
-    judge_all(zones, &mut outcomes).await?;
-    let decided =
-        |o: &&Outcome, wanted: fn(&DecisionRecord) -> bool| o.decision.as_ref().is_some_and(wanted);
-    let promoted: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| decided(o, |d| d.decision == Decision::Pass))
-        .collect();
-    let quarantined: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| decided(o, |d| d.quarantine_record_id.is_some()))
-        .collect();
+    judge_all(zones, &mut outcomes[..3]).await?;
 
     say("5. An end user asks V2 for a review")?;
-    match promoted.first() {
-        Some(good) => review_sample(zones, good).await?,
+    let first = &outcomes[0];
+    match first.decision.as_ref().and_then(|d| d.deployment_id) {
+        Some(deployment) => {
+            if !serves_everyone(zones, &first.fingerprint).await? {
+                say(&format!(
+                    "   another configuration serves already, so {} rolls out beside it first",
+                    first.name
+                ))?;
+                live::follow(zones, &mut crowd, first, deployment, None).await?;
+            }
+            review_sample(zones, first).await?;
+        }
         None => say("   nothing passed, so V2 serves what it served before")?,
     }
 
     say("6. V3 holds the quarantined ones, with their reasons")?;
+    let quarantined: Vec<&Outcome> = outcomes[..3]
+        .iter()
+        .filter(|o| {
+            o.decision
+                .as_ref()
+                .is_some_and(|d| d.quarantine_record_id.is_some())
+        })
+        .collect();
     let records = show_records(zones, &quarantined).await?;
 
     say("7. An admin asks for a re-evaluation of one of them")?;
@@ -251,9 +338,69 @@ async fn script(zones: &Zones) -> anyhow::Result<(usize, usize)> {
         None => None,
     };
 
+    say("8. A sharper one passes the gate and meets live traffic step by step")?;
+    roll_out(
+        zones,
+        &dataset_id,
+        &mut crowd,
+        &mut outcomes[3],
+        &newcomers[0],
+    )
+    .await?;
+
+    say("9. A brittle one passes offline, then fails on live traffic in its canary")?;
+    roll_out(
+        zones,
+        &dataset_id,
+        &mut crowd,
+        &mut outcomes[4],
+        &newcomers[1],
+    )
+    .await?;
+
     say("")?;
-    summarize(&outcomes, reevaluation.as_ref())?;
-    Ok((promoted.len(), quarantined.len()))
+    let serving = text(&zones.v2.get("/api/v2/status").await?["active"]["fingerprint"]);
+    let places: Vec<Place> = outcomes.iter().map(|o| o.place(&serving)).collect();
+    summarize(&outcomes, &places, reevaluation.as_ref())?;
+    let count = |wanted: fn(&Place) -> bool| places.iter().filter(|p| wanted(p)).count();
+    Ok((
+        count(|p| matches!(p, Place::Serving | Place::Replaced)),
+        count(|p| *p == Place::Quarantined),
+    ))
+}
+
+/// Evaluates and judges one newcomer, then follows its rollout while end
+/// users review through V2; a quarantine shows its V3 record.
+async fn roll_out(
+    zones: &Zones,
+    dataset_id: &str,
+    crowd: &mut live::Crowd,
+    outcome: &mut Outcome,
+    candidate: &Candidate,
+) -> anyhow::Result<()> {
+    evaluate(zones, dataset_id, std::slice::from_mut(outcome)).await?;
+    judge_all(zones, std::slice::from_mut(outcome)).await?;
+    let Some(deployment) = outcome.decision.as_ref().and_then(|d| d.deployment_id) else {
+        return Ok(());
+    };
+    let breakage = candidate.fails_live.map(|rate| live::Breakage {
+        model: candidate.model,
+        profile: &candidate.profile,
+        rate,
+    });
+    if live::follow(zones, crowd, outcome, deployment, breakage).await? {
+        return Ok(());
+    }
+    outcome.failed_live = true;
+    let records = zones.v3.get("/api/v3/records").await?;
+    let id = records["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["experiment_id"] == outcome.experiment.as_str())
+        .map(|r| text(&r["id"]))
+        .context("the rollout failed, but V3 holds no record of it")?;
+    show_record(zones, outcome, &id).await
 }
 
 /// Uploads the bundled dataset; its id.
@@ -277,7 +424,7 @@ async fn upload(zones: &Zones, tag: &str) -> anyhow::Result<String> {
 async fn register(
     zones: &Zones,
     tag: &str,
-    candidates: &[Candidate],
+    candidates: &[&Candidate],
 ) -> anyhow::Result<Vec<Outcome>> {
     let mut outcomes = Vec::new();
     for candidate in candidates {
@@ -299,6 +446,7 @@ async fn register(
             experiment: text(&experiment["id"]),
             run: Value::Null,
             decision: None,
+            failed_live: false,
         });
     }
     Ok(outcomes)
@@ -321,7 +469,6 @@ async fn judge_all(zones: &Zones, outcomes: &mut [Outcome]) -> anyhow::Result<()
 
 /// Has V2, once it serves `promoted`, review the sample file.
 async fn review_sample(zones: &Zones, promoted: &Outcome) -> anyhow::Result<()> {
-    await_serving(zones, &promoted.fingerprint).await?;
     let request = ReviewRequest {
         language: Language::Python,
         path: Some("archive.py".into()),
@@ -370,18 +517,24 @@ async fn show_records<'a>(
             .and_then(|d| d.quarantine_record_id)
             .context("a quarantined configuration without its record")?
             .to_string();
-        let record = zones.v3.get(&format!("/api/v3/records/{id}")).await?;
-        say(&format!(
-            "   record {id}: {} quarantined for {}",
-            outcome.name,
-            text(&record["reason"])
-        ))?;
-        for check in record["failed_checks"].as_array().into_iter().flatten() {
-            say(&format!("      {}", text(&check["reason"])))?;
-        }
+        show_record(zones, outcome, &id).await?;
         records.push((*outcome, id));
     }
     Ok(records)
+}
+
+/// Says why V3 holds `outcome`, from its record `id`.
+async fn show_record(zones: &Zones, outcome: &Outcome, id: &str) -> anyhow::Result<()> {
+    let record = zones.v3.get(&format!("/api/v3/records/{id}")).await?;
+    say(&format!(
+        "   record {id}: {} quarantined for {}",
+        outcome.name,
+        text(&record["reason"])
+    ))?;
+    for check in record["failed_checks"].as_array().into_iter().flatten() {
+        say(&format!("      {}", text(&check["reason"])))?;
+    }
+    Ok(())
 }
 
 /// Brings a quarantined configuration back to V1; the experiment it was
@@ -408,7 +561,7 @@ async fn reevaluate(
 }
 
 /// Loads the dataset into the simulator and sets each model's profile.
-async fn simulate(zones: &Zones, candidates: &[Candidate]) -> anyhow::Result<()> {
+async fn simulate(zones: &Zones, candidates: &[&Candidate]) -> anyhow::Result<()> {
     let unreachable = || {
         format!(
             "cannot reach the provider simulator at {} (the demo needs it; `trizone up` runs one)",
@@ -549,24 +702,32 @@ fn failed_checks(decision: &DecisionRecord) -> anyhow::Result<Vec<String>> {
         .collect())
 }
 
-/// Waits for V2 to serve `fingerprint`: the saga smoke-tests it first.
-async fn await_serving(zones: &Zones, fingerprint: &str) -> anyhow::Result<()> {
+/// Whether V2 serves `fingerprint` to everyone, once the saga has
+/// smoke-tested it; false when it rolls out beside another instead.
+async fn serves_everyone(zones: &Zones, fingerprint: &str) -> anyhow::Result<bool> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let status = zones.v2.get("/api/v2/status").await?;
         if status["active"]["fingerprint"] == fingerprint {
-            return Ok(());
+            return Ok(true);
+        }
+        if status["rollout"]["fingerprint"] == fingerprint {
+            return Ok(false);
         }
         if Instant::now() > deadline {
             bail!(
-                "V2 did not serve the promoted configuration within 30 s; `trizone gate decisions` shows where it is"
+                "V2 did not take up the promoted configuration within 30 s; `trizone gate decisions` shows where it is"
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
-fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> anyhow::Result<()> {
+fn summarize(
+    outcomes: &[Outcome],
+    places: &[Place],
+    reevaluation: Option<&(String, Value)>,
+) -> anyhow::Result<()> {
     let mut table = Table::new();
     table.load_style(UTF8_FULL_CONDENSED).set_header([
         "configuration",
@@ -578,21 +739,23 @@ fn summarize(outcomes: &[Outcome], reevaluation: Option<&(String, Value)>) -> an
         "gate",
         "now in",
     ]);
-    for outcome in outcomes {
+    for (outcome, place) in outcomes.iter().zip(places) {
         let metrics = &outcome.run["metrics"];
         let cases = metrics["cases"].as_f64().unwrap_or(0.0);
         let accuracy = metrics["correct"].as_f64().unwrap_or(0.0) / cases.max(1.0);
         let gate = outcome.decision.as_ref();
-        let zone = match gate.map(|d| d.outcome) {
-            Some(GateOutcome::Promoting) => "V2 (serving)".to_owned(),
-            Some(GateOutcome::Quarantined | GateOutcome::Blacklisted) => {
+        let zone = match place {
+            Place::Serving => "V2 (serving)".to_owned(),
+            Place::Replaced => "V2 (served until replaced)".to_owned(),
+            Place::Quarantined if outcome.failed_live => "V3 (quarantined live)".to_owned(),
+            Place::Quarantined => {
                 let mut zone = "V3 (quarantined)".to_owned();
                 if reevaluation.is_some_and(|(of, _)| *of == outcome.experiment) {
                     zone.push_str(", re-evaluation in V1");
                 }
                 zone
             }
-            _ => "V1".to_owned(),
+            Place::V1 => "V1".to_owned(),
         };
         table.add_row([
             outcome.name.clone(),

@@ -23,6 +23,10 @@ pub struct Session {
     pub sim_url: String,
     /// By role name (`admin`, `end_user`, ...).
     pub tokens: BTreeMap<String, String>,
+    /// Every local end user's token (`tokens.end_user` among them), so a
+    /// canary share has users to take.
+    #[serde(default)]
+    pub end_users: Vec<String>,
 }
 
 /// `TRIZONE_SESSION_FILE`, else `$XDG_STATE_HOME/trizone/session.json`,
@@ -118,6 +122,7 @@ mod tests {
             gate_url: "http://gate".into(),
             sim_url: "http://sim".into(),
             tokens: [("admin".to_owned(), "secret-admin-token".to_owned())].into(),
+            end_users: vec!["secret-end-user-token".to_owned()],
         }
     }
 

@@ -43,10 +43,18 @@ pub struct Ports {
     pub schedule: String,
 }
 
-/// One local token per role: `TRIZONE_TOKEN_<ROLE>` or a fresh random one.
+/// End users `trizone up` makes keys for. A canary share is taken per
+/// key, so the local platform needs a crowd: with 32 keys, a step of 25%
+/// of them is empty with chance 0.75^32, about 1 in 10,000.
+pub const LOCAL_END_USERS: usize = 32;
+
+/// One local token per role: `TRIZONE_TOKEN_<ROLE>` or a fresh random one;
+/// and more end users, each with a fresh token.
 #[derive(Debug, Clone)]
 pub struct Tokens {
     pub tokens: Vec<(Role, String)>,
+    /// Every end user's token, `TRIZONE_TOKEN_END_USER`'s first.
+    pub end_users: Vec<String>,
 }
 
 impl Tokens {
@@ -74,18 +82,39 @@ impl Tokens {
                 }
                 Ok((role, token))
             })
-            .collect::<anyhow::Result<_>>()?;
-        Ok(Self { tokens })
+            .collect::<anyhow::Result<Vec<(Role, String)>>>()?;
+        let first = tokens
+            .iter()
+            .find(|(role, _)| *role == Role::EndUser)
+            .map(|(_, token)| token.clone());
+        let end_users = first
+            .into_iter()
+            .chain(
+                (2..=LOCAL_END_USERS)
+                    .map(|i| format!("tz-end-user-{i}-{}", uuid::Uuid::new_v4().simple())),
+            )
+            .collect();
+        Ok(Self { tokens, end_users })
     }
 
     /// `TRIZONE_API_KEYS` for a zone that checks `roles`: only their
     /// tokens' hashes, so no zone holds a key it has no use for, and each
     /// key bound to its role's name (what owns an experiment it registers).
     pub fn key_spec(&self, roles: &[Role]) -> String {
+        let end_users = roles
+            .contains(&Role::EndUser)
+            .then_some(&self.end_users)
+            .into_iter()
+            .flatten()
+            .enumerate()
+            // The first is the role's own key, named as every role's is.
+            .skip(1)
+            .map(|(i, token)| format!("end_user:{}:end-user-{}", token_hash_hex(token), i + 1));
         self.tokens
             .iter()
             .filter(|(role, _)| roles.contains(role))
             .map(|(role, token)| format!("{0}:{1}:{0}", role.as_str(), token_hash_hex(token)))
+            .chain(end_users)
             .collect::<Vec<_>>()
             .join(",")
     }
@@ -309,6 +338,7 @@ impl Platform {
                 .iter()
                 .map(|(role, token)| (role.as_str().to_owned(), token.clone()))
                 .collect(),
+            end_users: tokens.end_users.clone(),
         };
         Ok(Self {
             session,
@@ -379,6 +409,11 @@ pub async fn up(owner_url: &str, ports: Ports, tokens: &Tokens) -> anyhow::Resul
     for (role, token) in &tokens.tokens {
         writeln!(out, "  export {}={token}", env_name(*role))?;
     }
+    writeln!(
+        out,
+        "  and {} more end users' tokens, in the session file",
+        tokens.end_users.len().saturating_sub(1)
+    )?;
     match &saved {
         Ok(path) => writeln!(
             out,

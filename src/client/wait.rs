@@ -120,6 +120,12 @@ fn report(
                 .unwrap_or_default()
         ),
         Some(Settled::Withdrawn) => "withdrawn: no verdict will come".to_owned(),
+        // Under progressive delivery a pass serves everyone only once its
+        // rollout's live steps pass: `trizone gate rollout status` says where.
+        None if readiness.decision == Some(Decision::Pass) => {
+            "timed out: passed the gate, not yet serving everyone (rolling out on live traffic)"
+                .to_owned()
+        }
         None => format!("timed out: still {}", readiness.status),
     };
     let mut out = std::io::stdout().lock();

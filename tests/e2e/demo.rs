@@ -32,7 +32,7 @@ async fn from_another_terminal(up: &Up, args: &[&str]) -> std::process::Output {
 }
 
 #[sqlx::test(migrations = false)]
-async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool) {
+async fn the_demo_promotes_two_quarantines_three_and_rolls_out_step_by_step(pool: PgPool) {
     let url = database_url(&pool).await;
     let up = Up::start(&url, Shape::default()).await;
     let output = from_another_terminal(&up, &["demo"]).await;
@@ -43,7 +43,7 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        printed.contains("1 promoted to V2, 2 quarantined in V3"),
+        printed.contains("2 promoted to V2, 3 quarantined in V3"),
         "{printed}"
     );
     // Every run stopped once the judge was certain, well before the end.
@@ -52,14 +52,27 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
             .lines()
             .filter(|l| l.contains("decided after") && l.contains("of 1000 cases"))
             .count(),
-        3,
+        5,
         "{printed}"
     );
 
     // What the demo said is what the zones hold.
     let status = get(&up.v2[0], "/api/v2/status", "e2e-end-user-token-9d17c3").await;
     let serving = status["active"]["name"].as_str().unwrap();
-    assert!(serving.starts_with("demo-good-"), "{status}");
+    assert!(serving.starts_with("demo-sharper-"), "{status}");
+    // The sharper one went through every step; the brittle one was stopped
+    // in its canary, and no end user was refused meanwhile (the demo
+    // fails if one is).
+    for step in [
+        "shadow: 20% of requests mirrored",
+        "canary: v2 answers 25% of the keys",
+        "canary: v2 answers 50% of the keys",
+        "v2 serves everyone",
+        "canary: v3 answers 25% of the keys",
+        "the canary step failed on live traffic; V2 serves v2 alone again",
+    ] {
+        assert!(printed.contains(step), "{step}\n{printed}");
+    }
     let records = get(&up.v3, "/api/v3/records", "e2e-experimenter-token-4a8f").await;
     let mut reasons: Vec<&str> = records["records"]
         .as_array()
@@ -68,7 +81,7 @@ async fn the_demo_promotes_one_quarantines_two_and_reevaluates_one(pool: PgPool)
         .map(|r| r["reason"].as_str().unwrap())
         .collect();
     reasons.sort_unstable();
-    assert_eq!(reasons, ["accuracy", "latency"]);
+    assert_eq!(reasons, ["accuracy", "canary", "latency"]);
     let experiments = get(&up.v1, "/api/v1/experiments", "e2e-experimenter-token-4a8f").await;
     let reevaluations: Vec<&Value> = experiments["items"]
         .as_array()

@@ -296,7 +296,16 @@ async fn lifecycle(up: &Up) {
     assert_eq!(again["status"], "blacklisted");
 
     // A second promotion, then its provider fails in production: the
-    // gate rolls V2 back to the first and quarantines the second.
+    // gate rolls V2 back to the first and quarantines the second. The
+    // admins turn progressive delivery off for it, so it serves everyone
+    // at once and the SLO watcher is what catches it.
+    let (status, plan) = api
+        .send(
+            api.http.put(format!("{}/api/gate/rollout/plan", api.gate(0))).json(&json!({"enabled": false, "shadow_sample": 0.2, "min_requests": 20, "min_agreement": 0.8, "steps": [10, 50, 100]})),
+            ADMIN,
+        )
+        .await;
+    assert_eq!(status, 200, "{plan}");
     let second = api.configuration("second", "e2e-second");
     let (second, decision) = api.evaluate(&second, dataset, 1).await;
     assert_eq!(decision["decision"], "pass", "{decision}");

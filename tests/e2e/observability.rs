@@ -193,7 +193,7 @@ async fn every_panel_and_rule_runs_in_prometheus_and_the_key_panels_show_the_dem
     // V3 refreshes its record gauges every 15 s.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut by_reason: Vec<String> = Vec::new();
-    while by_reason != ["accuracy=1", "latency=1"] {
+    while by_reason != ["accuracy=1", "canary=1", "latency=1"] {
         assert!(
             Instant::now() < deadline,
             "V3's records never showed: {by_reason:?}"
@@ -248,9 +248,13 @@ async fn every_panel_and_rule_runs_in_prometheus_and_the_key_panels_show_the_dem
         "trizone-v2-slo / Promotions and rollbacks",
         "trizone-v2-slo / Reviews by status",
         "trizone-v2-slo / Active deployment",
+        "trizone-v2-slo / Reviews by role",
+        "trizone-v2-slo / Canary answers failed over",
         "trizone-v3-quarantine / Records by reason",
         "trizone-v3-quarantine / Quarantines and blacklistings",
         "trizone-versions / Requests per zone",
+        "trizone-versions / Stable, canary and shadow side by side",
+        "trizone-versions / Rollout steps",
     ] {
         assert!(
             returned.get(panel).is_some_and(|n| *n > 0),

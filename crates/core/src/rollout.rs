@@ -36,15 +36,17 @@ fn enabled() -> bool {
 pub const MAX_STEPS: usize = 10;
 
 impl Default for RolloutPlan {
-    /// Steps that suit the local platform: a fifth of requests shadowed,
-    /// then 10% and 50% of requests before everyone.
+    /// A fifth of requests shadowed, then a quarter and half of the API
+    /// keys before everyone. Shares are taken per key, so the first share
+    /// must hold some keys: a quarter of `trizone up`'s 32 end users, or
+    /// of a real team's.
     fn default() -> Self {
         Self {
             enabled: true,
             shadow_sample: 0.2,
             min_requests: 20,
             min_agreement: 0.8,
-            steps: vec![10.0, 50.0, 100.0],
+            steps: vec![25.0, 50.0, 100.0],
         }
     }
 }

@@ -69,7 +69,7 @@ async fn main() {
             db: gate_db.clone(),
             v2: V2Client::new(&replicas[0].url(), GATE.into()).unwrap(),
             thresholds: Thresholds::default(),
-            policy: Policy::default(),
+            policy: Policy::direct(),
             replica: "bench-gate".into(),
             cluster: None,
         },

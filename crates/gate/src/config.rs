@@ -116,8 +116,9 @@ pub struct PolicyArgs {
     #[arg(long, env = "TRIZONE_GATE_SLO_CHECK_SECONDS", default_value_t = 15)]
     pub slo_check_seconds: u64,
     /// Roll candidates out through shadow and canary steps when admins
-    /// have set no plan of their own (`PUT /api/gate/rollout/plan`).
-    #[arg(long, env = "TRIZONE_GATE_PROGRESSIVE_DELIVERY", default_value_t = false, action = clap::ArgAction::Set)]
+    /// have set no plan of their own (`PUT /api/gate/rollout/plan`); off,
+    /// a candidate that passes its smoke test serves everyone at once.
+    #[arg(long, env = "TRIZONE_GATE_PROGRESSIVE_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
     pub progressive_delivery: bool,
 }
 
@@ -139,7 +140,18 @@ impl Default for Policy {
             slo: Slo::default(),
             slo_windows: 3,
             slo_min_requests: 20,
+            progressive_delivery: true,
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy with every passed candidate served at once,
+    /// without a rollout: what `--progressive-delivery false` gives.
+    pub fn direct() -> Self {
+        Self {
             progressive_delivery: false,
+            ..Self::default()
         }
     }
 }

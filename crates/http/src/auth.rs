@@ -307,7 +307,7 @@ impl KeyStore {
             }
         }
         found.map(|key| {
-            let key_id = hex::encode(&key.hash[..6]);
+            let key_id = key_id_of(&key.hash);
             Caller {
                 role: key.role,
                 principal: key.name.clone().unwrap_or_else(|| format!("key-{key_id}")),
@@ -320,6 +320,16 @@ impl KeyStore {
 /// The hex SHA-256 of a token: what goes into `TRIZONE_API_KEYS`.
 pub fn token_hash_hex(token: &str) -> String {
     hex::encode(hash_token(token))
+}
+
+/// The id a token's key is known by (in logs, records and canary
+/// assignment): a prefix of its hash, which reveals nothing of the token.
+pub fn key_id(token: &str) -> String {
+    key_id_of(&hash_token(token))
+}
+
+fn key_id_of(hash: &[u8; 32]) -> String {
+    hex::encode(&hash[..6])
 }
 
 fn hash_token(token: &str) -> [u8; 32] {

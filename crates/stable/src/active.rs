@@ -73,6 +73,8 @@ pub struct Pick {
     pub role: Role,
     /// The candidate to mirror the request to, when it is shadowing.
     pub shadow: Option<(Arc<Active>, f64)>,
+    /// For a canary: the stable deployment that answers when it fails.
+    pub fallback: Option<Arc<Active>>,
 }
 
 /// Which configuration answered a request, for metrics.
@@ -154,6 +156,7 @@ impl ActiveDeployment {
                 serving: stable,
                 role: Role::Stable,
                 shadow: None,
+                fallback: None,
             });
         };
         if candidate.share > 0.0
@@ -167,6 +170,7 @@ impl ActiveDeployment {
                 serving: Arc::clone(&candidate.deployment),
                 role: Role::Canary,
                 shadow: None,
+                fallback: Some(stable),
             });
         }
         let shadow = (candidate.shadow_sample > 0.0)
@@ -175,6 +179,7 @@ impl ActiveDeployment {
             serving: stable,
             role: Role::Stable,
             shadow,
+            fallback: None,
         })
     }
 

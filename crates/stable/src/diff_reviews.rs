@@ -164,7 +164,7 @@ async fn review_file(
         code: std::mem::take(&mut file.excerpt.code),
         path: Some(file.path),
     };
-    let mut served = serving::serve(state, &pick.serving, request, requested_by).await;
+    let (role, mut served) = serving::answer(state, pick, request, requested_by).await;
     // Mirrored as reviewed: the candidate is compared on the same excerpt.
     serving::mirror(state, pick, &served);
     if let Ok(review) = &mut served.reviewed.result {
@@ -178,5 +178,5 @@ async fn review_file(
             placed.is_some()
         });
     }
-    serving::record(state, pick.role, served)
+    serving::record(state, role, served)
 }

@@ -34,6 +34,7 @@ pub struct V2Metrics {
     pub role_duration: HistogramVec,
     /// Requests sampled for shadowing that were not mirrored: `queue_full`.
     pub shadow_dropped: IntCounterVec,
+    pub canary_failovers: IntCounter,
 }
 
 /// Review latency buckets, in seconds, around the 3 s SLO.
@@ -123,6 +124,10 @@ impl V2Metrics {
                 ),
                 &["reason"],
             )?,
+            canary_failovers: IntCounter::new(
+                "v2_canary_failovers_total",
+                "Canary answers that failed and were answered again by the stable configuration",
+            )?,
         };
         registry.register(Box::new(metrics.records_dropped.clone()))?;
         registry.register(Box::new(metrics.records_pending.clone()))?;
@@ -136,6 +141,7 @@ impl V2Metrics {
         registry.register(Box::new(metrics.role_reviews.clone()))?;
         registry.register(Box::new(metrics.role_duration.clone()))?;
         registry.register(Box::new(metrics.shadow_dropped.clone()))?;
+        registry.register(Box::new(metrics.canary_failovers.clone()))?;
         metrics.database_available.set(1);
         // Zero series exist from the start, so dashboards and alerts see them.
         for slo in ["latency_p95", "error_rate"] {

@@ -89,9 +89,9 @@ pub async fn create(
         .active
         .pick(&caller.key_id)
         .ok_or_else(no_deployment)?;
-    let served = serving::serve(&state, &pick.serving, request, &caller.key_id).await;
+    let (role, served) = serving::answer(&state, &pick, request, &caller.key_id).await;
     serving::mirror(&state, &pick, &served);
-    let (response, failure) = serving::record(&state, pick.role, served);
+    let (response, failure) = serving::record(&state, role, served);
     if let Some(error) = failure {
         return Err(error);
     }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
-use trizone_api::reviews::{DeploymentRef, ReviewRequest, ReviewResponse};
+use trizone_api::reviews::{DeploymentRef, Fallback, ReviewRequest, ReviewResponse};
 use trizone_api::states::ReviewOutcome;
 use trizone_http::ApiError;
 use trizone_router::{CallOutcome, Review, ReviewInput, Reviewed, RouterError};
@@ -80,6 +80,46 @@ impl Served {
             ReviewOutcome::Error
         }
     }
+}
+
+/// Serves `request` as `pick` says. A canary answer that failed is asked
+/// again of the stable configuration: the failure counts against the
+/// candidate (its SLO windows, where the gate judges it, and its role's
+/// metrics), but the user gets the stable answer, told of the fallback.
+/// The role returned is that of the configuration whose answer is kept.
+pub async fn answer(
+    state: &AppState,
+    pick: &Pick,
+    request: ReviewRequest,
+    requested_by: &str,
+) -> (Role, Served) {
+    let served = serve(state, &pick.serving, request, requested_by).await;
+    let (Some(stable), Err(error)) = (&pick.fallback, &served.reviewed.result) else {
+        return (pick.role, served);
+    };
+    let failed = served.reviewed.usage;
+    observe_role(state, pick.role, ReviewOutcome::Error, failed.latency_ms);
+    state.metrics.canary_failovers.inc();
+    let fallback = Fallback {
+        from: served
+            .reviewed
+            .calls
+            .last()
+            .map_or_else(|| "the canary".to_owned(), CallOutcome::model_id),
+        reason: error.kind,
+        message: format!(
+            "the canary configuration (deployment v{}) failed ({}); the stable one answered",
+            served.deployment.version, error.kind
+        ),
+    };
+    let mut again = serve(state, stable, served.request, requested_by).await;
+    // The user waited for both, and both calls are paid for.
+    again.reviewed.usage.latency_ms += failed.latency_ms;
+    again.reviewed.usage.cost_usd += failed.cost_usd;
+    if let Ok(review) = &mut again.reviewed.result {
+        review.fallback.get_or_insert(fallback);
+    }
+    (Role::Stable, again)
 }
 
 /// Counts one review by the role of the configuration that answered it.

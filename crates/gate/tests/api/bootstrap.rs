@@ -114,8 +114,7 @@ async fn a_fresh_cluster_reaches_its_first_active_configuration(owner: PgPool) {
         })
     };
     let (cluster, _) = api_server(Arc::clone(&available));
-    let (gate, _gate_db) =
-        engine_with(&owner, &front.url(), Policy::default(), Some(cluster)).await;
+    let (gate, _gate_db) = engine_with(&owner, &front.url(), Policy::direct(), Some(cluster)).await;
 
     let configuration = trizone_testkit::configuration(MODEL, 0.0);
     let evaluated = trizone_testkit::evaluated(&owner, &configuration, Measured::passing()).await;

@@ -60,7 +60,7 @@ async fn a_gate_killed_after_any_saga_step_is_finished_by_the_next(owner: PgPool
             )
             .await;
         // The doomed gate: it records the decision (step one of the saga)...
-        let (doomed, doomed_db) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
+        let (doomed, doomed_db) = engine(&app.owner, &app.v2_url(), Policy::direct()).await;
         let decision = doomed
             .judge_now(evaluated.experiment, "admin:test")
             .await

@@ -420,7 +420,7 @@ async fn non_inferiority_is_judged_against_all_the_stable_configurations_evidenc
     let (gate, gate_db) = crate::engine_judging(
         &app.owner,
         &app.v2_url(),
-        trizone_gate::Policy::default(),
+        trizone_gate::Policy::direct(),
         None,
         thresholds,
     )

@@ -76,7 +76,7 @@ async fn enabling_waits_for_v2_replicas_then_the_config_map_and_an_event_follow(
     let available = Arc::new(AtomicI32::new(1));
     let (cluster, seen) = api_server(Arc::clone(&available));
     let (gate, gate_db) =
-        engine_with(&app.owner, &app.v2_url(), Policy::default(), Some(cluster)).await;
+        engine_with(&app.owner, &app.v2_url(), Policy::direct(), Some(cluster)).await;
 
     let evaluated = app
         .evaluated(&app.configuration(MODEL, 0.0), Measured::passing())

@@ -104,7 +104,7 @@ impl TestApp {
             db: gate_db.clone(),
             v2: V2Client::new(&v2.url(), GATE.into()).unwrap(),
             thresholds: Thresholds::default(),
-            policy: Policy::default(),
+            policy: Policy::direct(),
             replica: "gate-test".into(),
             cluster: None,
         };

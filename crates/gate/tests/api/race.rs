@@ -26,8 +26,8 @@ async fn two_gates_over_fifty_experiments_decide_each_exactly_once(owner: PgPool
             .await;
         expected.insert(evaluated.experiment, status);
     }
-    let (a, a_db) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
-    let (b, b_db) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
+    let (a, a_db) = engine(&app.owner, &app.v2_url(), Policy::direct()).await;
+    let (b, b_db) = engine(&app.owner, &app.v2_url(), Policy::direct()).await;
     let race = |gate: trizone_gate::Gate| async move {
         let decided = gate.judge_pending().await.unwrap();
         gate.drive_sagas().await.unwrap();

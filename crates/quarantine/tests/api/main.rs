@@ -91,7 +91,7 @@ impl Platform {
                 db: gate_db.clone(),
                 v2: V2Client::new(&format!("http://{v2}"), GATE.into()).unwrap(),
                 thresholds: Thresholds::default(),
-                policy: trizone_gate::Policy::default(),
+                policy: trizone_gate::Policy::direct(),
                 replica: "gate-test".into(),
                 cluster: None,
             },

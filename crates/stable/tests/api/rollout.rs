@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use trizone_core::RolloutPlan;
+use trizone_http::auth::key_id;
 use trizone_stable::shadow::ShadowSettings;
 use trizone_store::production::{self, Deployment, DeploymentStatus};
 use trizone_store::rollouts;
@@ -71,11 +71,6 @@ impl TestApp {
     }
 }
 
-/// The id V2 knows a token's key by.
-fn key_id(token: &str) -> String {
-    hex::encode(&Sha256::digest(token.as_bytes())[..6])
-}
-
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn a_canary_answers_the_keys_in_its_share_and_each_key_stays_on_its_side(owner: PgPool) {
     let app = TestApp::spawn(owner).await;
@@ -133,6 +128,66 @@ async fn a_canary_answers_the_keys_in_its_share_and_each_key_stays_on_its_side(o
     .await
     .unwrap();
     assert_eq!(requests.unwrap_or(0) as f64, canary);
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_failed_canary_answer_is_answered_by_the_stable_one_and_counted_against_the_canary(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    let stable = app.promote(0.0).await;
+    app.sim.state.set_profile(
+        "gpt-broken",
+        serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
+    );
+    let broken = app
+        .roll_out(app.configuration_of("gpt-broken", 0.0), 100.0, 0.0)
+        .await;
+    for _ in 0..3 {
+        let response = app.review(END_USER, &python_file()).await;
+        assert_eq!(response.status(), 201);
+        let review: Value = response.json().await.unwrap();
+        assert_eq!(review["deployment"]["id"], stable.id.to_string());
+        assert_eq!(review["outcome"], "ok");
+        assert_eq!(review["findings"][0]["line_start"], 2);
+        assert_eq!(review["fallback"]["reason"], "server", "{review}");
+        assert!(
+            review["fallback"]["from"]
+                .as_str()
+                .unwrap()
+                .ends_with("/gpt-broken"),
+            "{review}"
+        );
+    }
+    let scraped = app.metrics().await;
+    assert_eq!(metric(&scraped, "v2_canary_failovers_total"), Some(3.0));
+    assert_eq!(
+        metric(
+            &scraped,
+            "v2_role_reviews_total{outcome=\"error\",role=\"canary\"}"
+        ),
+        Some(3.0)
+    );
+    // The canary's failures are in its SLO windows, where the gate judges
+    // it; what the user got is the one review kept.
+    app.wait_until_written().await;
+    let windows = sqlx::query!(
+        r#"SELECT sum(requests)::int8 AS "requests!", sum(errors)::int8 AS "errors!"
+           FROM production.slo_metrics WHERE deployment_id = $1"#,
+        broken.id
+    )
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!((windows.requests, windows.errors), (3, 3));
+    let kept: Vec<uuid::Uuid> = sqlx::query_scalar!(
+        "SELECT deployment_id FROM production.code_reviews ORDER BY created_at"
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(kept, [stable.id; 3]);
     app.finish().await;
 }
 

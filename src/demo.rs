@@ -383,6 +383,9 @@ async fn roll_out(
     let Some(deployment) = outcome.decision.as_ref().and_then(|d| d.deployment_id) else {
         return Ok(());
     };
+    if serves_everyone(zones, &outcome.fingerprint).await? {
+        return say("   progressive delivery is off here: it serves everyone at once");
+    }
     let breakage = candidate.fails_live.map(|rate| live::Breakage {
         model: candidate.model,
         profile: &candidate.profile,

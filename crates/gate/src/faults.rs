@@ -15,8 +15,15 @@ pub enum Step {
     SmokeStarted,
     /// `smoke_passed` is stored.
     SmokePassed,
-    /// The enabling transaction committed.
+    /// The enabling transaction committed (a direct promotion, or a
+    /// rollout's last step).
     Enabled,
+    /// The transaction that starts a rollout (shadowing or canary) committed.
+    RolloutStarted,
+    /// A rollout step passed and the next one's transaction committed.
+    StepPassed,
+    /// A rollout step failed and the abort's transaction committed.
+    StepFailed,
 }
 
 /// Crash injection for tests: the saga fails right after the step, as if

@@ -24,6 +24,8 @@ use trizone_store::slo;
 
 use crate::Gate;
 use crate::error::GateError;
+#[cfg(feature = "faults")]
+use crate::faults::Step;
 use crate::quarantine::Evidence;
 
 /// Where a rollout stands, as admins read it.
@@ -187,7 +189,10 @@ impl Gate {
                 .rollout_steps
                 .with_label_values(&["passed"])
                 .inc();
-            return self.enable(deployment, Some(rollout)).await;
+            self.enable(deployment, Some(rollout)).await?;
+            #[cfg(feature = "faults")]
+            self.faults.check(Step::Enabled)?;
+            return Ok(());
         };
         let mut tx = self.db.begin().await?;
         if deployment.status == DeploymentStatus::Shadowing {
@@ -219,6 +224,8 @@ impl Gate {
             .inc();
         self.metrics.rollout_share.set(share);
         tracing::info!(deployment = %deployment.id, share, "rollout step passed");
+        #[cfg(feature = "faults")]
+        self.faults.check(Step::StepPassed)?;
         Ok(())
     }
 
@@ -313,6 +320,8 @@ impl Gate {
             self.metrics.quarantines.inc();
         }
         tracing::warn!(deployment = %deployment.id, %failure, "rollout aborted");
+        #[cfg(feature = "faults")]
+        self.faults.check(Step::StepFailed)?;
         Ok(())
     }
 

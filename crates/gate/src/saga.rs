@@ -116,6 +116,8 @@ impl Gate {
                 return Ok(());
             }
             if self.begin_rollout(&deployment).await? {
+                #[cfg(feature = "faults")]
+                self.faults.check(Step::RolloutStarted)?;
                 return Ok(());
             }
             let started = Instant::now();

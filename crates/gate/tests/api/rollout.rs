@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use trizone_core::ExperimentStatus;
+use trizone_gate::{GateError, Step};
 use trizone_store::production;
 use trizone_testkit::{END_USERS, key_id};
 use uuid::Uuid;
@@ -300,5 +301,140 @@ async fn admins_pause_resume_promote_and_abort_and_bad_plans_are_refused(owner: 
     );
     assert_ne!(stable, 0);
     app.audit_is_intact().await;
+    app.finish().await;
+}
+
+/// Drives end-user traffic and a fresh gate armed to die after `step`,
+/// round after round, until it does.
+async fn until_crash_after(app: &TestApp, step: Step) {
+    for _ in 0..MAX_ROUNDS {
+        app.traffic().await;
+        let (doomed, pool) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
+        doomed.faults.crash_after(step);
+        let driven = doomed.drive_sagas().await;
+        drop(doomed);
+        pool.close().await;
+        match driven {
+            Ok(()) => {}
+            Err(GateError::InjectedCrash(at)) if at == step => return,
+            Err(other) => panic!("expected a crash after {step:?}, got {other:?}"),
+        }
+    }
+    panic!("the rollout never reached {step:?}");
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_gate_killed_after_each_rollout_move_is_carried_on_by_the_next(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    app.promote(0.0).await;
+    assert_eq!(app.set_plan(plan(1.0, &[50.0, 100.0])).await.status(), 200);
+
+    // A good candidate: the gate dies right after it starts the rollout,
+    // after the shadow step passes, and after the last step enables it.
+    let good = app
+        .evaluated(&app.configuration(MODEL, 0.5), Measured::passing())
+        .await;
+    let (doomed, pool) = engine(&app.owner, &app.v2_url(), Policy::default()).await;
+    let decision = doomed
+        .judge_now(good.experiment, "admin:test")
+        .await
+        .unwrap();
+    let good_deployment = decision.deployment_id.unwrap();
+    doomed.faults.crash_after(Step::RolloutStarted);
+    assert!(matches!(
+        doomed.drive_sagas().await,
+        Err(GateError::InjectedCrash(Step::RolloutStarted))
+    ));
+    drop(doomed);
+    pool.close().await;
+    assert_eq!(app.deployment_status(good_deployment).await, "shadowing");
+    until_crash_after(&app, Step::StepPassed).await;
+    assert_eq!(app.deployment_status(good_deployment).await, "canary");
+    until_crash_after(&app, Step::Enabled).await;
+    // What the dead gates committed stands; the next finds nothing to redo.
+    app.gate.drive_sagas().await.unwrap();
+    assert_eq!(app.deployment_status(good_deployment).await, "active");
+    assert_eq!(
+        app.status(good.experiment).await,
+        ExperimentStatus::Promoted
+    );
+    assert_eq!(app.rollout().await["rollout"], Value::Null);
+
+    // A candidate whose every canary call fails: the gate dies right after
+    // aborting it, and the next one quarantines nothing twice.
+    assert_eq!(app.set_plan(plan(0.0, &[50.0, 100.0])).await.status(), 200);
+    let broken = app
+        .evaluated(&app.configuration("broken-model", 0.0), Measured::passing())
+        .await;
+    let decision = app.judge(broken.experiment).await;
+    let broken_deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.deployment_status(broken_deployment).await, "canary");
+    // It passed its smoke test; live, it fails every call.
+    app.sim.state.set_profile(
+        "broken-model",
+        serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
+    );
+    until_crash_after(&app, Step::StepFailed).await;
+    app.gate.drive_sagas().await.unwrap();
+    assert_eq!(app.deployment_status(broken_deployment).await, "failed");
+    assert_eq!(
+        app.status(broken.experiment).await,
+        ExperimentStatus::Quarantined
+    );
+    let counts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT action, count(*) FROM audit.event_log
+         WHERE action IN ('gate.rollout_started', 'gate.rollout_advanced', 'gate.rollout_aborted', 'gate.promoted', 'gate.quarantined')
+         GROUP BY action ORDER BY action",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    let counts: Vec<(&str, i64)> = counts.iter().map(|(a, n)| (a.as_str(), *n)).collect();
+    assert_eq!(
+        counts,
+        [
+            ("gate.promoted", 2),
+            ("gate.quarantined", 1),
+            ("gate.rollout_aborted", 1),
+            ("gate.rollout_advanced", 1),
+            ("gate.rollout_started", 2),
+        ]
+    );
+    assert_eq!(
+        production::active(&app.owner).await.unwrap().unwrap().id,
+        good_deployment
+    );
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn without_an_admins_plan_a_second_promotion_rolls_out_unless_the_operator_says_not(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    app.promote(0.0).await;
+    for (temperature, policy, expected) in [
+        (0.1, Policy::direct(), "active"),
+        (0.2, Policy::default(), "shadowing"),
+    ] {
+        let candidate = app
+            .evaluated(&app.configuration(MODEL, temperature), Measured::passing())
+            .await;
+        let (gate, pool) = engine(&app.owner, &app.v2_url(), policy).await;
+        let decision = gate
+            .judge_now(candidate.experiment, "admin:test")
+            .await
+            .unwrap();
+        gate.drive_sagas().await.unwrap();
+        let deployment = decision.deployment_id.unwrap();
+        assert_eq!(app.deployment_status(deployment).await, expected);
+        if expected == "shadowing" {
+            let rollout = gate.rollout_view().await.unwrap().unwrap();
+            assert_eq!(rollout.plan, trizone_core::RolloutPlan::default());
+            assert_eq!((rollout.stage, rollout.shadow_sample), ("shadow", 0.2));
+        }
+        pool.close().await;
+    }
     app.finish().await;
 }

@@ -3,7 +3,9 @@
 # scripts for a review and for the same chat request sent straight to the
 # simulator, and closed-loop measurement (median of REPEATS runs).
 # Sourced after common.sh, with SIM_PORT, V2_PORT, WORK, TOKEN, REPEATS
-# and SECONDS_PER_RUN set; `start_bench` sets DB_URL and V2_PID.
+# and SECONDS_PER_RUN set (and SIM_FLAGS, to start the simulator other
+# than with a control token); `start_bench` sets DB_URL and V2_PID. V2
+# also accepts SCRAPER_TOKEN (set below) on its /metrics.
 # shellcheck shell=bash
 
 PIDS=()
@@ -12,6 +14,7 @@ cleanup() {
     wait 2>/dev/null || true
 }
 trap cleanup EXIT
+SCRAPER_TOKEN=bench-scraper-token-0123456789
 
 ensure_wrk() {
     if ! command -v wrk >/dev/null 2>&1; then
@@ -55,14 +58,16 @@ start_services() {
     printf 'sk-bench\n' >"$WORK/sim-key"
     printf 'providers:\n  - name: sim-openai\n    api: openai\n    base_url: http://127.0.0.1:%s/v1\n    key_file: %s\n' \
         "$SIM_PORT" "$ROOT/$WORK/sim-key" >"$WORK/providers.yaml"
-    RUST_LOG=warn target/release/trizone-sim --port "$SIM_PORT" --control-token bench-control \
+    # shellcheck disable=SC2086 # flags, split on purpose
+    RUST_LOG=warn target/release/trizone-sim --port "$SIM_PORT" ${SIM_FLAGS:---control-token bench-control} \
         >"$WORK/sim.log" 2>&1 &
     PIDS+=($!)
     TOKEN_HASH=$(printf '%s' "$TOKEN" | sha256sum | cut -d' ' -f1)
+    SCRAPER_HASH=$(printf '%s' "$SCRAPER_TOKEN" | sha256sum | cut -d' ' -f1)
     RUST_LOG=warn TRIZONE_LOG_FORMAT=json TRIZONE_PROVIDERS_FILE="$ROOT/$WORK/providers.yaml" \
         TRIZONE_V2_LISTEN="127.0.0.1:$V2_PORT" \
         TRIZONE_V2_DATABASE_URL="${PG_SERVER_URL/postgres@/trizone_stable@}/trizone_bench" \
-        TRIZONE_API_KEYS="end_user:$TOKEN_HASH" \
+        TRIZONE_API_KEYS="end_user:$TOKEN_HASH,scraper:$SCRAPER_HASH" \
         TRIZONE_V2_RATE_PER_MINUTE=100000000 TRIZONE_V2_RATE_BURST=1000000 \
         target/release/trizone-stable >"$WORK/v2.log" 2>&1 &
     V2_PID=$!

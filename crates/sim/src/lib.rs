@@ -9,6 +9,7 @@
 pub mod answer;
 pub mod control;
 pub mod dataset;
+pub mod fixed;
 pub mod profile;
 pub mod reply;
 pub mod shape;

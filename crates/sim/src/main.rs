@@ -25,14 +25,33 @@ struct Args {
     #[arg(long)]
     profiles: Option<PathBuf>,
     /// The bearer token `/control` requires.
-    #[arg(long, env = "TRIZONE_SIM_CONTROL_TOKEN", hide_env_values = true)]
-    control_token: String,
+    #[arg(
+        long,
+        env = "TRIZONE_SIM_CONTROL_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "fixed"
+    )]
+    control_token: Option<String>,
+    /// Answer every chat completion at once with one fixed review, and
+    /// nothing else: the upstream of gateway benchmarks.
+    #[arg(long, conflicts_with_all = ["dataset", "profiles"])]
+    fixed: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     trizone_http::telemetry::init(trizone_http::telemetry::LogFormat::Text);
     let args = Args::parse();
+    let Some(control_token) = args.control_token.as_deref().filter(|_| !args.fixed) else {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+            .await
+            .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))?;
+        tracing::info!(address = %listener.local_addr()?, "trizone-sim serving one fixed review");
+        axum::serve(listener, trizone_sim::fixed::router())
+            .with_graceful_shutdown(trizone_http::serve::shutdown_signal())
+            .await?;
+        return Ok(());
+    };
     let dataset = match &args.dataset {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -44,8 +63,7 @@ async fn main() -> anyhow::Result<()> {
         None => Dataset::default(),
     };
     let sim =
-        trizone_sim::RunningSim::start_with(args.seed, dataset, args.port, &args.control_token)
-            .await?;
+        trizone_sim::RunningSim::start_with(args.seed, dataset, args.port, control_token).await?;
     if let Some(path) = &args.profiles {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;

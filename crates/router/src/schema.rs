@@ -11,6 +11,7 @@ use std::sync::LazyLock;
 
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::output::RawReview;
 
@@ -34,9 +35,26 @@ static REVIEW: LazyLock<Value> = LazyLock::new(|| {
     value
 });
 
+/// The schema as JSON text, written once: every request carries it
+/// (about 1.4 KB), and copying text costs less than serializing a tree.
+static REVIEW_TEXT: LazyLock<Box<RawValue>> = LazyLock::new(|| serialized(&REVIEW));
+
+#[expect(
+    clippy::expect_used,
+    reason = "a JSON value always serializes: its keys are strings"
+)]
+fn serialized(value: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(value).expect("a JSON value serializes")
+}
+
 /// The review's schema.
 pub fn review() -> &'static Value {
     &REVIEW
+}
+
+/// The review's schema, serialized, for request bodies.
+pub fn review_text() -> &'static RawValue {
+    &REVIEW_TEXT
 }
 
 /// Drops `format` (`uint32` and the like): a hint for Rust, not a JSON

@@ -41,7 +41,7 @@ impl AnthropicProvider {
             [Tool {
                 name: schema::NAME,
                 description: schema::DESCRIPTION,
-                input_schema: schema::review(),
+                input_schema: schema::review_text(),
             }]
         });
         Self {
@@ -76,7 +76,7 @@ struct Message<'a> {
 struct Tool {
     name: &'static str,
     description: &'static str,
-    input_schema: &'static Value,
+    input_schema: &'static serde_json::value::RawValue,
 }
 
 /// `{"type": "tool", "name": ...}`: the model must call that tool.

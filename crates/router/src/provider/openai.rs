@@ -10,7 +10,6 @@ use async_openai::middleware::{HttpRequestFactory, ReqwestService};
 use async_openai::types::chat::{CompletionUsage, CreateChatCompletionResponse, FinishReason};
 use futures::future::BoxFuture;
 use serde::Serialize;
-use serde_json::Value;
 
 use super::{
     ChatProvider, Completion, Tokens, error_message, http_error, refused, retry_after,
@@ -47,7 +46,7 @@ impl OpenAiProvider {
                 json_schema: Some(JsonSchema {
                     name: crate::schema::NAME,
                     description: crate::schema::DESCRIPTION,
-                    schema: crate::schema::review(),
+                    schema: crate::schema::review_text(),
                     strict: true,
                 }),
             }
@@ -94,7 +93,7 @@ struct ResponseFormat {
 struct JsonSchema {
     name: &'static str,
     description: &'static str,
-    schema: &'static Value,
+    schema: &'static serde_json::value::RawValue,
     strict: bool,
 }
 

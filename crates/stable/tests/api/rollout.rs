@@ -69,6 +69,16 @@ impl TestApp {
         }
         candidate
     }
+
+    /// [`TestApp::roll_out`] of a candidate whose every call fails.
+    async fn roll_out_broken(&self, share: f64, sample: f64) -> Deployment {
+        self.sim.state.set_profile(
+            "gpt-broken",
+            serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
+        );
+        self.roll_out(self.configuration_of("gpt-broken", 0.0), share, sample)
+            .await
+    }
 }
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
@@ -137,13 +147,7 @@ async fn a_failed_canary_answer_is_answered_by_the_stable_one_and_counted_agains
 ) {
     let app = TestApp::spawn(owner).await;
     let stable = app.promote(0.0).await;
-    app.sim.state.set_profile(
-        "gpt-broken",
-        serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
-    );
-    let broken = app
-        .roll_out(app.configuration_of("gpt-broken", 0.0), 100.0, 0.0)
-        .await;
+    let broken = app.roll_out_broken(100.0, 0.0).await;
     for _ in 0..3 {
         let response = app.review(END_USER, &python_file()).await;
         assert_eq!(response.status(), 201);
@@ -196,13 +200,7 @@ async fn a_shadow_never_changes_an_answer_and_is_recorded_beside_it(owner: PgPoo
     let app = TestApp::spawn(owner).await;
     let stable = app.promote(0.0).await;
     // A candidate whose every call fails: users must not notice.
-    app.sim.state.set_profile(
-        "gpt-broken",
-        serde_json::from_value(json!({"errors": {"server": 1.0}})).unwrap(),
-    );
-    let broken = app
-        .roll_out(app.configuration_of("gpt-broken", 0.0), 0.0, 1.0)
-        .await;
+    let broken = app.roll_out_broken(0.0, 1.0).await;
     let mut reviews = Vec::new();
     for token in [END_USER, OTHER_USER] {
         for _ in 0..5 {

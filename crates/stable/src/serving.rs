@@ -57,7 +57,9 @@ pub async fn serve(
         reviewed.result.is_err(),
     );
     Served {
-        id: Uuid::new_v4(),
+        // Time-ordered, so each review lands at the right edge of the
+        // primary-key index instead of on a random page of it.
+        id: Uuid::now_v7(),
         deployment: active.deployment_ref(),
         request,
         requested_by: requested_by.to_owned(),

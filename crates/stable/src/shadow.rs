@@ -82,10 +82,11 @@ impl Shadow {
     }
 
     /// Whether review `id` falls in a `sample` share of requests, read from
-    /// the random bits of its (v4) id: independent of the user and the code.
+    /// the random bits of its id (the last 32 of a v7 id are random; its
+    /// first ones are the time): independent of the user and the code.
     pub fn sampled(id: Uuid, sample: f64) -> bool {
         let bytes = id.as_bytes();
-        let bucket = u16::from_be_bytes([bytes[0], bytes[1]]) % 10_000;
+        let bucket = u16::from_be_bytes([bytes[14], bytes[15]]) % 10_000;
         f64::from(bucket) < sample * 10_000.0
     }
 
@@ -161,7 +162,7 @@ async fn mirror(state: &AppState, job: ShadowJob) {
             agree(&job.stable_findings, &found)
         });
     let record = ShadowRecord {
-        id: Uuid::new_v4(),
+        id: Uuid::now_v7(),
         deployment_id: job.candidate.id,
         stable_deployment_id: job.stable_id,
         review_id: job.review_id,
@@ -221,12 +222,13 @@ mod tests {
     }
 
     #[test]
-    fn a_sample_takes_its_share_of_random_ids() {
+    fn a_sample_takes_its_share_of_review_ids() {
+        // Review ids made in a burst share their time bits.
         let sampled = (0..20_000)
-            .filter(|_| Shadow::sampled(Uuid::new_v4(), 0.1))
+            .filter(|_| Shadow::sampled(Uuid::now_v7(), 0.1))
             .count();
         assert!((1_600..2_400).contains(&sampled), "{sampled}");
-        assert!(!Shadow::sampled(Uuid::new_v4(), 0.0));
-        assert!(Shadow::sampled(Uuid::new_v4(), 1.0));
+        assert!(!Shadow::sampled(Uuid::now_v7(), 0.0));
+        assert!(Shadow::sampled(Uuid::now_v7(), 1.0));
     }
 }

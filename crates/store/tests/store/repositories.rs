@@ -330,3 +330,64 @@ async fn a_case_key_is_what_the_migration_backfills_older_cases_with(owner: PgPo
         trizone_core::case_key("go", "naïve/ü.go", "// ½ × π\nfunc f() {}\n")
     );
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_review_must_name_a_deployment_that_exists_and_stays(owner: PgPool) {
+    let v1 = pool_as(&owner, DbRole::Experiment).await;
+    let gate = pool_as(&owner, DbRole::Gate).await;
+    let v2 = pool_as(&owner, DbRole::Stable).await;
+    let experiment = register(&v1, "reviewed", 0.0).await;
+    let deployment = production::insert_pending(
+        &gate,
+        experiment.id,
+        &experiment.fingerprint,
+        &experiment.configuration,
+    )
+    .await
+    .unwrap();
+    let insert = |deployments: Vec<uuid::Uuid>| {
+        sqlx::query(
+            "INSERT INTO production.code_reviews
+                 (deployment_id, fingerprint, language, code_bytes, code_sha256, outcome,
+                  latency_ms, requested_by)
+             SELECT d, 'f', 'python', 1, 'h', 'ok', 1, 'k' FROM UNNEST($1::uuid[]) d",
+        )
+        .bind(deployments)
+        .execute(&v2)
+    };
+    insert(vec![deployment.id, deployment.id]).await.unwrap();
+    // One review naming an unknown deployment refuses its whole batch.
+    let unknown = uuid::Uuid::new_v4();
+    let error = insert(vec![deployment.id, unknown]).await.unwrap_err();
+    let refused = StoreError::from(error);
+    assert!(
+        matches!(&refused, StoreError::Constraint { constraint, .. }
+            if constraint == "code_reviews_deployment_id_fkey"),
+        "{refused:?}"
+    );
+    assert!(
+        refused.to_string().contains(&unknown.to_string()),
+        "{refused}"
+    );
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM production.code_reviews")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(stored, 2);
+    // Not even the owner can take a deployment from the reviews naming it.
+    for statement in [
+        "DELETE FROM production.deployments",
+        "UPDATE production.deployments SET id = gen_random_uuid()",
+        "TRUNCATE production.deployments CASCADE",
+    ] {
+        let error = sqlx::query(statement).execute(&owner).await.unwrap_err();
+        assert!(
+            error.to_string().contains("deployments are permanent"),
+            "{statement}: {error}"
+        );
+    }
+    // Moving a deployment through its states still works.
+    let mut tx = gate.begin().await.unwrap();
+    production::activate(&mut tx, deployment.id).await.unwrap();
+    tx.commit().await.unwrap();
+}

@@ -223,7 +223,7 @@ impl ModelRouter {
             .as_ref()
             .ok()
             .and_then(|c| c.answer.as_ref().ok())
-            .map(|text| text.chars().take(ANSWER_CHARS).collect());
+            .map(|text| first_chars(text, ANSWER_CHARS).to_owned());
         // Tokens are paid for even when the answer turns out to be unusable.
         let parsed = result
             .and_then(|completion| completion.answer)
@@ -359,6 +359,26 @@ fn single_failure(error: CallError, calls: &[CallOutcome]) -> RouterError {
     }
 }
 
+/// The first `n` characters of `text`, borrowed.
+fn first_chars(text: &str, n: usize) -> &str {
+    text.char_indices()
+        .nth(n)
+        .map_or(text, |(end, _)| &text[..end])
+}
+
 fn millis(elapsed: Duration) -> f64 {
     elapsed.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_chars;
+
+    #[test]
+    fn an_answer_is_cut_by_characters_not_bytes() {
+        assert_eq!(first_chars("héllo", 2), "hé");
+        assert_eq!(first_chars("héllo", 5), "héllo");
+        assert_eq!(first_chars("héllo", 50), "héllo");
+        assert_eq!(first_chars("", 3), "");
+    }
 }

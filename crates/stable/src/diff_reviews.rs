@@ -178,5 +178,5 @@ async fn review_file(
             placed.is_some()
         });
     }
-    serving::record(state, role, served)
+    serving::record(state, role, served, ReviewResponse::clone)
 }

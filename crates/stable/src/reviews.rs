@@ -91,17 +91,14 @@ pub async fn create(
         .ok_or_else(no_deployment)?;
     let (role, served) = serving::answer(&state, &pick, request, &caller.key_id).await;
     serving::mirror(&state, &pick, &served);
-    let (response, failure) = serving::record(&state, role, served);
+    let ((id, body), failure) = serving::record(&state, role, served, |review| {
+        (review.id, represent(representation, review))
+    });
     if let Some(error) = failure {
         return Err(error);
     }
-    let location = [(header::LOCATION, format!("/api/v2/reviews/{}", response.id))];
-    Ok((
-        StatusCode::CREATED,
-        location,
-        represent(representation, response),
-    )
-        .into_response())
+    let location = [(header::LOCATION, format!("/api/v2/reviews/{id}"))];
+    Ok((StatusCode::CREATED, location, body).into_response())
 }
 
 /// Before the first promotion there is nothing to review with.
@@ -112,12 +109,13 @@ pub fn no_deployment() -> ApiError {
 }
 
 /// One review, as JSON (the answer to a request for one file) or as SARIF.
-fn represent(representation: Representation, review: ReviewResponse) -> Response {
+fn represent(representation: Representation, review: &ReviewResponse) -> Response {
     match representation {
-        Representation::Json => Json(ReviewAnswer::File(review)).into_response(),
+        // `ReviewAnswer` is untagged: a file's answer is the review itself.
+        Representation::Json => Json(review).into_response(),
         Representation::Sarif => sarif(SarifLog::of(
             &review.deployment,
-            std::slice::from_ref(&review),
+            std::slice::from_ref(review),
             &[],
         )),
     }
@@ -183,7 +181,7 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let review = find(&state, id, auth.caller()).await?;
     // A review read back is the file review it was answered as.
-    Ok(represent(representation, review))
+    Ok(represent(representation, &review))
 }
 
 /// Finds a review the caller may see, written or still queued.

@@ -169,9 +169,15 @@ pub fn mirror(state: &AppState, pick: &Pick, served: &Served) {
 }
 
 /// Counts `served` under `role`, queues its record and returns what the
-/// user gets: the review, and the error to answer instead when no model
-/// answered.
-pub fn record(state: &AppState, role: Role, served: Served) -> (ReviewResponse, Option<ApiError>) {
+/// user gets: `answer` made of the review (before the record is queued, so
+/// the review is not copied for it), and the error to answer instead when
+/// no model answered.
+pub fn record<T>(
+    state: &AppState,
+    role: Role,
+    served: Served,
+    answer: impl FnOnce(&ReviewResponse) -> T,
+) -> (T, Option<ApiError>) {
     observe_role(
         state,
         role,
@@ -180,10 +186,10 @@ pub fn record(state: &AppState, role: Role, served: Served) -> (ReviewResponse, 
     );
     let failure = served.failure(state);
     let record = ReviewRecord::from(served);
-    let review = record.review.clone();
+    let answer = answer(&record.review);
     // A full buffer is counted by the recorder; the user still gets the review.
     let _ = state.recorder.push(Record::Review(Box::new(record)));
-    (review, failure)
+    (answer, failure)
 }
 
 impl From<Served> for ReviewRecord {

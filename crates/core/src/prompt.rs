@@ -76,14 +76,17 @@ impl<'a> Template<'a> {
     }
 
     pub fn render(&self, input: PromptInput<'_>) -> String {
-        let mut out = String::new();
+        let text = |piece: &Piece<'a>| match piece {
+            Piece::Text(text) => *text,
+            Piece::Slot(Placeholder::Code) => input.code,
+            Piece::Slot(Placeholder::Language) => input.language,
+            Piece::Slot(Placeholder::Path) => input.path,
+        };
+        // Sized once: the code may be 256 KiB, and growing by doubling
+        // would copy it again at each step.
+        let mut out = String::with_capacity(self.pieces.iter().map(|p| text(p).len()).sum());
         for piece in &self.pieces {
-            out.push_str(match piece {
-                Piece::Text(text) => text,
-                Piece::Slot(Placeholder::Code) => input.code,
-                Piece::Slot(Placeholder::Language) => input.language,
-                Piece::Slot(Placeholder::Path) => input.path,
-            });
+            out.push_str(text(piece));
         }
         out
     }

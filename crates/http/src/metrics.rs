@@ -86,28 +86,30 @@ impl HttpMetrics {
 
 /// Middleware recording every request.
 pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    // Both are cheap to clone (a shared string, a known method).
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     metrics.active.inc();
     let started = Instant::now();
     let response = next.run(request).await;
     metrics.active.dec();
     let status = response.status();
+    let (method, route) = (
+        method.as_str(),
+        route.as_ref().map_or("unmatched", MatchedPath::as_str),
+    );
     metrics
         .duration
-        .with_label_values(&[&method, &route])
+        .with_label_values(&[method, route])
         .observe(started.elapsed().as_secs_f64());
     metrics
         .requests
-        .with_label_values(&[&method, &route, status.as_str()])
+        .with_label_values(&[method, route, status.as_str()])
         .inc();
     if status.is_server_error() {
         metrics
             .errors
-            .with_label_values(&[&method, &route, status.as_str()])
+            .with_label_values(&[method, route, status.as_str()])
             .inc();
     }
     response

@@ -13,7 +13,7 @@ mod upgrade;
 
 use sqlx::PgPool;
 use trizone_core::{Configuration, Format};
-use trizone_store::{DbRole, experiments};
+use trizone_store::{DbRole, experiments, production};
 
 /// A pool on the test's database, logged in as `role`.
 pub async fn pool_as(owner: &PgPool, role: DbRole) -> PgPool {
@@ -49,4 +49,23 @@ pub async fn register(pool: &PgPool, name: &str, temperature: f64) -> experiment
         reevaluation_of: None,
     };
     experiments::insert(pool, new).await.unwrap()
+}
+
+/// Registers configuration `name` through V1 (`v1`) and makes it a pending
+/// deployment through the gate (`gate`).
+pub async fn deploy_pending(
+    v1: &PgPool,
+    gate: &PgPool,
+    name: &str,
+    temperature: f64,
+) -> production::Deployment {
+    let experiment = register(v1, name, temperature).await;
+    production::insert_pending(
+        gate,
+        experiment.id,
+        &experiment.fingerprint,
+        &experiment.configuration,
+    )
+    .await
+    .unwrap()
 }

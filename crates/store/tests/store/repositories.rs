@@ -5,7 +5,7 @@ use trizone_core::{ExperimentStatus, Language, Mover};
 use trizone_store::datasets::{self, NewCase};
 use trizone_store::{DbRole, StoreError, experiments, production, quarantine};
 
-use crate::{configuration, pool_as, register};
+use crate::{configuration, deploy_pending, pool_as, register};
 
 #[sqlx::test(migrator = "trizone_store::MIGRATOR")]
 async fn migrating_again_is_a_no_op(owner: PgPool) {
@@ -235,15 +235,7 @@ async fn activation_moves_the_pointer_and_keeps_the_rollback_target(owner: PgPoo
     let v2 = pool_as(&owner, DbRole::Stable).await;
     let mut deployed = Vec::new();
     for (name, temperature) in [("first", 0.0), ("second", 0.1)] {
-        let experiment = register(&v1, name, temperature).await;
-        let deployment = production::insert_pending(
-            &gate,
-            experiment.id,
-            &experiment.fingerprint,
-            &experiment.configuration,
-        )
-        .await
-        .unwrap();
+        let deployment = deploy_pending(&v1, &gate, name, temperature).await;
         let mut tx = gate.begin().await.unwrap();
         production::activate(&mut tx, deployment.id).await.unwrap();
         tx.commit().await.unwrap();
@@ -336,15 +328,7 @@ async fn a_review_must_name_a_deployment_that_exists_and_stays(owner: PgPool) {
     let v1 = pool_as(&owner, DbRole::Experiment).await;
     let gate = pool_as(&owner, DbRole::Gate).await;
     let v2 = pool_as(&owner, DbRole::Stable).await;
-    let experiment = register(&v1, "reviewed", 0.0).await;
-    let deployment = production::insert_pending(
-        &gate,
-        experiment.id,
-        &experiment.fingerprint,
-        &experiment.configuration,
-    )
-    .await
-    .unwrap();
+    let deployment = deploy_pending(&v1, &gate, "reviewed", 0.0).await;
     let insert = |deployments: Vec<uuid::Uuid>| {
         sqlx::query(
             "INSERT INTO production.code_reviews

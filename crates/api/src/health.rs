@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 /// promotion may go ahead without, since it is what makes it pass.
 pub const ACTIVE_DEPLOYMENT_CHECK: &str = "active_deployment";
 
+/// V2's readiness check that the database takes its records.
+pub const RECORDS_CHECK: &str = "records";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HealthStatus {

@@ -136,11 +136,37 @@ impl MatchPolicy {
         let overlaps = p_start <= end && p_end >= start;
         overlaps
             && (!self.require_category
-                || predicted
-                    .category
-                    .trim()
-                    .eq_ignore_ascii_case(expected.category.trim()))
+                || normalize_category(&predicted.category)
+                    == normalize_category(&expected.category))
     }
+}
+
+/// Longest category kept.
+pub const MAX_CATEGORY_CHARS: usize = 64;
+
+/// A category as it is kept and compared: lowercase ASCII letters, digits,
+/// `-`, `_` and single spaces, at most [`MAX_CATEGORY_CHARS`]; any other
+/// character becomes `-`. A model's category reaches SARIF's rule ids,
+/// terminals and CI logs, so it must not carry line breaks, escapes or
+/// markup; `unspecified` stands for one with nothing left.
+pub fn normalize_category(category: &str) -> String {
+    let mut normalized = String::with_capacity(category.len().min(MAX_CATEGORY_CHARS));
+    for c in category.trim().chars().take(MAX_CATEGORY_CHARS) {
+        let c = match c.to_ascii_lowercase() {
+            c @ ('a'..='z' | '0'..='9' | '-' | '_') => c,
+            c if c.is_whitespace() => ' ',
+            _ => '-',
+        };
+        if !(c == ' ' && normalized.ends_with(' ')) {
+            normalized.push(c);
+        }
+    }
+    let trimmed = normalized.trim_end().len();
+    normalized.truncate(trimmed);
+    if normalized.is_empty() {
+        normalized.push_str("unspecified");
+    }
+    normalized
 }
 
 /// Scores a case with a maximum one-to-one matching, so one broad finding
@@ -238,6 +264,22 @@ mod tests {
             category: "bug".into(),
             description: String::new(),
         }
+    }
+
+    #[test]
+    fn categories_are_kept_as_plain_lowercase_words() {
+        assert_eq!(normalize_category(" SQL Injection "), "sql injection");
+        assert_eq!(normalize_category("null/undefined"), "null-undefined");
+        assert_eq!(
+            normalize_category("x\n::error title=pwned::\u{1b}[2J"),
+            "x --error title-pwned----2j"
+        );
+        assert_eq!(normalize_category("[a](http://e.x)"), "-a--http---e-x-");
+        assert_eq!(normalize_category(" \n "), "unspecified");
+        assert_eq!(
+            normalize_category(&"a".repeat(500)).len(),
+            MAX_CATEGORY_CHARS
+        );
     }
 
     fn found(start: u32, end: u32, category: &str) -> Finding {

@@ -21,6 +21,7 @@ pub mod provider;
 pub mod rollout;
 pub mod sequential;
 pub mod slo;
+pub mod text;
 pub mod thresholds;
 
 pub use config::{

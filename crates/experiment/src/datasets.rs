@@ -68,6 +68,12 @@ fn bad_line(number: usize, message: impl std::fmt::Display) -> ApiError {
 }
 
 fn parse_case(number: usize, line: &str, seen: &mut HashSet<String>) -> Result<NewCase, ApiError> {
+    if let Some(path) = trizone_core::text::json_nul_path(line.as_bytes()) {
+        return Err(bad_line(
+            number,
+            format!("{path} must not contain the NUL character (U+0000)"),
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_str(line);
     let case: CaseLine = serde_path_to_error::deserialize(de).map_err(|e| {
         // serde_json places the error "at line 1 column N" of this one
@@ -83,10 +89,13 @@ fn parse_case(number: usize, line: &str, seen: &mut HashSet<String>) -> Result<N
         }
     })?;
     for (field, value) in [("id", &case.id), ("path", &case.path)] {
-        if value.trim().is_empty() || value.chars().count() > 200 {
+        if value.trim().is_empty()
+            || value.chars().count() > 200
+            || value.chars().any(char::is_control)
+        {
             return Err(bad_line(
                 number,
-                format!("{field} must be 1 to 200 characters"),
+                format!("{field} must be 1 to 200 characters, without control characters"),
             ));
         }
     }

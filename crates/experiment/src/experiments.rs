@@ -247,12 +247,7 @@ pub async fn feedback(
     if !(0..=5).contains(&request.score) {
         return Err(ApiError::invalid("score", "must be from 0 to 5"));
     }
-    if request.comment.chars().count() > 2_000 {
-        return Err(ApiError::invalid(
-            "comment",
-            "must be at most 2000 characters",
-        ));
-    }
+    ApiError::check_prose("comment", &request.comment, 2_000)?;
     check_owner(auth.caller(), &experiments::get(&state.db, id).await?)?;
     let feedback_id = experiments::add_feedback(
         &state.db,

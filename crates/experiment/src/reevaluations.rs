@@ -115,6 +115,12 @@ pub async fn create(
     State(state): State<AppState>,
     Json(request): Json<ReevaluationRequest>,
 ) -> Result<(StatusCode, Json<ExperimentView>), ApiError> {
+    if let Some(owner) = &request.owner {
+        ApiError::check_prose("owner", owner, 200)?;
+    }
+    if let Some(description) = &request.description {
+        ApiError::check_prose("description", description, 10_000)?;
+    }
     let v3 = state.v3.as_ref().ok_or_else(|| ApiError::Unavailable {
         message:
             "V3 is not configured (TRIZONE_V1_V3_URL and an experimentation token); nothing was registered"

@@ -78,10 +78,32 @@ impl Parsing {
                 .configuration
                 .validate()
                 .map_err(|e| e.nested_in("configuration"))?;
+            check_text(&request)?;
             Ok(request)
         })
         .await
         .map_err(|e| ApiError::Internal(Box::new(e)))?
+    }
+}
+
+/// Longest description kept.
+const MAX_DESCRIPTION_CHARS: usize = 10_000;
+
+/// Refuses text that cannot be kept: a NUL anywhere in the configuration
+/// (JSON or YAML can both carry one, as `\u0000` or `\0`), and control
+/// characters in the prose around it.
+fn check_text(request: &RegisterRequest) -> Result<(), ApiError> {
+    ApiError::check_prose("description", &request.description, MAX_DESCRIPTION_CHARS)?;
+    if let Some(owner) = &request.owner {
+        ApiError::check_prose("owner", owner, 200)?;
+    }
+    let configuration = serde_json::to_value(&request.configuration).map_err(ApiError::internal)?;
+    match trizone_core::text::value_nul_path(&configuration) {
+        Some(path) => Err(ApiError::invalid(
+            format!("configuration.{path}"),
+            "must not contain the NUL character (U+0000)",
+        )),
+        None => Ok(()),
     }
 }
 

@@ -172,7 +172,8 @@ pub async fn blacklist(
     let fingerprint = Fingerprint::parse(&request.fingerprint)
         .map_err(|e| ApiError::invalid("fingerprint", e))?;
     let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
+    ApiError::check_prose("reason", reason, MAX_REASON_CHARS)?;
+    if reason.is_empty() {
         return Err(ApiError::invalid(
             "reason",
             format!("must say why, in 1 to {MAX_REASON_CHARS} characters"),
@@ -223,7 +224,8 @@ pub async fn rollback(
     Json(request): Json<RollbackRequest>,
 ) -> Result<Json<RollbackResponse>, ApiError> {
     let note = request.reason.trim();
-    if note.is_empty() || note.chars().count() > MAX_REASON_CHARS {
+    ApiError::check_prose("reason", note, MAX_REASON_CHARS)?;
+    if note.is_empty() {
         return Err(ApiError::invalid(
             "reason",
             format!("must say why, in 1 to {MAX_REASON_CHARS} characters"),

@@ -1,13 +1,16 @@
 //! Blacklisting: permanent, by fingerprint, allowed before the fingerprint
-//! was ever seen. If V2 serves that configuration it is rolled back first.
+//! was ever seen. If V2 serves that configuration it is rolled back first;
+//! a rollout of it ends in the blacklist's own transaction, so from its
+//! commit no V2 replica shadows it or sends it a canary share.
 
 use serde_json::json;
 use trizone_core::{ExperimentStatus, Fingerprint};
 use trizone_store::audit::{self, AuditAction, NewEvent};
 use trizone_store::quarantine::{self, BlacklistEntry, Reason};
-use trizone_store::{StoreError, production};
+use trizone_store::{StoreError, production, rollouts};
 
 use crate::Gate;
+use crate::abort::AbortCause;
 use crate::error::GateError;
 use crate::quarantine::Evidence;
 use crate::rollback::RollbackReason;
@@ -49,7 +52,23 @@ impl Gate {
             }
         }
         let mut tx = self.db.begin().await?;
+        // Waits for a saga pass in progress, so no rollout of this
+        // configuration can begin between this look and the commit.
+        sqlx::query!("SELECT pg_advisory_xact_lock($1)", crate::saga::V2_LOCK)
+            .execute(&mut *tx)
+            .await?;
         quarantine::add_to_blacklist(&mut *tx, fingerprint, reason, None, actor).await?;
+        let mut aborted = None;
+        if let Some(rollout) = rollouts::current(&mut *tx).await? {
+            let deployment = production::get(&mut *tx, rollout.deployment_id).await?;
+            if deployment.fingerprint == fingerprint.as_str() {
+                let cause = AbortCause::Blacklisted { reason, by: actor };
+                aborted = self
+                    .abort_in(&mut tx, &deployment, &rollout, cause)
+                    .await?
+                    .map(|aborted| (deployment, aborted));
+            }
+        }
         // Every experiment of this configuration that may still move goes
         // with it, including one V2 served before (still promoted); one
         // mid-run is blacklisted when its run is judged, and one mid-
@@ -87,6 +106,9 @@ impl Gate {
         )
         .await?;
         tx.commit().await?;
+        if let Some((deployment, aborted)) = &aborted {
+            self.aborted(deployment, aborted);
+        }
         self.refresh_blacklist_size_soon();
         let entry = quarantine::blacklist_entry(&self.db, fingerprint)
             .await?

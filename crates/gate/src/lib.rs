@@ -6,6 +6,7 @@
 //! LOCKED`, decisions are unique per run, and sagas and rollbacks hold an
 //! advisory lock.
 
+mod abort;
 pub mod api;
 pub mod blacklist;
 pub mod config;

@@ -13,20 +13,18 @@
 //! go straight to `active`.
 
 use serde_json::{Value, json};
-use trizone_core::{
-    Decision, ExperimentStatus, RolloutPlan, Stage, StepEvidence, StepJudge, Verdict,
-};
+use trizone_core::{Decision, RolloutPlan, Stage, StepEvidence, StepJudge, Verdict};
 use trizone_store::audit::{self, Actor, AuditAction, NewEvent};
 use trizone_store::production::{self, Deployment, DeploymentStatus};
-use trizone_store::quarantine::Reason;
-use trizone_store::rollouts::{self, Rollout, RolloutOutcome};
+use trizone_store::quarantine;
+use trizone_store::rollouts::{self, Rollout};
 use trizone_store::slo;
 
 use crate::Gate;
+use crate::abort::AbortCause;
 use crate::error::GateError;
 #[cfg(feature = "faults")]
 use crate::faults::Step;
-use crate::quarantine::Evidence;
 
 /// Where a rollout stands, as admins read it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -115,7 +113,27 @@ impl Gate {
             tracing::warn!(deployment = %deployment.id, "in rollout without a rollout row");
             return Ok(());
         };
-        if rollout.outcome.is_some() || rollout.paused {
+        if rollout.outcome.is_some() {
+            return Ok(());
+        }
+        // The blacklist's own transaction aborts a rollout of what it
+        // blacklists; this catches one blacklisted before that rule, paused
+        // or not.
+        let fingerprint =
+            trizone_core::Fingerprint::parse(&deployment.fingerprint).map_err(|message| {
+                trizone_store::StoreError::Corrupt {
+                    column: "deployments.fingerprint",
+                    value: message,
+                }
+            })?;
+        if let Some(entry) = quarantine::blacklist_entry(&self.db, &fingerprint).await? {
+            let cause = AbortCause::Blacklisted {
+                reason: &entry.reason,
+                by: &entry.blacklisted_by,
+            };
+            return self.abort(deployment, &rollout, cause).await;
+        }
+        if rollout.paused {
             return Ok(());
         }
         let (evidence, verdict) = self.judge_step(&rollout).await?;
@@ -125,8 +143,12 @@ impl Gate {
                     .await
             }
             Decision::Fail => {
-                self.abort(deployment, &rollout, Some((&evidence, &verdict)), None)
-                    .await
+                self.abort(
+                    deployment,
+                    &rollout,
+                    AbortCause::Failed(&evidence, &verdict),
+                )
+                .await
             }
             Decision::Inconclusive => Ok(()),
         }
@@ -226,102 +248,6 @@ impl Gate {
         tracing::info!(deployment = %deployment.id, share, "rollout step passed");
         #[cfg(feature = "faults")]
         self.faults.check(Step::StepPassed)?;
-        Ok(())
-    }
-
-    /// Ends the rollout without promoting: the candidate's deployment
-    /// fails and V2 serves the stable one alone. A failed step (`judged`)
-    /// quarantines the candidate with the step's evidence; an admin's
-    /// abort (`by`) leaves it in V1.
-    pub(crate) async fn abort(
-        &self,
-        deployment: &Deployment,
-        rollout: &Rollout,
-        judged: Option<(&StepEvidence, &Verdict)>,
-        by: Option<&str>,
-    ) -> Result<(), GateError> {
-        let stage = rollout.stage();
-        let (reason, label) = match stage {
-            Stage::Shadow { .. } => (Reason::Shadow, "shadow"),
-            _ => (Reason::Canary, "canary"),
-        };
-        let failure = match (judged, by) {
-            (Some((_, verdict)), _) => format!(
-                "the {label} step failed on live traffic: {}",
-                verdict
-                    .failed_checks()
-                    .map(|c| c.reason.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            ),
-            (None, Some(by)) => format!("the rollout was aborted by {by}"),
-            (None, None) => "the rollout was aborted".to_owned(),
-        };
-        let gate_actor = Actor::Gate {
-            replica: &self.replica,
-        }
-        .to_string();
-        let actor = by.unwrap_or(&gate_actor);
-        let mut tx = self.db.begin().await?;
-        if !rollouts::end(&mut *tx, deployment.id, RolloutOutcome::Aborted).await? {
-            return Ok(());
-        }
-        production::advance(
-            &mut *tx,
-            deployment.id,
-            deployment.status,
-            DeploymentStatus::Failed,
-            None,
-            Some(&failure),
-        )
-        .await?;
-        let mut quarantined = false;
-        if let Some((evidence, verdict)) = judged {
-            let failed: Vec<Value> = verdict
-                .failed_checks()
-                .filter_map(|c| serde_json::to_value(c).ok())
-                .collect();
-            let evidence = Evidence {
-                reason,
-                failed_checks: Value::Array(failed),
-                metrics: Some(
-                    json!({"step": label, "share": rollout.share, "since": rollout.step_started_at, "evidence": evidence}),
-                ),
-                deployment_id: Some(deployment.id),
-            };
-            quarantined = self
-                .quarantine_if_still(
-                    &mut tx,
-                    deployment.experiment_id,
-                    ExperimentStatus::Evaluated,
-                    evidence,
-                    actor,
-                )
-                .await?;
-        }
-        audit::append(
-            &mut *tx,
-            NewEvent {
-                actor,
-                action: AuditAction::RolloutAborted,
-                subject: deployment.fingerprint.as_str(),
-                details: &json!({"deployment_id": deployment.id, "version": deployment.version, "step": label, "reason": failure, "quarantined": quarantined}),
-            },
-        )
-        .await?;
-        production::notify_active(&mut *tx, deployment.id).await?;
-        tx.commit().await?;
-        self.metrics
-            .rollout_steps
-            .with_label_values(&["failed"])
-            .inc();
-        self.metrics.rollout_share.set(0.0);
-        if quarantined {
-            self.metrics.quarantines.inc();
-        }
-        tracing::warn!(deployment = %deployment.id, %failure, "rollout aborted");
-        #[cfg(feature = "faults")]
-        self.faults.check(Step::StepFailed)?;
         Ok(())
     }
 
@@ -460,7 +386,10 @@ impl Gate {
                 .await?;
                 self.enable(&deployment, Some(&rollout)).await
             }
-            RolloutAction::Abort => self.abort(&deployment, &rollout, None, Some(actor)).await,
+            RolloutAction::Abort => {
+                self.abort(&deployment, &rollout, AbortCause::Admin(actor))
+                    .await
+            }
         }
     }
 

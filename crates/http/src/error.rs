@@ -75,6 +75,18 @@ impl ApiError {
         Self::Internal(error.into())
     }
 
+    /// Refuses `text`, prose a person sent in `field`, that holds control
+    /// characters (tab and line breaks aside) or is longer than `max_chars`.
+    pub fn check_prose(field: &str, text: &str, max_chars: usize) -> Result<(), Self> {
+        if text.chars().count() > max_chars {
+            return Err(Self::invalid(
+                field,
+                format!("must be at most {max_chars} characters"),
+            ));
+        }
+        trizone_core::text::check_prose(text).map_err(|message| Self::invalid(field, message))
+    }
+
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         let detail = FieldError::new(field, message);
         Self::Unprocessable {
@@ -216,6 +228,14 @@ impl From<StoreError> for ApiError {
                 message,
                 field: None,
                 details: vec![FieldError::new(constraint, "refused by this constraint")],
+            },
+            // A client's value the database cannot hold: every text a client
+            // sends is checked first, so this names no field it could have
+            // checked; it is still the request's fault, not the server's.
+            StoreError::InvalidValue { message, .. } => Self::Unprocessable {
+                message: format!("a value cannot be stored: {message}"),
+                field: None,
+                details: Vec::new(),
             },
             StoreError::Domain(domain) => domain.into(),
             error if error.is_transient() => {

@@ -12,7 +12,9 @@ use crate::ApiError;
 /// A JSON body, rejected with an [`ApiError`]: 415 without a JSON content
 /// type, 413 past the body limit, 400 for bad syntax, and 422 for valid
 /// JSON of the wrong shape, naming the field (`configuration.models.primary`)
-/// that `serde_path_to_error` found.
+/// that `serde_path_to_error` found. A U+0000 anywhere is a 422 naming where:
+/// no zone can store one, and a value the database refuses must never get
+/// as far as a writer.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json<T>(pub T);
 
@@ -65,6 +67,12 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Some(path) = trizone_core::text::json_nul_path(bytes) {
+        return Err(ApiError::invalid(
+            path,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
         let (path, shown) = (error.path().to_string(), error.to_string());

@@ -86,10 +86,22 @@ pub fn parse(text: &str, lines: usize) -> Result<ParsedReview, CallError> {
         ));
     }
     Ok(ParsedReview {
-        findings: raw.findings,
-        summary: raw.summary,
+        findings: raw.findings.into_iter().map(clean_finding).collect(),
+        summary: trizone_core::text::clean(&raw.summary).into_owned(),
         recovered,
     })
+}
+
+/// A model's words are kept and shown, in V1, in V2's answers, in SARIF
+/// and on terminals; whoever can steer the model (a prompt injection in
+/// the reviewed code) must not be able to plant a NUL the database refuses,
+/// a terminal escape or a rule id of their choosing.
+fn clean_finding(finding: Finding) -> Finding {
+    Finding {
+        category: trizone_core::findings::normalize_category(&finding.category),
+        message: trizone_core::text::clean(&finding.message).into_owned(),
+        ..finding
+    }
 }
 
 #[cfg(test)]
@@ -101,6 +113,21 @@ mod tests {
         let review = parse(r#" {"findings": [{"line_start": 3, "line_end": 4, "severity": "high", "category": "bug", "message": "off by one"}], "summary": "one bug"} "#, 4).unwrap();
         assert_eq!(review.findings.len(), 1);
         assert_eq!(review.summary, "one bug");
+    }
+
+    #[test]
+    fn what_a_steered_model_plants_is_cleaned_before_anyone_keeps_it() {
+        let answer = r#"{"findings": [{"line_start": 1, "line_end": 1, "severity": "high",
+            "category": "x\n::error title=pwned::owned\u001b]8;;http://e.x\u0007",
+            "message": "nul\u0000 and \u001b[2J clear"}], "summary": "s\u0000\u202e"}"#;
+        let review = parse(answer, 1).unwrap();
+        let finding = &review.findings[0];
+        assert_eq!(
+            finding.category,
+            "x --error title-pwned--owned--8--http---e-x-"
+        );
+        assert_eq!(finding.message, "nul and [2J clear");
+        assert_eq!(review.summary, "s");
     }
 
     #[test]

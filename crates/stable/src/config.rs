@@ -89,6 +89,10 @@ pub struct RecordSettings {
     /// Length of an SLO window, in seconds.
     #[arg(long, env = "TRIZONE_V2_WINDOW_SECONDS", default_value_t = 60)]
     pub window_seconds: u32,
+    /// Seconds the database may refuse every write of records (while it
+    /// answers) before `/readyz` says this replica is not ready.
+    #[arg(long, env = "TRIZONE_V2_REFUSED_WRITES_SECONDS", default_value_t = 30)]
+    pub refused_writes_seconds: u64,
 }
 
 impl Default for RecordSettings {
@@ -98,6 +102,7 @@ impl Default for RecordSettings {
             batch_records: 500,
             flush_ms: 250,
             window_seconds: 60,
+            refused_writes_seconds: 30,
         }
     }
 }

@@ -90,7 +90,11 @@ impl Service {
         ));
         let readiness = Readiness::new(parts.db.clone())
             .database_optional()
-            .with_probe(active::ActiveProbe(active.clone()));
+            .with_probe(active::ActiveProbe(active.clone()))
+            .with_probe(records::RecordsProbe {
+                recorder: Arc::clone(&recorder),
+                patience: std::time::Duration::from_secs(parts.records.refused_writes_seconds),
+            });
         let writer = records::Writer {
             db: parts.db.clone(),
             recorder: Arc::clone(&recorder),

@@ -7,10 +7,13 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
 
 use sqlx::PgPool;
 use tokio::sync::{Notify, watch};
+use trizone_http::ProbeOutcome;
 use trizone_store::StoreError;
 use trizone_store::reviews::{self, FeedbackRecord, ReviewRecord};
 use trizone_store::rollouts::{self, ShadowRecord};
@@ -34,6 +37,43 @@ pub struct Recorder {
     batch: usize,
     wake: Notify,
     metrics: V2Metrics,
+    failing: Mutex<Option<Failing>>,
+}
+
+/// Since when the writer's every attempt has failed, and how.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failing {
+    pub since: Instant,
+    pub cause: FailureCause,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// No connection, or the server is shutting down or out of resources:
+    /// an outage, which V2 rides out by buffering (fail-static).
+    Unreachable,
+    /// The database answers and refuses the write for a reason that is
+    /// not one row's fault (a missing table or column after a bad upgrade,
+    /// say): waiting will not fix it, a person must.
+    Refused,
+}
+
+impl FailureCause {
+    fn of(error: &StoreError) -> Self {
+        let StoreError::Database(error) = error else {
+            return Self::Refused;
+        };
+        let Some(db) = error.as_database_error() else {
+            return Self::Unreachable;
+        };
+        // 08 connection exception, 53 insufficient resources, 57 operator
+        // intervention (shutdown, cannot connect now), 58 system error, 40
+        // transaction rollback (serialization failure, deadlock).
+        match db.code().as_deref().and_then(|code| code.get(..2)) {
+            Some("08" | "53" | "57" | "58" | "40") => Self::Unreachable,
+            _ => Self::Refused,
+        }
+    }
 }
 
 /// The queue was full: the record was dropped (and counted).
@@ -48,7 +88,26 @@ impl Recorder {
             batch: batch.max(1),
             wake: Notify::new(),
             metrics,
+            failing: Mutex::new(None),
         }
+    }
+
+    /// Since when writes have failed, if they are failing.
+    pub fn failing(&self) -> Option<Failing> {
+        *self.failing.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_failing(&self, cause: Option<FailureCause>) {
+        let mut failing = self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        *failing = match (cause, *failing) {
+            (None, _) => None,
+            // A new kind of failure restarts the clock.
+            (Some(cause), Some(old)) if old.cause == cause => Some(old),
+            (Some(cause), _) => Some(Failing {
+                since: Instant::now(),
+                cause,
+            }),
+        };
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Record>>> {
@@ -155,7 +214,10 @@ impl Writer {
                 () = tokio::time::sleep(pause) => {}
                 () = self.recorder.wake.notified() => {}
             }
-            match self.flush().await {
+            let flushed = self.flush().await;
+            self.recorder
+                .set_failing(flushed.as_ref().err().map(FailureCause::of));
+            match flushed {
                 Ok(()) => {
                     if outage {
                         tracing::info!("the database is back: buffered records written");
@@ -282,10 +344,43 @@ fn split(batch: &[Arc<Record>]) -> Split<'_> {
     (reviews, feedback, shadows)
 }
 
+/// `/readyz` on the writer: a replica whose records the database keeps
+/// refusing (not one bad row, which is set aside, but every write) is not
+/// ready, so the orchestrator and the alerts see it. An outage is not this
+/// probe's: V2 rides it out, and the database check reports it.
+#[derive(Debug, Clone)]
+pub struct RecordsProbe {
+    pub recorder: Arc<Recorder>,
+    /// How long writes may be refused before the replica is not ready.
+    pub patience: Duration,
+}
+
+impl trizone_http::Probe for RecordsProbe {
+    fn name(&self) -> &'static str {
+        trizone_api::health::RECORDS_CHECK
+    }
+
+    fn check(&self) -> BoxFuture<'_, ProbeOutcome> {
+        Box::pin(async move {
+            match self.recorder.failing() {
+                Some(Failing {
+                    since,
+                    cause: FailureCause::Refused,
+                }) if since.elapsed() >= self.patience => ProbeOutcome::NotReady(format!(
+                    "the database has refused every write of records for {} s; {} records \
+                     are waiting (see this replica's log)",
+                    since.elapsed().as_secs(),
+                    self.recorder.pending()
+                )),
+                _ => ProbeOutcome::Ready,
+            }
+        })
+    }
+}
+
 /// The database answered and refused these rows; retrying will not help.
+/// A privilege the role lacks is the operator's to fix, but every record
+/// would wait behind it, so it too costs only the records it refuses.
 fn is_rejection(error: &StoreError) -> bool {
-    matches!(
-        error,
-        StoreError::Constraint { .. } | StoreError::PermissionDenied { .. }
-    )
+    error.is_rejected_row() || matches!(error, StoreError::PermissionDenied { .. })
 }

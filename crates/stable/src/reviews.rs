@@ -206,15 +206,19 @@ async fn find(state: &AppState, id: Uuid, caller: &Caller) -> Result<ReviewRespo
     Ok(review)
 }
 
-/// Says how useful a review was.
+/// Says how useful a review was. Each key has one say per review: a
+/// second feedback replaces the first. Feedback is charged to the key's
+/// rate limit like a review.
 #[utoipa::path(
     post, path = "/api/v2/reviews/{id}/feedback", tag = "reviews",
     params(("id" = Uuid, Path, description = "Review id")),
     request_body = FeedbackRequest,
     responses(
         (status = 201, description = "Feedback recorded", body = FeedbackResponse),
+        (status = 200, description = "Feedback recorded in place of this key's earlier feedback on the review", body = FeedbackResponse),
         (status = 404, description = "No such review of yours", body = trizone_http::error::ErrorBody),
-        (status = 422, description = "Satisfaction outside 0-5, or comment too long", body = trizone_http::error::ErrorBody),
+        (status = 422, description = "Satisfaction outside 0-5, or a comment too long or with control characters", body = trizone_http::error::ErrorBody),
+        (status = 429, description = "Rate limited; see Retry-After", body = trizone_http::error::ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -224,17 +228,26 @@ pub async fn feedback(
     Path(id): Path<Uuid>,
     Json(request): Json<FeedbackRequest>,
 ) -> Result<(StatusCode, Json<FeedbackResponse>), ApiError> {
+    let caller = auth.caller();
+    state.rate_limit.check(&caller.key_id).inspect_err(|_| {
+        state.metrics.rate_limited.inc();
+    })?;
     let satisfaction = i16::try_from(request.satisfaction)
         .ok()
         .filter(|s| (0..=5).contains(s))
         .ok_or_else(|| ApiError::invalid("satisfaction", "must be an integer from 0 to 5"))?;
-    if request.comment.chars().count() > MAX_COMMENT_CHARS {
-        return Err(ApiError::invalid(
-            "comment",
-            format!("must be at most {MAX_COMMENT_CHARS} characters"),
-        ));
-    }
-    let review = find(&state, id, auth.caller()).await?;
+    ApiError::check_prose("comment", &request.comment, MAX_COMMENT_CHARS)?;
+    let review = find(&state, id, caller).await?;
+    let replaces = state
+        .recorder
+        .find_feedback(id)
+        .iter()
+        .any(|pending| pending.author == caller.key_id)
+        || trizone_store::reviews::has_feedback_from(&state.db, id, &caller.key_id)
+            .await
+            // The writer replaces it all the same; only the metric could
+            // count it twice, which is no reason to refuse while away.
+            .unwrap_or(false);
     let record = FeedbackRecord {
         feedback_id: Uuid::new_v4(),
         review_id: id,
@@ -256,6 +269,11 @@ pub async fn feedback(
         .map_err(|_| ApiError::Unavailable {
             message: "feedback cannot be kept right now; retry shortly".into(),
         })?;
+    // A replaced score was counted already; counting again would let one
+    // key move the deployment's mean.
+    if replaces {
+        return Ok((StatusCode::OK, Json(response)));
+    }
     state
         .metrics
         .feedback_score

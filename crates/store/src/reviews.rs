@@ -128,10 +128,24 @@ async fn write_reviews(
     Ok(written)
 }
 
+/// Writes feedback, each replacing what its author said of the same review
+/// before: in this batch (the last one wins, since one statement may not
+/// touch a row twice) and in the table.
 async fn write_feedback(
     executor: impl PgExecutor<'_>,
     feedback: &[&FeedbackRecord],
 ) -> Result<u64, StoreError> {
+    let mut latest: Vec<&FeedbackRecord> = Vec::with_capacity(feedback.len());
+    for record in feedback {
+        match latest
+            .iter_mut()
+            .find(|kept| kept.review_id == record.review_id && kept.author == record.author)
+        {
+            Some(kept) => *kept = record,
+            None => latest.push(record),
+        }
+    }
+    let feedback = latest;
     let ids: Vec<Uuid> = feedback.iter().map(|f| f.feedback_id).collect();
     let reviews: Vec<Uuid> = feedback.iter().map(|f| f.review_id).collect();
     let scores: Vec<i16> = feedback.iter().map(|f| f.score).collect();
@@ -143,7 +157,9 @@ async fn write_feedback(
                (feedback_id, review_id, score, comment, author, created_at)
            SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::int2[], $4::text[], $5::text[],
                                 $6::timestamptz[])
-           ON CONFLICT (feedback_id) DO NOTHING"#,
+           ON CONFLICT (review_id, author) DO UPDATE
+               SET feedback_id = EXCLUDED.feedback_id, score = EXCLUDED.score,
+                   comment = EXCLUDED.comment, created_at = EXCLUDED.created_at"#,
         &ids,
         &reviews,
         &scores,
@@ -212,6 +228,22 @@ pub async fn feedback_for(
         review_id
     )
     .fetch_all(executor)
+    .await?)
+}
+
+/// Whether `author` has left feedback on `review_id`.
+pub async fn has_feedback_from(
+    executor: impl PgExecutor<'_>,
+    review_id: Uuid,
+    author: &str,
+) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT FROM production.review_feedback
+                          WHERE review_id = $1 AND author = $2) AS "exists!""#,
+        review_id,
+        author
+    )
+    .fetch_one(executor)
     .await?)
 }
 

@@ -144,6 +144,20 @@ async fn each_kind_of_bad_line_is_reported_by_number(owner: PgPool) {
             "line 2",
             "language: unknown variant `cobol`, expected one of `c`, `cpp`",
         ),
+        (
+            format!(
+                "{good}\n{{\"id\": \"b\", \"language\": \"python\", \"path\": \"p\", \"code\": \"x\\u0000\"}}"
+            ),
+            "line 2",
+            "code must not contain the NUL character",
+        ),
+        (
+            format!(
+                "{good}\n{{\"id\": \"b\", \"language\": \"python\", \"path\": \"a\\nb\", \"code\": \"x\"}}"
+            ),
+            "line 2",
+            "without control characters",
+        ),
     ];
     for (body, field, says) in cases {
         let error = error_of(upload(&app, "bad", body).await, 422).await;

@@ -221,6 +221,17 @@ async fn feedback_is_recorded_and_bounded(owner: PgPool) {
     )
     .await;
     assert_eq!(error["field"], "score");
+    for comment in ["nul\u{0}byte", "escape \u{1b}[2J"] {
+        let refused = app
+            .client
+            .post(&url)
+            .bearer_auth(EXPERIMENTER)
+            .json(&json!({"score": 3, "comment": comment}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(error_of(refused, 422).await["field"], "comment");
+    }
     let missing = app.url("/api/v1/experiments/00000000-0000-0000-0000-000000000000/feedback");
     error_of(
         app.client

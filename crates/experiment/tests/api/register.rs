@@ -315,3 +315,30 @@ async fn a_yaml_nesting_bomb_is_refused_and_yaml_has_its_own_size_cap(owner: PgP
     assert_eq!(registered(&app).await, 0);
     app.finish().await;
 }
+
+/// PostgreSQL cannot store U+0000: a registration carrying one, in JSON or
+/// YAML, is a 422 naming where, not a 500; control characters in the prose
+/// around the configuration are refused too.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_nul_or_a_control_character_is_refused_naming_where(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let mut json: Value = serde_json::from_str(&registration("nul", 0.0)).unwrap();
+    json["configuration"]["prompt"]["system"] = "nul\u{0}".into();
+    let error = error_of(app.register(json.to_string(), false).await, 422).await;
+    assert_eq!(error["field"], "configuration.prompt.system", "{error}");
+    let yaml = YAML.replace("name: yaml-reviewer", "name: \"yaml\\0reviewer\"");
+    let error = error_of(app.register(yaml, true).await, 422).await;
+    assert_eq!(error["field"], "configuration.name", "{error}");
+    let yaml = YAML.replace(
+        "description: the same configuration, written as YAML",
+        "description: \"bell \\a and escape \\e[2J\"",
+    );
+    let error = error_of(app.register(yaml, true).await, 422).await;
+    assert_eq!(error["field"], "description", "{error}");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM experiments_v1.experiments")
+        .fetch_one(&app.owner)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    app.finish().await;
+}

@@ -438,3 +438,119 @@ async fn without_an_admins_plan_a_second_promotion_rolls_out_unless_the_operator
     }
     app.finish().await;
 }
+
+/// Rounds of traffic until no end user is answered by `deployment`
+/// (bounded): V2 follows the rollout's end through `NOTIFY`.
+async fn until_none_served_by(app: &TestApp, deployment: Uuid) -> usize {
+    let id = deployment.to_string();
+    for round in 0..MAX_ROUNDS {
+        let answers = app.traffic().await;
+        if answers
+            .iter()
+            .all(|(_, status, served)| *status == 201 && served.as_deref() != Some(id.as_str()))
+        {
+            return round;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("V2 still served the blacklisted candidate after {MAX_ROUNDS} rounds");
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn blacklisting_a_candidate_mid_canary_ends_its_rollout_in_the_same_transaction(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    let (_, stable) = app.promote(0.0).await;
+    assert_eq!(app.set_plan(plan(0.0, &[50.0, 100.0])).await.status(), 200);
+    let candidate = app
+        .evaluated(&app.configuration(MODEL, 0.6), Measured::passing())
+        .await;
+    let decision = app.judge(candidate.experiment).await;
+    let deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(app.deployment_status(deployment).await, "canary");
+    // Paused, the candidate would serve its share for as long as it stays so.
+    let paused = app.post("/api/gate/rollout/pause", ADMIN, &json!({})).await;
+    assert_eq!(paused.status(), 200);
+    let served_by = |answers: &[(usize, u16, Option<String>)]| {
+        answers
+            .iter()
+            .filter(|(_, _, served)| served.as_deref() == Some(deployment.to_string().as_str()))
+            .count()
+    };
+    assert!(
+        served_by(&app.traffic().await) > 0,
+        "the canary serves a share"
+    );
+
+    let fingerprint = production::get(&app.owner, deployment)
+        .await
+        .unwrap()
+        .fingerprint;
+    let blacklisted = app
+        .post(
+            "/api/gate/blacklist",
+            ADMIN,
+            &json!({"fingerprint": fingerprint, "reason": "leaks secrets into reviews"}),
+        )
+        .await;
+    assert_eq!(blacklisted.status(), 201);
+    // No gate tick in between: the blacklist itself ended the rollout.
+    assert_eq!(app.rollout().await["rollout"], Value::Null);
+    assert_eq!(app.deployment_status(deployment).await, "failed");
+    assert_eq!(
+        app.status(candidate.experiment).await,
+        ExperimentStatus::Blacklisted
+    );
+    let reason: String = sqlx::query_scalar(
+        "SELECT reason FROM quarantine.quarantine_records WHERE experiment_id = $1",
+    )
+    .bind(candidate.experiment)
+    .fetch_one(&app.owner)
+    .await
+    .unwrap();
+    assert_eq!(reason, "blacklist");
+    until_none_served_by(&app, deployment).await;
+    assert_eq!(served_by(&app.traffic().await), 0);
+    assert_eq!(
+        production::active(&app.owner)
+            .await
+            .unwrap()
+            .unwrap()
+            .version,
+        stable
+    );
+    app.audit_is_intact().await;
+    app.finish().await;
+}
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_paused_rollout_of_a_configuration_blacklisted_behind_the_gates_back_is_aborted(
+    owner: PgPool,
+) {
+    let app = TestApp::spawn(owner).await;
+    app.promote(0.0).await;
+    assert_eq!(app.set_plan(plan(1.0, &[50.0, 100.0])).await.status(), 200);
+    let candidate = app
+        .evaluated(&app.configuration(MODEL, 0.7), Measured::passing())
+        .await;
+    let decision = app.judge(candidate.experiment).await;
+    let deployment: Uuid = decision["deployment_id"].as_str().unwrap().parse().unwrap();
+    let paused = app.post("/api/gate/rollout/pause", ADMIN, &json!({})).await;
+    assert_eq!(paused.status(), 200);
+    // As a blacklist written before blacklisting ended rollouts left it.
+    sqlx::query(
+        "INSERT INTO quarantine.blacklist (fingerprint, reason, blacklisted_by)
+         SELECT fingerprint, 'found later', 'admin' FROM production.deployments WHERE id = $1",
+    )
+    .bind(deployment)
+    .execute(&app.owner)
+    .await
+    .unwrap();
+    app.gate.drive_sagas().await.unwrap();
+    assert_eq!(app.deployment_status(deployment).await, "failed");
+    assert_eq!(app.rollout().await["rollout"], Value::Null);
+    until_none_served_by(&app, deployment).await;
+    app.audit_is_intact().await;
+    app.finish().await;
+}

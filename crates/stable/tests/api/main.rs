@@ -11,6 +11,7 @@ mod outage;
 mod proxy;
 mod reviews;
 mod rollout;
+mod security;
 mod smoke;
 mod swap;
 

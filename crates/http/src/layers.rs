@@ -54,6 +54,7 @@ pub fn apply(router: Router, metrics: HttpMetrics, limits: Limits) -> Router {
             header::AUTHORIZATION,
             header::COOKIE,
         ]))
+        .map_request(drop_unsafe_request_id)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(TraceLayer::new_for_http().make_span_with(make_span))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -74,6 +75,28 @@ pub fn apply(router: Router, metrics: HttpMetrics, limits: Limits) -> Router {
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(stack)
+}
+
+/// Keeps a caller's request id only when it is a short token of letters,
+/// digits, `-`, `_` and `.`; otherwise a fresh one is made. The id is
+/// logged and echoed, and an unbounded one let a caller write what read as
+/// another log line.
+fn drop_unsafe_request_id<B>(mut request: Request<B>) -> Request<B> {
+    let unsafe_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .is_some_and(|id| !is_safe_request_id(id.as_bytes()));
+    if unsafe_id {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
+    request
+}
+
+fn is_safe_request_id(id: &[u8]) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// One span per request carrying its id, so every log line of the request

@@ -5,6 +5,7 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -95,7 +96,7 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
     metrics.active.dec();
     let status = response.status();
     let (method, route) = (
-        method.as_str(),
+        method_label(&method),
         route.as_ref().map_or("unmatched", MatchedPath::as_str),
     );
     metrics
@@ -113,6 +114,24 @@ pub async fn track(State(metrics): State<HttpMetrics>, request: Request, next: N
             .inc();
     }
     response
+}
+
+/// The method as a label: one of HTTP's own, or `other`. Any token is a
+/// valid method on the wire, and a label per token let anyone without a
+/// key grow `/metrics` without bound.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
 }
 
 /// `GET /metrics`, for a service (or admin) token.

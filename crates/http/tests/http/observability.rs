@@ -76,3 +76,51 @@ async fn the_openapi_document_declares_bearer_auth_and_the_error_envelope(db: Pg
         "{doc}"
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_request_id_that_is_not_a_short_token_is_replaced(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    for forged in [
+        "x\" gate rollback by=admin".to_owned(),
+        "a".repeat(65),
+        "tab\there".to_owned(),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/healthz"))
+            .header("x-request-id", forged.as_str())
+            .send()
+            .await
+            .unwrap();
+        let echoed = response.headers()["x-request-id"].to_str().unwrap();
+        assert_ne!(echoed, forged);
+        assert!(uuid::Uuid::parse_str(echoed).is_ok(), "{echoed}");
+    }
+}
+
+/// Any token is a method on the wire; only HTTP's own become labels.
+#[sqlx::test(migrations = false)]
+async fn unknown_methods_share_one_label(db: PgPool) {
+    let app = TestApp::spawn(db).await;
+    for i in 0..20 {
+        let method = reqwest::Method::from_bytes(format!("X{i}RANDOM").as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method, app.url("/healthz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 405);
+    }
+    let text = app
+        .get("/metrics", Some(SCRAPER))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("RANDOM"), "{text}");
+    assert!(
+        text.contains(r#"test_requests_total{method="other",route="/healthz",status="405"} 20"#),
+        "{text}"
+    );
+}

@@ -3,6 +3,7 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use trizone_core::text::escape_line as shown;
 
 use anyhow::Context;
 use clap::{ArgGroup, Args};
@@ -117,12 +118,12 @@ fn show_diff(out: &mut dyn Write, reviewed: &DiffReviewResponse) -> std::io::Res
         if answered_by.is_empty() {
             "no model".to_owned()
         } else {
-            answered_by.join(" and ")
+            shown(&answered_by.join(" and ")).into_owned()
         },
         reviewed.deployment.version,
     )?;
     for file in &reviewed.files {
-        let path = file.path.as_deref().unwrap_or("-");
+        let path = shown(file.path.as_deref().unwrap_or("-"));
         if let Some(kind) = file.error_kind {
             writeln!(out, "{path}: not reviewed, no model answered ({kind})")?;
         }
@@ -133,8 +134,8 @@ fn show_diff(out: &mut dyn Write, reviewed: &DiffReviewResponse) -> std::io::Res
                 finding.line_start,
                 finding.line_end,
                 finding.severity,
-                finding.category,
-                finding.message
+                shown(&finding.category),
+                shown(&finding.message)
             )?;
         }
     }
@@ -142,7 +143,7 @@ fn show_diff(out: &mut dyn Write, reviewed: &DiffReviewResponse) -> std::io::Res
         writeln!(
             out,
             "skipped {} ({})",
-            skipped.path,
+            shown(&skipped.path),
             skipped.reason.as_str()
         )?;
     }
@@ -159,7 +160,7 @@ fn show(
     writeln!(
         out,
         "reviewed by {} (deployment v{}, {})",
-        review.answered_by.join(" and "),
+        shown(&review.answered_by.join(" and ")),
         review.deployment.version,
         review
             .deployment
@@ -173,19 +174,62 @@ fn show(
         writeln!(
             out,
             "{}:{start}-{end} [{}] {}: {}",
-            file.display(),
+            shown(&file.display().to_string()),
             finding.severity,
-            finding.category,
-            finding.message
+            shown(&finding.category),
+            shown(&finding.message)
         )?;
         for n in start..=end.min(start + 5) {
             if let Some(line) = usize::try_from(n)
                 .ok()
                 .and_then(|n| lines.get(n.wrapping_sub(1)))
             {
-                writeln!(out, "  {n:>4} | {line}")?;
+                writeln!(out, "  {n:>4} | {}", shown(line))?;
             }
         }
     }
-    writeln!(out, "{}", review.summary)
+    writeln!(out, "{}", shown(&review.summary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a steered model or a crafted diff may hold reaches the terminal
+    /// (and a CI log) escaped: no line of its own, no escape sequence.
+    #[test]
+    fn hostile_text_in_a_review_prints_on_its_own_line_escaped() {
+        let answer: DiffReviewResponse = serde_json::from_value(serde_json::json!({
+            "deployment": {"id": uuid::Uuid::nil(), "version": 3, "fingerprint": "f".repeat(64)},
+            "files": [{
+                "id": uuid::Uuid::nil(),
+                "deployment": {"id": uuid::Uuid::nil(), "version": 3, "fingerprint": "f".repeat(64)},
+                "language": "python", "path": "app.py", "outcome": "ok", "error_kind": null,
+                "findings": [{"line_start": 1, "line_end": 1, "severity": "high",
+                              "category": "bug\n::error title=pwned::owned",
+                              "message": "clear \u{1b}[2J \u{1b}]8;;http://e.x\u{7}link", "agreement": 1}],
+                "summary": "s\r::warning::x", "answered_by": ["sim/model"],
+                "latency_ms": 1.0, "created_at": "2026-12-08T00:00:00Z"
+            }],
+            "skipped": [{"path": "x\n::error title=pwned::owned\u{1b}[2J.png", "reason": "binary"}],
+            "latency_ms": 1.0
+        }))
+        .unwrap();
+        let mut out = Vec::new();
+        show_diff(&mut out, &answer).unwrap();
+        let printed = String::from_utf8(out).unwrap();
+        assert!(!printed.contains('\u{1b}'), "{printed}");
+        assert!(
+            printed.lines().all(|line| !line.starts_with("::")),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("bug\\n::error title=pwned::owned"),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("x\\n::error title=pwned::owned\\u{1b}[2J.png"),
+            "{printed}"
+        );
+    }
 }

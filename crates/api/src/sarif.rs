@@ -202,7 +202,7 @@ impl SarifLog {
                     rule_index,
                     level: finding.severity.into(),
                     message: Message {
-                        text: finding.message.clone(),
+                        text: plain_text(&finding.message),
                     },
                     locations: location(Some(Region {
                         start_line: finding.line_start,
@@ -257,15 +257,46 @@ impl SarifLog {
     }
 }
 
+/// A model's words as a SARIF plain-text message: SARIF viewers turn
+/// `[text](target)` into a link (an "embedded link"), so brackets, and the
+/// backslash that escapes them, are escaped as the specification says.
+fn plain_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// `path` as a relative URI reference: unreserved characters and `/`
-/// kept, every other byte percent-encoded.
+/// kept, every other byte percent-encoded. A `/` that would start the
+/// reference or follow another (an absolute path, or `//host`, a
+/// network-path reference) is encoded too, as is a `..` segment: what V2
+/// writes points inside the repository, whatever an old record holds.
 fn uri(path: &str) -> String {
     let mut out = String::with_capacity(path.len());
-    for byte in path.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
+    let mut previous: Option<&str> = None;
+    for segment in path.split('/') {
+        match previous {
+            None => {}
+            // After an empty segment: the path's start, or another `/`.
+            Some("") => out.push_str("%2F"),
+            Some(_) => out.push('/'),
+        }
+        previous = Some(segment);
+        if segment == ".." {
+            out.push_str("%2E%2E");
+            continue;
+        }
+        for byte in segment.bytes() {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(char::from(byte));
+            } else {
+                out.push_str(&format!("%{byte:02X}"));
+            }
         }
     }
     out
@@ -276,8 +307,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn brackets_in_a_message_cannot_become_a_link() {
+        assert_eq!(
+            plain_text("see [here](http://e.x) \\o/"),
+            "see \\[here\\](http://e.x) \\\\o/"
+        );
+    }
+
+    #[test]
     fn a_path_becomes_a_relative_uri() {
         assert_eq!(uri("src/app.py"), "src/app.py");
+        assert_eq!(
+            uri("//evil.example/steal.py"),
+            "%2F%2Fevil.example/steal.py"
+        );
+        assert_eq!(uri("/etc/cron.d/x.py"), "%2Fetc/cron.d/x.py");
+        assert_eq!(uri("../../etc/passwd.py"), "%2E%2E/%2E%2E/etc/passwd.py");
+        assert_eq!(uri("a//b.py"), "a/%2Fb.py");
         assert_eq!(uri("my dir/café#1.py"), "my%20dir/caf%C3%A9%231.py");
     }
 

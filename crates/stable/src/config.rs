@@ -51,6 +51,9 @@ pub struct ServiceLimits {
     /// Most hunks one diff may hold, over all its files.
     #[arg(long, env = "TRIZONE_V2_DIFF_HUNKS", default_value_t = 500)]
     pub diff_hunks: usize,
+    /// Most lines one diff may have; refused before it is read.
+    #[arg(long, env = "TRIZONE_V2_DIFF_LINES", default_value_t = 50_000)]
+    pub diff_lines: usize,
     /// Reviews one API key may request per minute from this replica (the
     /// platform's budget divided by the replica count).
     #[arg(long, env = "TRIZONE_V2_RATE_PER_MINUTE", default_value_t = NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN))]
@@ -67,6 +70,7 @@ impl Default for ServiceLimits {
             diff_bytes: 1024 * 1024,
             diff_files: 50,
             diff_hunks: 500,
+            diff_lines: 50_000,
             rate_per_minute: NonZeroU32::new(600).unwrap_or(NonZeroU32::MIN),
             rate_burst: NonZeroU32::new(60).unwrap_or(NonZeroU32::MIN),
         }

@@ -22,14 +22,14 @@ impl fmt::Display for DiffError {
     }
 }
 
-/// One file the diff changes.
+/// One file the diff changes; its lines borrow from the diff's text.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileDiff {
+pub struct FileDiff<'a> {
     /// The new file's path (the old one for a deletion), without git's
     /// `a/` and `b/` prefixes.
     pub path: String,
     pub kind: FileKind,
-    pub hunks: Vec<Hunk>,
+    pub hunks: Vec<Hunk<'a>>,
 }
 
 /// What a file's change is, as far as a review cares.
@@ -44,23 +44,23 @@ pub enum FileKind {
 
 /// One hunk: the diff line its header is on, and its new-side lines.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hunk {
+pub struct Hunk<'a> {
     pub header_line: usize,
     /// Context and added lines, in order.
-    pub lines: Vec<NewLine>,
+    pub lines: Vec<NewLine<'a>>,
 }
 
 /// A line of the new file that a hunk shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewLine {
+pub struct NewLine<'a> {
     /// Its number in the new file, from 1.
     pub number: u32,
-    pub text: String,
+    pub text: &'a str,
     /// Added by the change, rather than context.
     pub added: bool,
 }
 
-impl FileDiff {
+impl FileDiff<'_> {
     /// How many lines the change adds to this file.
     pub fn added_lines(&self) -> usize {
         self.hunks
@@ -77,7 +77,7 @@ impl FileDiff {
         let lines: Vec<&NewLine> = self.hunks.iter().flat_map(|h| &h.lines).collect();
         let mut code = String::with_capacity(lines.iter().map(|l| l.text.len() + 1).sum());
         for line in &lines {
-            code.push_str(&line.text);
+            code.push_str(line.text);
             code.push('\n');
         }
         Excerpt {
@@ -114,14 +114,22 @@ impl Excerpt {
 /// Reads every file of `diff`. Text before the first file header (a
 /// commit message, `git format-patch`'s mail headers) is skipped; within a
 /// file, every line must be what a unified diff puts there.
-pub fn parse(diff: &str) -> Result<Vec<FileDiff>, DiffError> {
+pub fn parse(diff: &str, max_lines: usize) -> Result<Vec<FileDiff<'_>>, DiffError> {
+    // Counted before anything is read: the work and memory a diff costs
+    // grow with its lines, and a megabyte of empty context lines is a
+    // million of them.
+    let lines = memchr::memchr_iter(b'\n', diff.as_bytes()).count();
+    if lines > max_lines {
+        return Err(DiffError {
+            line: max_lines + 1,
+            message: format!("the diff has {lines} lines; at most {max_lines} are read"),
+        });
+    }
     let mut reader = Reader {
         lines: diff
             .lines()
             .enumerate()
-            .map(|(i, l)| (i + 1, l))
-            .collect::<Vec<_>>()
-            .into_iter()
+            .map(numbered as Numbered)
             .peekable(),
         files: Vec::new(),
         current: None,
@@ -136,20 +144,26 @@ pub fn parse(diff: &str) -> Result<Vec<FileDiff>, DiffError> {
     Ok(reader.files)
 }
 
-/// The diff's lines with their numbers, from 1.
-type Lines<'a> = std::iter::Peekable<std::vec::IntoIter<(usize, &'a str)>>;
+/// The diff's lines with their numbers, from 1, read as they are needed.
+type Lines<'a> =
+    std::iter::Peekable<std::iter::Map<std::iter::Enumerate<std::str::Lines<'a>>, Numbered<'a>>>;
+type Numbered<'a> = fn((usize, &'a str)) -> (usize, &'a str);
+
+fn numbered((index, line): (usize, &str)) -> (usize, &str) {
+    (index + 1, line)
+}
 
 struct Reader<'a> {
     lines: Lines<'a>,
-    files: Vec<FileDiff>,
-    current: Option<Pending>,
+    files: Vec<FileDiff<'a>>,
+    current: Option<Pending<'a>>,
 }
 
 /// The file being read.
-struct Pending {
+struct Pending<'a> {
     path: Option<String>,
     kind: FileKind,
-    hunks: Vec<Hunk>,
+    hunks: Vec<Hunk<'a>>,
     /// Whether its `---`/`+++` pair has been read.
     headed: bool,
     /// The first new-file line the next hunk may start at.
@@ -158,7 +172,7 @@ struct Pending {
     line: usize,
 }
 
-impl Pending {
+impl Pending<'_> {
     fn new(line: usize, path: Option<String>) -> Self {
         Self {
             path,
@@ -171,7 +185,7 @@ impl Pending {
     }
 }
 
-impl Reader<'_> {
+impl<'a> Reader<'a> {
     fn read(&mut self) -> Result<(), DiffError> {
         while let Some((n, raw)) = self.lines.next() {
             let line = raw.strip_suffix('\r').unwrap_or(raw);
@@ -258,15 +272,18 @@ impl Reader<'_> {
                 ));
             };
             let line = raw.strip_suffix('\r').unwrap_or(raw);
-            let (marker, text) = line.split_at(line.len().min(1));
+            // The marker is one ASCII byte when it is a marker at all; a
+            // line starting with any other character is refused below.
+            let marker = line.as_bytes().first().copied();
+            let text = line.get(1..).unwrap_or_default();
             let (takes_old, takes_new) = match marker {
                 // An empty line is an empty context line whose leading
                 // space an editor stripped.
-                " " | "" => (true, true),
-                "+" => (false, true),
-                "-" => (true, false),
-                "\\" => continue,
-                _ => {
+                Some(b' ') | None => (true, true),
+                Some(b'+') => (false, true),
+                Some(b'-') => (true, false),
+                Some(b'\\') => continue,
+                Some(_) => {
                     return Err(error(
                         at,
                         format!(
@@ -287,8 +304,8 @@ impl Reader<'_> {
                 new_left -= 1;
                 lines.push(NewLine {
                     number,
-                    text: text.to_owned(),
-                    added: marker == "+",
+                    text,
+                    added: marker == Some(b'+'),
                 });
                 number += 1;
             }
@@ -530,7 +547,7 @@ Binary files a/logo.png and b/logo.png differ
 
     #[test]
     fn a_git_diff_reads_as_new_side_lines_numbered_as_in_the_new_file() {
-        let files = parse(TWO_FILES).unwrap();
+        let files = parse(TWO_FILES, 10_000).unwrap();
         assert_eq!(files.len(), 2);
         let app = &files[0];
         assert_eq!((app.path.as_str(), app.kind), ("app.py", FileKind::Text));
@@ -560,7 +577,7 @@ Binary files a/logo.png and b/logo.png differ
 
     #[test]
     fn an_excerpt_places_findings_on_added_lines_only() {
-        let files = parse(TWO_FILES).unwrap();
+        let files = parse(TWO_FILES, 10_000).unwrap();
         let excerpt = files[0].excerpt();
         assert_eq!(
             excerpt.code,
@@ -607,7 +624,7 @@ diff --git \"a/caf\\303\\251.py\" \"b/caf\\303\\251.py\"
 -x
 +y
 ";
-        let files = parse(diff).unwrap();
+        let files = parse(diff, 10_000).unwrap();
         let summary: Vec<(&str, FileKind, usize)> = files
             .iter()
             .map(|f| (f.path.as_str(), f.kind, f.added_lines()))
@@ -644,7 +661,7 @@ diff --git a/b.py b/b.py
 -a
 +b
 ";
-        let files = parse(diff).unwrap();
+        let files = parse(diff, 10_000).unwrap();
         assert_eq!(files[0].kind, FileKind::Binary);
         assert_eq!(files[1].path, "b.py");
         assert_eq!(files[1].added_lines(), 1);
@@ -681,7 +698,7 @@ diff --git a/b.py b/b.py
             ("diff --git a/x b/x\nwhat is this\n", 2, "neither a hunk"),
         ];
         for (diff, line, says) in cases {
-            let error = parse(diff).unwrap_err();
+            let error = parse(diff, 10_000).unwrap_err();
             assert_eq!(error.line, line, "{diff:?}: {error}");
             assert!(error.message.contains(says), "{diff:?}: {error}");
         }
@@ -765,13 +782,56 @@ diff --git a/b.py b/b.py
         (diff, expected)
     }
 
+    #[test]
+    fn a_hunk_line_starting_with_a_multibyte_character_is_named_not_a_panic() {
+        let diff = "--- a/x.py\n+++ b/x.py\n@@ -1,1 +1,1 @@\n\u{e9}t\u{e9}\n";
+        let error = parse(diff, 10_000).unwrap_err();
+        assert_eq!(error.line, 4);
+        assert!(error.message.contains("is not a hunk line"), "{error}");
+    }
+
+    #[test]
+    fn a_diff_past_its_line_limit_is_refused_before_it_is_read() {
+        let diff = format!(
+            "--- a/x.py\n+++ b/x.py\n@@ -1,5000 +1,5000 @@\n{}",
+            "\n".repeat(5000)
+        );
+        let error = parse(&diff, 1000).unwrap_err();
+        assert!(error.message.contains("at most 1000 are read"), "{error}");
+        assert_eq!(parse(&diff, 10_000).unwrap()[0].added_lines(), 0);
+    }
+
+    proptest! {
+        // The diff parser reads whatever any end user sends: a bounded
+        // fuzz of damaged diffs, any Unicode in any line, runs with the
+        // tests (`PROPTEST_CASES` raises it for a longer hunt).
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        #[test]
+        fn any_line_anywhere_in_a_diff_parses_or_is_named(
+            changes in prop::collection::vec(change(), 1..3),
+            cut in any::<prop::sample::Index>(),
+            junk in prop::collection::vec(any::<char>(), 0..8),
+            replace in any::<bool>(),
+        ) {
+            let (diff, _) = render(&changes);
+            let lines: Vec<&str> = diff.lines().collect();
+            let at = cut.index(lines.len());
+            let junk: String = junk.into_iter().collect();
+            let rest = if replace { at + 1 } else { at };
+            let damaged = [&lines[..at], &[junk.as_str()], &lines[rest..]].concat().join("\n");
+            if let Err(error) = parse(&damaged, 10_000) {
+                prop_assert!(error.line >= 1 && error.line <= damaged.lines().count().max(1));
+            }
+        }
+    }
+
     proptest! {
         #[test]
         fn a_rendered_diff_reads_back_line_for_line(
             changes in prop::collection::vec(change(), 1..4)
         ) {
             let (diff, expected) = render(&changes);
-            let files = parse(&diff).map_err(|e| TestCaseError::fail(format!("{e}\n{diff}")))?;
+            let files = parse(&diff, 10_000).map_err(|e| TestCaseError::fail(format!("{e}\n{diff}")))?;
             prop_assert_eq!(files.len(), changes.len());
             for ((file, change), shown) in files.iter().zip(&changes).zip(&expected) {
                 prop_assert_eq!(&file.path, &change.path);
@@ -794,7 +854,7 @@ diff --git a/b.py b/b.py
 
         #[test]
         fn any_text_parses_or_names_a_line_of_it(text in "(\\PC{0,12}\n){0,12}") {
-            if let Err(error) = parse(&text) {
+            if let Err(error) = parse(&text, 10_000) {
                 prop_assert!(error.line >= 1 && error.line <= text.lines().count().max(1));
             }
         }
@@ -809,7 +869,7 @@ diff --git a/b.py b/b.py
             let lines: Vec<&str> = diff.lines().collect();
             let at = cut.index(lines.len());
             let damaged = [&lines[..at], &[junk.as_str()], &lines[at + 1..]].concat().join("\n");
-            if let Err(error) = parse(&damaged) {
+            if let Err(error) = parse(&damaged, 10_000) {
                 prop_assert!(error.line >= 1 && error.line <= lines.len());
             }
         }

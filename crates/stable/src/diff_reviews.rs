@@ -32,7 +32,7 @@ struct ToReview {
 /// file could be reviewed by any model.
 pub async fn review(
     state: &AppState,
-    diff: &str,
+    diff: String,
     requested_by: &str,
 ) -> Result<DiffReviewResponse, ApiError> {
     let started = Instant::now();
@@ -47,32 +47,17 @@ pub async fn review(
             field: Some("diff".into()),
         });
     }
-    let files = diff::parse(diff).map_err(|error| ApiError::invalid("diff", error.to_string()))?;
-    if files.len() > limits.diff_files {
-        return Err(ApiError::invalid(
-            "files",
-            format!(
-                "the diff changes {} files; at most {} are reviewed at once",
-                files.len(),
-                limits.diff_files
-            ),
-        ));
-    }
-    let hunks: usize = files.iter().map(|f| f.hunks.len()).sum();
-    if hunks > limits.diff_hunks {
-        return Err(ApiError::invalid(
-            "hunks",
-            format!(
-                "the diff has {hunks} hunks; at most {} are reviewed at once",
-                limits.diff_hunks
-            ),
-        ));
-    }
-    let (to_review, skipped) = sort(files, limits.code_bytes)?;
-    if let Some(n) = u32::try_from(to_review.len())
-        .ok()
-        .and_then(NonZeroU32::new)
-    {
+    // Charged before any work, by size: reading a diff costs V2 in
+    // proportion to its bytes whether or not a file of it is reviewed.
+    let upfront = charge_for(diff.len(), limits.rate_burst);
+    state
+        .rate_limit
+        .check_n(requested_by, upfront)
+        .inspect_err(|_| state.metrics.rate_limited.inc())?;
+    let (to_review, skipped) = read(state, diff).await?;
+    // Each file reviewed is one review; what the size paid covers some.
+    let more = to_review.len().saturating_sub(upfront.get() as usize);
+    if let Some(n) = u32::try_from(more).ok().and_then(NonZeroU32::new) {
         state
             .rate_limit
             .check_n(requested_by, n)
@@ -107,6 +92,71 @@ pub async fn review(
     })
 }
 
+/// Bytes of diff that cost one review of the sender's rate limit.
+pub const CHARGE_BYTES: usize = 64 * 1024;
+
+/// Diffs at least this large are read on a blocking thread.
+const READ_INLINE_BYTES: usize = 64 * 1024;
+
+/// What reading `bytes` of diff costs: one review per [`CHARGE_BYTES`]
+/// begun, at most the burst (a larger diff is refused by its size).
+fn charge_for(bytes: usize, burst: NonZeroU32) -> NonZeroU32 {
+    let units = u32::try_from(bytes.div_ceil(CHARGE_BYTES)).unwrap_or(u32::MAX);
+    NonZeroU32::new(units).unwrap_or(NonZeroU32::MIN).min(burst)
+}
+
+/// Parses `diff` and sorts its files, within the limits. A large diff is
+/// read on a blocking thread, a few at a time, so that one sender's
+/// megabytes never hold the workers every other request needs.
+async fn read(
+    state: &AppState,
+    diff: String,
+) -> Result<(Vec<ToReview>, Vec<SkippedFile>), ApiError> {
+    let limits = state.limits;
+    if diff.len() < READ_INLINE_BYTES {
+        return sort_diff(&diff, &limits);
+    }
+    let _permit = state
+        .diff_reading
+        .acquire()
+        .await
+        .map_err(|_| ApiError::Unavailable {
+            message: "the service is stopping".into(),
+        })?;
+    tokio::task::spawn_blocking(move || sort_diff(&diff, &limits))
+        .await
+        .map_err(ApiError::internal)?
+}
+
+fn sort_diff(
+    diff: &str,
+    limits: &crate::config::ServiceLimits,
+) -> Result<(Vec<ToReview>, Vec<SkippedFile>), ApiError> {
+    let files = diff::parse(diff, limits.diff_lines)
+        .map_err(|error| ApiError::invalid("diff", error.to_string()))?;
+    if files.len() > limits.diff_files {
+        return Err(ApiError::invalid(
+            "files",
+            format!(
+                "the diff changes {} files; at most {} are reviewed at once",
+                files.len(),
+                limits.diff_files
+            ),
+        ));
+    }
+    let hunks: usize = files.iter().map(|f| f.hunks.len()).sum();
+    if hunks > limits.diff_hunks {
+        return Err(ApiError::invalid(
+            "hunks",
+            format!(
+                "the diff has {hunks} hunks; at most {} are reviewed at once",
+                limits.diff_hunks
+            ),
+        ));
+    }
+    sort(files, limits.code_bytes)
+}
+
 /// The files to review, and those skipped with the reason.
 fn sort(
     files: Vec<FileDiff>,
@@ -115,6 +165,8 @@ fn sort(
     let mut to_review = Vec::new();
     let mut skipped = Vec::new();
     for (i, file) in files.into_iter().enumerate() {
+        // A skipped file's path is answered and printed too.
+        crate::reviews::check_path(&file.path, &format!("files[{i}].path"))?;
         let reason = match file.kind {
             FileKind::Binary => Some(SkipReason::Binary),
             FileKind::Deleted => Some(SkipReason::Deleted),
@@ -128,7 +180,6 @@ fn sort(
             });
             continue;
         };
-        crate::reviews::check_path(&file.path, &format!("files[{i}].path"))?;
         let excerpt = file.excerpt();
         if excerpt.code.len() > code_limit {
             return Err(ApiError::PayloadTooLarge {

@@ -118,6 +118,7 @@ impl Service {
             ),
             limits: parts.limits,
             shadow: shadow::Shadow::new(parts.shadow),
+            diff_reading: tokio::sync::Semaphore::new(2),
         });
         Ok(Self { state, writer })
     }

@@ -69,7 +69,7 @@ pub async fn create(
     let request = match body {
         ReviewBody::File(request) => request,
         ReviewBody::Diff(diff) => {
-            let answer = diff_reviews::review(&state, &diff, &caller.key_id).await?;
+            let answer = diff_reviews::review(&state, diff, &caller.key_id).await?;
             let body = match representation {
                 Representation::Json => Json(ReviewAnswer::Diff(answer)).into_response(),
                 Representation::Sarif => sarif(SarifLog::of(
@@ -148,12 +148,28 @@ fn validate(request: &ReviewRequest, code_limit: usize) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// A path a review may carry: bounded, without control characters.
+/// A path a review may carry: bounded, without control characters, and
+/// relative to the repository. It is answered, printed and written into
+/// SARIF's `uri`, where `/etc/…`, `../…` or `//host/…` would point outside
+/// the repository (a network-path reference, for `//`).
 pub fn check_path(path: &str, field: &str) -> Result<(), ApiError> {
-    if path.chars().count() > MAX_PATH_CHARS || path.chars().any(char::is_control) {
+    if path.chars().count() > MAX_PATH_CHARS
+        || path
+            .chars()
+            .any(|c| c.is_control() || trizone_core::text::is_unsafe(c))
+    {
         return Err(ApiError::invalid(
             field,
             format!("must be at most {MAX_PATH_CHARS} characters, without control characters"),
+        ));
+    }
+    if path.starts_with('/')
+        || path.contains("//")
+        || path.split(['/', '\\']).any(|part| part == "..")
+    {
+        return Err(ApiError::invalid(
+            field,
+            "must be a path inside the repository: not absolute, without `..` or `//`",
         ));
     }
     Ok(())

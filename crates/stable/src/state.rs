@@ -32,6 +32,8 @@ pub struct Shared {
     pub rate_limit: RateLimit,
     pub limits: ServiceLimits,
     pub shadow: crate::shadow::Shadow,
+    /// Large diffs read at once, each on a blocking thread.
+    pub diff_reading: tokio::sync::Semaphore,
 }
 
 impl AppState {

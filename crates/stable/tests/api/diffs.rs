@@ -82,7 +82,7 @@ fn expected_findings() -> BTreeSet<(String, u64)> {
 }
 
 impl TestApp {
-    async fn review_diff(
+    pub(crate) async fn review_diff(
         &self,
         diff: impl Into<reqwest::Body>,
         accept: Option<&str>,

@@ -236,3 +236,78 @@ async fn each_key_has_one_say_per_review_and_feedback_is_rate_limited(owner: PgP
     assert_eq!(metric(&scraped, &count), Some(2.0), "{scraped}");
     app.finish().await;
 }
+
+fn limited(burst: u32) -> Options {
+    Options {
+        limits: trizone_stable::config::ServiceLimits {
+            rate_per_minute: std::num::NonZeroU32::new(60).unwrap(),
+            rate_burst: std::num::NonZeroU32::new(burst).unwrap(),
+            diff_lines: 20_000,
+            ..Default::default()
+        },
+        ..Options::default()
+    }
+}
+
+/// A diff that adds nothing still costs V2 its bytes to read: it is
+/// charged by size, before it is read, and a diff with more lines than
+/// the limit is refused before it is read at all.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_diff_is_charged_by_its_size_before_it_is_read(owner: PgPool) {
+    let app = TestApp::spawn_with(owner, limited(3)).await;
+    app.promote(0.0).await;
+    // 120,000 bytes of context lines: two units of 64 KiB begun, of a
+    // burst of three.
+    let context = " x = 1\n".repeat(120_000 / 7);
+    let lines = context.lines().count();
+    let diff = format!("--- a/app.py\n+++ b/app.py\n@@ -1,{lines} +1,{lines} @@\n{context}");
+    let first = app.review_diff(diff.clone(), None).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["skipped"][0]["reason"], "nothing_added", "{first}");
+    let second = app.review_diff(diff, None).await;
+    assert_eq!(error_of(second, 429).await["code"], "rate_limited");
+
+    let app2 = TestApp::spawn_with(app.owner.clone(), limited(60)).await;
+    let blank = "\n".repeat(30_000);
+    let diff = format!("--- a/app.py\n+++ b/app.py\n@@ -1,30000 +1,30000 @@\n{blank}");
+    let error = error_of(app2.review_diff(diff, None).await, 422).await;
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 20000 are read"),
+        "{error}"
+    );
+    app2.finish().await;
+    app.finish().await;
+}
+
+/// Paths are answered, printed and written into SARIF: one from a diff,
+/// reviewed or skipped, or from a file review, must stay a path inside
+/// the repository, without anything a terminal or a CI log would obey.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn paths_outside_the_repository_or_with_control_characters_are_refused(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    app.promote(0.0).await;
+    let binary = "diff --git \"a/x\\n::error title=pwned::owned\\033[2J.png\" \"b/x\\n::error title=pwned::owned\\033[2J.png\"\n\
+                  index 1..2 100644\n\
+                  Binary files \"a/x\\n::error title=pwned::owned\\033[2J.png\" and \"b/x\\n::error title=pwned::owned\\033[2J.png\" differ\n";
+    let error = error_of(app.review_diff(binary, None).await, 422).await;
+    assert_eq!(error["field"], "files[0].path", "{error}");
+    for path in [
+        "//evil.example/steal.py",
+        "../../../../etc/passwd.py",
+        "/etc/cron.d/x.py",
+        "a/../../b.py",
+    ] {
+        let mut file = python_file();
+        file["path"] = json!(path);
+        let error = error_of(app.review(END_USER, &file).await, 422).await;
+        assert_eq!(error["field"], "path", "{path}: {error}");
+        let diff = format!("--- a/{path}\n+++ b/{path}\n@@ -0,0 +1,1 @@\n+x = 1\n");
+        let error = error_of(app.review_diff(diff, None).await, 422).await;
+        assert_eq!(error["field"], "files[0].path", "{path}: {error}");
+    }
+    app.finish().await;
+}

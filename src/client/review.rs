@@ -2,7 +2,7 @@
 //! their lines, and SARIF for the tools that read it.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use trizone_core::text::escape_line as shown;
 
 use anyhow::Context;
@@ -57,7 +57,10 @@ async fn review_file(v2: &Zone, file: &Path, args: &ReviewArgs) -> anyhow::Resul
     let request = ReviewRequest {
         language,
         code,
-        path: Some(file.display().to_string()),
+        path: Some(repository_path(
+            file,
+            std::env::current_dir().ok().as_deref(),
+        )),
     };
     let answer = v2
         .post("/api/v2/reviews", &serde_json::to_value(&request)?)
@@ -98,6 +101,27 @@ async fn review_diff(v2: &Zone, diff: &Path, args: &ReviewArgs) -> anyhow::Resul
 fn write_sarif(path: &Path, log: &SarifLog) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(log)?;
     std::fs::write(path, text + "\n").with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The path V2 is told, which ends up in SARIF: relative to the working
+/// directory (the repository's root, as a rule), since V2 keeps paths
+/// inside the repository; a file elsewhere is named by its file name.
+fn repository_path(file: &Path, cwd: Option<&Path>) -> String {
+    let relative = cwd
+        .and_then(|cwd| file.strip_prefix(cwd).ok())
+        .unwrap_or(file);
+    let inside = relative
+        .components()
+        .all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
+    let kept: PathBuf = if inside {
+        relative
+            .components()
+            .filter(|part| matches!(part, Component::Normal(_)))
+            .collect()
+    } else {
+        file.file_name().map(PathBuf::from).unwrap_or_default()
+    };
+    kept.to_string_lossy().into_owned()
 }
 
 /// Each finding as `path:lines [severity] category: message`, then what
@@ -194,6 +218,17 @@ fn show(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_is_named_as_a_path_inside_the_repository() {
+        let repo = Path::new("/work/repo");
+        let name = |file: &str| repository_path(Path::new(file), Some(repo));
+        assert_eq!(name("/work/repo/src/app.py"), "src/app.py");
+        assert_eq!(name("./src/app.py"), "src/app.py");
+        assert_eq!(name("src/app.py"), "src/app.py");
+        assert_eq!(name("/tmp/elsewhere/calc.py"), "calc.py");
+        assert_eq!(name("../other/calc.py"), "calc.py");
+    }
 
     /// What a steered model or a crafted diff may hold reaches the terminal
     /// (and a CI log) escaped: no line of its own, no escape sequence.

@@ -45,6 +45,16 @@ pub fn clean(text: &str) -> Cow<'_, str> {
     }
 }
 
+/// [`clean`] for an owned string: it is kept as it is, without a copy,
+/// when there is nothing to remove.
+pub fn clean_owned(text: String) -> String {
+    if text.chars().any(is_unsafe) {
+        text.chars().filter(|&c| !is_unsafe(c)).collect()
+    } else {
+        text
+    }
+}
+
 /// `text` made safe to print on one terminal line: every control
 /// character, line breaks included, is written as an escape (`\n`,
 /// `\u{1b}`), so nothing a sender wrote can clear a screen, forge a line
@@ -169,6 +179,7 @@ mod tests {
     fn model_text_is_cleaned_not_refused() {
         assert_eq!(clean("a\u{0}b\u{1b}[2Jc\n"), "ab[2Jc\n");
         assert!(matches!(clean("plain"), Cow::Borrowed("plain")));
+        assert_eq!(clean_owned("a\u{0}b".to_owned()), "ab");
     }
 
     #[test]

@@ -87,7 +87,7 @@ pub fn parse(text: &str, lines: usize) -> Result<ParsedReview, CallError> {
     }
     Ok(ParsedReview {
         findings: raw.findings.into_iter().map(clean_finding).collect(),
-        summary: trizone_core::text::clean(&raw.summary).into_owned(),
+        summary: trizone_core::text::clean_owned(raw.summary),
         recovered,
     })
 }
@@ -99,7 +99,7 @@ pub fn parse(text: &str, lines: usize) -> Result<ParsedReview, CallError> {
 fn clean_finding(finding: Finding) -> Finding {
     Finding {
         category: trizone_core::findings::normalize_category(&finding.category),
-        message: trizone_core::text::clean(&finding.message).into_owned(),
+        message: trizone_core::text::clean_owned(finding.message),
         ..finding
     }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod client;
 #[cfg(feature = "local")]
 mod demo;
+mod keys;
 mod session;
 #[cfg(feature = "local")]
 mod up;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use trizone_http::Role;
-use trizone_http::auth::{MIN_TOKEN_CHARS, token_hash_hex};
+use trizone_http::auth::{MIN_TOKEN_CHARS, token_hmac_hex};
 use trizone_store::DbRole;
 
 use crate::session::Session;
@@ -50,17 +50,27 @@ pub const LOCAL_END_USERS: usize = 32;
 
 /// One local token per role: `TRIZONE_TOKEN_<ROLE>` or a fresh random one;
 /// and more end users, each with a fresh token.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Tokens {
     pub tokens: Vec<(Role, String)>,
     /// Every end user's token, `TRIZONE_TOKEN_END_USER`'s first.
     pub end_users: Vec<String>,
+    /// The secret every zone's key hashes are HMACs under, fresh per run.
+    key_secret: String,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("roles", &self.tokens.len())
+            .field("end_users", &self.end_users.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Tokens {
-    /// The tokens, refusing one chosen shorter than `MIN_TOKEN_CHARS`: the
-    /// services keep unsalted hashes, and a short token is found from its
-    /// hash by search.
+    /// The tokens, refusing one chosen shorter than `MIN_TOKEN_CHARS`, and
+    /// a fresh secret for the zones to hash them under.
     pub fn from_env() -> anyhow::Result<Self> {
         let tokens = Role::ALL
             .into_iter()
@@ -94,13 +104,23 @@ impl Tokens {
                     .map(|i| format!("tz-end-user-{i}-{}", uuid::Uuid::new_v4().simple())),
             )
             .collect();
-        Ok(Self { tokens, end_users })
+        let key_secret = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        Ok(Self {
+            tokens,
+            end_users,
+            key_secret,
+        })
     }
 
     /// `TRIZONE_API_KEYS` for a zone that checks `roles`: only their
     /// tokens' hashes, so no zone holds a key it has no use for, and each
     /// key bound to its role's name (what owns an experiment it registers).
-    pub fn key_spec(&self, roles: &[Role]) -> String {
+    pub fn key_spec(&self, roles: &[Role]) -> anyhow::Result<String> {
+        let hash = |token: &str| token_hmac_hex(self.key_secret.as_bytes(), token);
         let end_users = roles
             .contains(&Role::EndUser)
             .then_some(&self.end_users)
@@ -109,14 +129,20 @@ impl Tokens {
             .enumerate()
             // The first is the role's own key, named as every role's is.
             .skip(1)
-            .map(|(i, token)| format!("end_user:{}:end-user-{}", token_hash_hex(token), i + 1));
-        self.tokens
+            .map(|(i, token)| Ok(format!("end_user:{}:end-user-{}", hash(token)?, i + 1)));
+        let entries = self
+            .tokens
             .iter()
             .filter(|(role, _)| roles.contains(role))
-            .map(|(role, token)| format!("{0}:{1}:{0}", role.as_str(), token_hash_hex(token)))
+            .map(|(role, token)| Ok(format!("{0}:{1}:{0}", role.as_str(), hash(token)?)))
             .chain(end_users)
-            .collect::<Vec<_>>()
-            .join(",")
+            .collect::<Result<Vec<_>, trizone_http::auth::KeyLoadError>>()?;
+        Ok(entries.join(","))
+    }
+
+    /// The secret the zones hash keys under.
+    pub fn key_secret(&self) -> &str {
+        &self.key_secret
     }
 
     pub fn get(&self, role: Role) -> &str {
@@ -209,7 +235,9 @@ fn zone_args(owner_url: &str, ports: &Ports, tokens: &Tokens) -> anyhow::Result<
             "--database-url".into(),
             role_url(owner_url, role)?,
             "--api-keys".into(),
-            tokens.key_spec(roles),
+            tokens.key_spec(roles)?,
+            "--api-key-secret".into(),
+            tokens.key_secret().to_owned(),
         ])
     };
     let mut v1 = common(ports.v1_port, DbRole::Experiment, zone_roles::V1)?;

@@ -7,7 +7,10 @@ breaks one of these:
 - no container takes keys or tokens from an inline environment variable;
 - a zone-to-zone token is mounted only in the zone that sends it: V1's token
   for V3 (trizone-v3-token) in V1, the gate's token for V2
-  (trizone-v2-token) in the gate.
+  (trizone-v2-token) in the gate;
+- every zone hashes keys under the platform's secret (trizone-api-key-secret,
+  named by TRIZONE_API_KEY_SECRET_FILE): without it, key hashes and the key
+  ids shown in records are plain SHA-256, searchable offline.
 """
 
 import sys
@@ -21,7 +24,8 @@ BINARIES = {
     "trizone-gate": ("gate", {"trizone-v2-token"}),
 }
 TOKENS = {"trizone-v3-token", "trizone-v2-token"}
-INLINE = {"TRIZONE_API_KEYS", "TRIZONE_V1_V3_TOKEN", "TRIZONE_GATE_V2_TOKEN"}
+INLINE = {"TRIZONE_API_KEYS", "TRIZONE_V1_V3_TOKEN", "TRIZONE_GATE_V2_TOKEN", "TRIZONE_API_KEY_SECRET"}
+KEY_SECRET = "trizone-api-key-secret"
 
 
 def main(path: str) -> int:
@@ -48,6 +52,15 @@ def main(path: str) -> int:
         own = f"trizone-{zone}-api-keys"
         if own not in secrets:
             problems.append(f"{name}: does not mount its keys, {own}")
+        uses_secret = any(
+            env["name"] == "TRIZONE_API_KEY_SECRET_FILE"
+            for container in spec["containers"]
+            for env in container.get("env", [])
+        )
+        if KEY_SECRET not in secrets or not uses_secret:
+            problems.append(
+                f"{name}: does not hash keys under {KEY_SECRET} (mounted, named by TRIZONE_API_KEY_SECRET_FILE)"
+            )
         for secret in sorted(secrets):
             if secret.endswith("-api-keys") and secret != own:
                 problems.append(f"{name}: mounts {secret}, another zone's keys")

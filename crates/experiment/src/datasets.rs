@@ -269,7 +269,7 @@ pub async fn upload(
         return Err(ApiError::invalid("body", "the upload has no cases"));
     }
     let mut tx = state.db.begin().await.map_err(StoreError::from)?;
-    let id = datasets::create(&mut *tx, name, &query.description, &auth.caller().key_id).await?;
+    let id = datasets::create(&mut *tx, name, &query.description, &auth.caller().principal).await?;
     loop {
         if batch.len() == BATCH || (ended && !batch.is_empty()) {
             datasets::insert_cases(&mut *tx, id, count, &batch).await?;

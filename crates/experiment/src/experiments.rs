@@ -254,7 +254,7 @@ pub async fn feedback(
         id,
         request.score,
         &request.comment,
-        &auth.caller().key_id,
+        &auth.caller().principal,
     )
     .await?;
     Ok((

@@ -1,8 +1,11 @@
 //! Bearer-token authentication with roles.
 //!
-//! Services never hold tokens, only their SHA-256 hashes (from the
-//! environment or a mounted file). A presented token is hashed and compared
-//! in constant time with every known hash.
+//! Services never hold tokens, only their hashes (from the environment or
+//! a mounted file): HMAC-SHA256 under a server secret the operator mounts,
+//! or, without one, plain SHA-256 (kept for older deployments, and warned
+//! about: a leaked hash or key id of a weak token can be searched offline).
+//! A presented token is hashed and compared in constant time with every
+//! known hash.
 
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
@@ -11,6 +14,8 @@ use std::sync::Arc;
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -66,10 +71,11 @@ impl std::fmt::Display for Role {
     }
 }
 
-/// Who made a request. `key_id` (a prefix of the key's hash) is safe to log
-/// and to record as the actor of an audit event. `principal` is the person
-/// or team the operator bound the key to (`role:sha256hex:name`), else
-/// `key-<key_id>`: what owns the experiments the key registers.
+/// Who made a request. `key_id` (a prefix of the key's hash) identifies
+/// the key in logs, in V2's records and for canary stickiness. `principal`
+/// is the person or team the operator bound the key to (`role:hex:name`),
+/// else `key-<key_id>`: what owns the experiments the key registers, and
+/// what audit rows and records people read name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Caller {
     pub role: Role,
@@ -82,7 +88,7 @@ impl<'a> From<&'a Caller> for trizone_store::audit::Actor<'a> {
     fn from(caller: &'a Caller) -> Self {
         Self::Caller {
             role: caller.role.as_str(),
-            key_id: &caller.key_id,
+            principal: &caller.principal,
         }
     }
 }
@@ -110,9 +116,48 @@ const MAX_NAME_CHARS: usize = 64;
 
 const ROLE_NAMES: &str = "end_user, experimenter, admin, gate, experimentation, scraper";
 
-/// The shortest token an operator may choose: tokens are stored as
-/// unsalted SHA-256 hashes, so a short one falls to a search of its hash.
+/// The shortest token `trizone up` accepts: without a server secret, a
+/// short one falls to a search of its hash.
 pub const MIN_TOKEN_CHARS: usize = 24;
+
+/// The shortest server secret accepted, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// How a presented token becomes what key entries hold.
+#[derive(Clone, Default)]
+enum Hashing {
+    /// Plain SHA-256: searchable offline from a hash or a key id.
+    #[default]
+    Sha256,
+    /// HMAC-SHA256 under the server's secret.
+    Hmac(Arc<Hmac<Sha256>>),
+}
+
+impl Hashing {
+    fn with_secret(secret: &[u8]) -> Result<Self, KeyLoadError> {
+        if secret.len() < MIN_SECRET_BYTES {
+            return Err(KeyLoadError::WeakSecret {
+                bytes: secret.len(),
+            });
+        }
+        // HMAC takes a key of any length; this cannot fail.
+        let mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| KeyLoadError::WeakSecret {
+            bytes: secret.len(),
+        })?;
+        Ok(Self::Hmac(Arc::new(mac)))
+    }
+
+    fn hash(&self, token: &str) -> [u8; 32] {
+        match self {
+            Self::Sha256 => Sha256::digest(token.as_bytes()).into(),
+            Self::Hmac(mac) => {
+                let mut mac = (**mac).clone();
+                mac.update(token.as_bytes());
+                mac.finalize().into_bytes().into()
+            }
+        }
+    }
+}
 
 /// A principal's name: what an operator binds a key to.
 fn valid_name(name: &str) -> bool {
@@ -126,12 +171,14 @@ fn valid_name(name: &str) -> bool {
 #[derive(Clone, Default)]
 pub struct KeyStore {
     keys: Arc<Vec<Key>>,
+    hashing: Hashing,
 }
 
 impl std::fmt::Debug for KeyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KeyStore")
             .field("keys", &self.keys.len())
+            .field("salted", &matches!(self.hashing, Hashing::Hmac(_)))
             .finish()
     }
 }
@@ -157,21 +204,39 @@ pub enum KeyLoadError {
         source: std::io::Error,
     },
     #[error(
-        "no API keys configured: set TRIZONE_API_KEYS or TRIZONE_API_KEYS_FILE (role:sha256hex entries)"
+        "no API keys configured: set TRIZONE_API_KEYS or TRIZONE_API_KEYS_FILE (role:hex entries)"
     )]
     Empty,
+    #[error("the API key secret is {bytes} bytes; it must be at least {MIN_SECRET_BYTES}")]
+    WeakSecret { bytes: usize },
+    #[error("cannot read the API key secret file {path}")]
+    UnreadableSecret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The key settings every service binary flattens into its `Config`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct AuthArgs {
-    /// Accepted keys as `role:sha256hex[:name]` entries (separated by
+    /// Accepted keys as `role:hex[:name]` entries (separated by
     /// newlines, commas or spaces); `name` binds a key to its owner.
     #[arg(long = "api-keys", env = "TRIZONE_API_KEYS", hide_env_values = true)]
     pub api_keys: Option<String>,
-    /// A file of `role:sha256hex[:name]` lines, e.g. a mounted Kubernetes secret.
+    /// A file of `role:hex[:name]` lines, e.g. a mounted Kubernetes secret.
     #[arg(long = "api-keys-file", env = "TRIZONE_API_KEYS_FILE")]
     pub api_keys_file: Option<PathBuf>,
+    /// The server secret (32 bytes or more) the keys' hashes are
+    /// HMAC-SHA256s under; `trizone key-entry` computes an entry.
+    #[arg(
+        long = "api-key-secret",
+        env = "TRIZONE_API_KEY_SECRET",
+        hide_env_values = true
+    )]
+    pub api_key_secret: Option<SecretString>,
+    /// A file holding that secret, e.g. a mounted Kubernetes secret.
+    #[arg(long = "api-key-secret-file", env = "TRIZONE_API_KEY_SECRET_FILE")]
+    pub api_key_secret_file: Option<PathBuf>,
 }
 
 impl AuthArgs {
@@ -188,9 +253,35 @@ impl AuthArgs {
         if keys.is_empty() {
             return Err(KeyLoadError::Empty);
         }
+        let hashing = match self.secret()? {
+            Some(secret) => Hashing::with_secret(secret.expose_secret().as_bytes())?,
+            None => {
+                tracing::warn!(
+                    "API keys are unsalted SHA-256 hashes: a leaked hash or key id of a weak token \
+                     can be searched offline; set TRIZONE_API_KEY_SECRET_FILE and HMAC entries"
+                );
+                Hashing::Sha256
+            }
+        };
         Ok(KeyStore {
             keys: Arc::new(keys),
+            hashing,
         })
+    }
+
+    fn secret(&self) -> Result<Option<SecretString>, KeyLoadError> {
+        if let Some(secret) = &self.api_key_secret {
+            return Ok(Some(secret.expose_secret().trim().to_owned().into()));
+        }
+        let Some(path) = &self.api_key_secret_file else {
+            return Ok(None);
+        };
+        let secret =
+            std::fs::read_to_string(path).map_err(|source| KeyLoadError::UnreadableSecret {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(Some(secret.trim().to_owned().into()))
     }
 }
 
@@ -206,13 +297,14 @@ fn read_key_file(path: &Path) -> Result<Vec<Key>, KeyLoadError> {
 }
 
 impl KeyStore {
-    /// Parses `role:sha256hex[:name]` entries separated by newlines, commas
+    /// Parses `role:hex[:name]` entries separated by newlines, commas
     /// or spaces; `#` starts a comment. This is the format of
     /// `TRIZONE_API_KEYS` and of a mounted keys file. `name` binds the key
     /// to a person or team (letters, digits, `.`, `_`, `@`, `-`).
     pub fn parse(spec: &str) -> Result<Self, KeySpecError> {
         Ok(Self {
             keys: Arc::new(Self::parse_keys(spec)?),
+            hashing: Hashing::Sha256,
         })
     }
 
@@ -230,9 +322,7 @@ impl KeyStore {
             };
             let mut parts = entry.splitn(3, ':');
             let (Some(role), Some(hash)) = (parts.next(), parts.next()) else {
-                return Err(fail(
-                    "expected `role:sha256hex` or `role:sha256hex:name`".into(),
-                ));
+                return Err(fail("expected `role:hex` or `role:hex:name`".into()));
             };
             let name = parts.next().map(str::to_owned);
             if name.as_deref().is_some_and(|n| !valid_name(n)) {
@@ -249,7 +339,10 @@ impl KeyStore {
             })?;
             let mut bytes = [0u8; 32];
             hex::decode_to_slice(hash, &mut bytes).map_err(|_| {
-                fail("the hash must be 64 hexadecimal digits (the SHA-256 of the token)".into())
+                fail(
+                    "the hash must be 64 hexadecimal digits (`trizone key-entry` prints an entry)"
+                        .into(),
+                )
             })?;
             keys.push(Key {
                 role,
@@ -272,6 +365,7 @@ impl KeyStore {
             .collect();
         Self {
             keys: Arc::new(keys),
+            hashing: Hashing::Sha256,
         }
     }
 
@@ -289,6 +383,7 @@ impl KeyStore {
             .collect();
         Self {
             keys: Arc::new(keys),
+            hashing: Hashing::Sha256,
         }
     }
 
@@ -299,7 +394,7 @@ impl KeyStore {
     /// The caller a token belongs to, if any. Every key is compared, in
     /// constant time, whichever matches.
     pub fn authenticate(&self, token: &str) -> Option<Caller> {
-        let digest = hash_token(token);
+        let digest = self.hashing.hash(token);
         let mut found = None;
         for key in self.keys.iter() {
             if bool::from(key.hash.ct_eq(&digest)) {
@@ -317,9 +412,16 @@ impl KeyStore {
     }
 }
 
-/// The hex SHA-256 of a token: what goes into `TRIZONE_API_KEYS`.
+/// The hex SHA-256 of a token: what goes into `TRIZONE_API_KEYS` for a
+/// service without a secret.
 pub fn token_hash_hex(token: &str) -> String {
     hex::encode(hash_token(token))
+}
+
+/// The hex HMAC-SHA256 of a token under `secret`: what goes into
+/// `TRIZONE_API_KEYS` for a service given that secret.
+pub fn token_hmac_hex(secret: &[u8], token: &str) -> Result<String, KeyLoadError> {
+    Ok(hex::encode(Hashing::with_secret(secret)?.hash(token)))
 }
 
 /// The id a token's key is known by (in logs, records and canary
@@ -361,8 +463,18 @@ policy!(
     "end_user, experimenter, admin, gate, experimentation, scraper"
 );
 policy!(
+    /// Every role but Prometheus's, which reads `/metrics` and nothing else:
+    /// the OpenAPI documents.
+    People, [EndUser, Experimenter, Admin, Gate, Experimentation],
+    "end_user, experimenter, admin, gate, experimentation"
+);
+policy!(
     /// V2 reviews.
     EndUsers, [EndUser, Admin], "end_user, admin"
+);
+policy!(
+    /// V2's status: end users, admins, and the gate checking V2.
+    StatusReaders, [EndUser, Admin, Gate], "end_user, admin, gate"
 );
 policy!(
     /// Registering, uploading, running, feedback in V1.
@@ -487,6 +599,7 @@ mod tests {
         let args = AuthArgs {
             api_keys: Some(format!("admin:{}", token_hash_hex("adm"))),
             api_keys_file: Some(path.clone()),
+            ..AuthArgs::default()
         };
         let store = args.load().unwrap();
         std::fs::remove_file(&path).unwrap();
@@ -506,6 +619,7 @@ mod tests {
         let missing = AuthArgs {
             api_keys: None,
             api_keys_file: Some("/nonexistent/keys".into()),
+            ..AuthArgs::default()
         };
         let error = missing.load().unwrap_err();
         assert_eq!(
@@ -514,7 +628,7 @@ mod tests {
         );
         let bad = AuthArgs {
             api_keys: Some("admin:nothex".into()),
-            api_keys_file: None,
+            ..AuthArgs::default()
         };
         assert!(
             bad.load()
@@ -543,11 +657,42 @@ mod tests {
     }
 
     #[test]
+    fn with_a_secret_keys_are_hmacs_and_a_bare_sha256_no_longer_opens() {
+        let secret = "a-server-secret-of-at-least-32-bytes!";
+        let entry = token_hmac_hex(secret.as_bytes(), "alice-token").unwrap();
+        let args = |keys: String| AuthArgs {
+            api_keys: Some(keys),
+            api_key_secret: Some(secret.to_owned().into()),
+            ..AuthArgs::default()
+        };
+        let store = args(format!("experimenter:{entry}:alice")).load().unwrap();
+        let alice = store.authenticate("alice-token").unwrap();
+        assert_eq!(alice.principal, "alice");
+        // The key id is a prefix of the HMAC: nothing to search offline.
+        assert_eq!(alice.key_id, entry[..12]);
+        assert_ne!(alice.key_id, key_id("alice-token"));
+        let plain = args(format!("experimenter:{}", token_hash_hex("alice-token")))
+            .load()
+            .unwrap();
+        assert_eq!(plain.authenticate("alice-token"), None);
+        let weak = AuthArgs {
+            api_keys: Some(format!("admin:{entry}")),
+            api_key_secret: Some("short".to_owned().into()),
+            ..AuthArgs::default()
+        };
+        assert!(matches!(
+            weak.load(),
+            Err(KeyLoadError::WeakSecret { bytes: 5 })
+        ));
+        assert!(format!("{store:?}").contains("salted: true"));
+    }
+
+    #[test]
     fn key_ids_do_not_reveal_the_token_and_debug_prints_no_hash() {
         let store = KeyStore::from_tokens([(Role::Scraper, "s3cret-token")]);
         let caller = store.authenticate("s3cret-token").unwrap();
         assert_eq!(caller.key_id.len(), 12);
         assert!(!caller.key_id.contains("s3cret"));
-        assert_eq!(format!("{store:?}"), "KeyStore { keys: 1 }");
+        assert_eq!(format!("{store:?}"), "KeyStore { keys: 1, salted: false }");
     }
 }

@@ -6,7 +6,7 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use utoipa::Modify;
 
-use crate::auth::AnyRole;
+use crate::auth::People;
 use crate::{Authorized, KeyStore};
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::response::{Response, ResponseBuilder};
@@ -86,7 +86,7 @@ where
     let doc = std::sync::Arc::new(doc);
     Router::new().route(
         "/openapi.json",
-        get(move |_: Authorized<AnyRole>| async move { axum::Json(doc.as_ref().clone()) }),
+        get(move |_: Authorized<People>| async move { axum::Json(doc.as_ref().clone()) }),
     )
 }
 

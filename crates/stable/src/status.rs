@@ -4,7 +4,7 @@ use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use trizone_core::Slo;
-use trizone_http::auth::AnyRole;
+use trizone_http::auth::StatusReaders;
 use trizone_http::{ApiError, Authorized, Json};
 use trizone_store::reviews::Satisfaction;
 use trizone_store::slo::WindowStats;
@@ -81,7 +81,7 @@ pub struct SloStatus {
     security(("bearer" = []))
 )]
 pub async fn get(
-    _: Authorized<AnyRole>,
+    _: Authorized<StatusReaders>,
     State(state): State<AppState>,
 ) -> Result<Json<Status>, ApiError> {
     let degraded = state.metrics.database_available.get() == 0;

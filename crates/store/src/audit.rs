@@ -79,24 +79,22 @@ impl AuditAction {
 /// on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Actor<'a> {
+    /// A person or service, by role and principal (the name the operator
+    /// bound the key to), never by anything derived from the token.
     Caller {
         role: &'static str,
-        key_id: &'a str,
+        principal: &'a str,
     },
     /// The gate's schedule, sagas and SLO watch.
-    Gate {
-        replica: &'a str,
-    },
+    Gate { replica: &'a str },
     /// A V1 worker running an evaluation.
-    Worker {
-        replica: &'a str,
-    },
+    Worker { replica: &'a str },
 }
 
 impl std::fmt::Display for Actor<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::Caller { role, key_id } => write!(f, "{role}:{key_id}"),
+            Self::Caller { role, principal } => write!(f, "{role}:{principal}"),
             Self::Gate { replica } => write!(f, "gate:{replica}"),
             Self::Worker { replica } => write!(f, "worker:{replica}"),
         }

@@ -495,6 +495,20 @@ async fn blacklisting_a_candidate_mid_canary_ends_its_rollout_in_the_same_transa
         )
         .await;
     assert_eq!(blacklisted.status(), 201);
+    // People are named by the principal their key is bound to, never by
+    // anything derived from the token.
+    let entry: Value = blacklisted.json().await.unwrap();
+    assert_eq!(entry["blacklisted_by"], "admin:admin");
+    let actors: Vec<String> = sqlx::query_scalar(
+        "SELECT actor FROM audit.event_log WHERE action IN ('gate.blacklisted', 'gate.rollout_aborted') ORDER BY seq",
+    )
+    .fetch_all(&app.owner)
+    .await
+    .unwrap();
+    assert!(
+        actors.len() >= 2 && actors.iter().all(|actor| actor == "admin:admin"),
+        "{actors:?}"
+    );
     // No gate tick in between: the blacklist itself ended the rollout.
     assert_eq!(app.rollout().await["rollout"], Value::Null);
     assert_eq!(app.deployment_status(deployment).await, "failed");

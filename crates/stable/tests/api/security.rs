@@ -11,7 +11,7 @@ use trizone_stable::records::Record;
 use trizone_store::reviews::{FeedbackRecord, ReviewRecord};
 use uuid::Uuid;
 
-use crate::{END_USER, OTHER_USER, Options, TestApp, error_of, metric, python_file};
+use crate::{END_USER, OTHER_USER, Options, SCRAPER, TestApp, error_of, metric, python_file};
 
 async fn review_id(app: &TestApp) -> Uuid {
     let response = app.review(END_USER, &python_file()).await;
@@ -308,6 +308,19 @@ async fn paths_outside_the_repository_or_with_control_characters_are_refused(own
         let diff = format!("--- a/{path}\n+++ b/{path}\n@@ -0,0 +1,1 @@\n+x = 1\n");
         let error = error_of(app.review_diff(diff, None).await, 422).await;
         assert_eq!(error["field"], "files[0].path", "{path}: {error}");
+    }
+    app.finish().await;
+}
+
+/// Prometheus' token reads `/metrics` and nothing else.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_scraper_reads_metrics_and_nothing_else(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    assert_eq!(app.get("/metrics", SCRAPER).await.status(), 200);
+    for path in ["/api/v2/status", "/openapi.json"] {
+        let error = error_of(app.get(path, SCRAPER).await, 403).await;
+        assert_eq!(error["code"], "forbidden", "{path}");
+        assert_eq!(app.get(path, END_USER).await.status(), 200, "{path}");
     }
     app.finish().await;
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use trizone_core::{Configuration, Decision, ExperimentStatus, Verdict};
+use trizone_core::{CheckName, Configuration, Decision, ExperimentStatus, TestState, Verdict};
 use uuid::Uuid;
 
 /// An experiment as the API shows it.
@@ -32,6 +32,28 @@ pub struct ExperimentView {
     /// What to do next, in a sentence with the command (on `GET .../{id}`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_step: Option<String>,
+    /// The gate's latest decision on this configuration, in brief (on the
+    /// list; a single read has it in `readiness`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_decision: Option<DecisionSummary>,
+}
+
+/// The gate's latest decision on a configuration, in brief.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DecisionSummary {
+    pub id: Uuid,
+    pub decision: Decision,
+    /// The pooled cases it rested on.
+    pub cases: Option<i64>,
+    pub decided_at: DateTime<Utc>,
+}
+
+/// One page of experiments, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ExperimentPage {
+    pub items: Vec<ExperimentView>,
+    /// Offset of the next page, absent on the last one.
+    pub next_offset: Option<i64>,
 }
 
 /// One row of `experiments_v1.promotion_readiness`: an experiment's pooled
@@ -61,4 +83,30 @@ pub struct Readiness {
     pub decided_at: Option<DateTime<Utc>>,
     /// The gate's latest decision was a pass.
     pub ready: bool,
+}
+
+/// How a configuration's sequential tests moved as its evidence grew, case
+/// by case in the order cases were recorded (sampled to a few hundred
+/// points): what a chart of the log-likelihood ratio against its boundaries,
+/// and of the anytime-valid range narrowing, is drawn from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidencePath {
+    pub fingerprint: String,
+    /// Every case pooled so far.
+    pub cases: u64,
+    pub points: Vec<EvidencePoint>,
+}
+
+/// The tests after the first `cases` cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct EvidencePoint {
+    pub cases: u64,
+    pub tests: Vec<CheckTest>,
+}
+
+/// One check's sequential test at a point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CheckTest {
+    pub check: CheckName,
+    pub test: TestState,
 }

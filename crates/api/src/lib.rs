@@ -3,6 +3,7 @@
 //! both, with the OpenAPI schema derived from it.
 
 pub mod audit;
+pub mod auth;
 pub mod error;
 pub mod experiments;
 pub mod gate;

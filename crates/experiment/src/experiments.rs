@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use trizone_api::experiments::ExperimentPage;
 use trizone_core::{Decision, ExperimentStatus, Judge, Mover, Verdict};
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
@@ -24,13 +25,6 @@ pub struct ListQuery {
     /// Page size, 1 to 200 (default 50).
     pub limit: Option<i64>,
     pub offset: Option<i64>,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct ExperimentPage {
-    pub items: Vec<ExperimentView>,
-    /// Offset of the next page, absent on the last one.
-    pub next_offset: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/experiments", tag = "experiments", params(ListQuery),

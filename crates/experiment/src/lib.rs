@@ -4,7 +4,9 @@
 
 pub mod config;
 pub mod datasets;
+pub mod evidence_path;
 pub mod experiments;
+pub mod me;
 pub mod metrics;
 pub mod openapi;
 pub mod per_key;
@@ -38,11 +40,16 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             get(experiments::get).delete(experiments::withdraw),
         )
         .route(
+            "/api/v1/experiments/{id}/evidence",
+            get(evidence_path::path),
+        )
+        .route(
             "/api/v1/experiments/{id}/feedback",
             post(experiments::feedback),
         )
         .route("/api/v1/readiness", get(experiments::readiness))
         .route("/api/v1/providers", get(providers::list))
+        .route("/api/v1/me", get(me::me))
         .route("/api/v1/reevaluations", post(reevaluations::create))
         .route(
             "/api/v1/datasets",

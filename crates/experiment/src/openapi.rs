@@ -3,7 +3,7 @@
 use trizone_http::openapi::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{datasets, experiments, providers, reevaluations, register, runs};
+use crate::{datasets, evidence_path, experiments, me, providers, reevaluations, register, runs};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,8 +14,10 @@ use crate::{datasets, experiments, providers, reevaluations, register, runs};
         experiments::get,
         experiments::withdraw,
         experiments::feedback,
+        evidence_path::path,
         experiments::readiness,
         providers::list,
+        me::me,
         reevaluations::create,
         datasets::upload,
         datasets::list,

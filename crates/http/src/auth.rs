@@ -16,60 +16,13 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use hmac::{Hmac, KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::ApiError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Asks V2 for reviews.
-    EndUser,
-    /// Registers and evaluates configurations in V1.
-    Experimenter,
-    /// Everything an experimenter can, plus gate and quarantine operations.
-    Admin,
-    /// The gate calling V2: smoke tests of the deployment it promotes.
-    Gate,
-    /// V1 calling V3: reading one record, to re-evaluate it.
-    Experimentation,
-    /// Prometheus: `/metrics` and nothing else.
-    Scraper,
-}
-
-impl Role {
-    pub const ALL: [Self; 6] = [
-        Self::EndUser,
-        Self::Experimenter,
-        Self::Admin,
-        Self::Gate,
-        Self::Experimentation,
-        Self::Scraper,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::EndUser => "end_user",
-            Self::Experimenter => "experimenter",
-            Self::Admin => "admin",
-            Self::Gate => "gate",
-            Self::Experimentation => "experimentation",
-            Self::Scraper => "scraper",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|r| r.as_str() == raw)
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use trizone_api::auth::Role;
 
 /// Who made a request. `key_id` (a prefix of the key's hash) identifies
 /// the key in logs, in V2's records and for canary stickiness. `principal`

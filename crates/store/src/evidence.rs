@@ -88,3 +88,50 @@ pub async fn gate_thresholds(executor: impl PgExecutor<'_>) -> Result<Thresholds
     .flatten();
     Ok(published.map(|t| t.0).unwrap_or_default())
 }
+
+/// `fingerprint`'s evidence as it grew, case by case in the order cases
+/// were recorded: the cumulative counts after every `step`-th case (and
+/// after the last), at most about `points` of them.
+pub async fn path(
+    executor: impl PgExecutor<'_>,
+    fingerprint: &str,
+    latency_bar_ms: f64,
+    points: i64,
+) -> Result<Vec<Evidence>, StoreError> {
+    let rows = sqlx::query!(
+        r#"WITH grown AS (
+               SELECT row_number() OVER w AS n,
+                      count(*) FILTER (WHERE a.correct) OVER w AS correct,
+                      count(*) FILTER (WHERE a.outcome = 'error') OVER w AS errors,
+                      count(*) FILTER (WHERE a.outcome = 'ok' AND a.latency_ms > $2) OVER w AS slow,
+                      sum(a.cost_usd) OVER w AS cost_usd,
+                      count(*) OVER () AS total
+               FROM experiments_v1.evidence v
+               JOIN experiments_v1.code_analyses a ON a.run_id = v.run_id AND a.case_id = v.case_id
+               WHERE v.fingerprint = $1
+               WINDOW w AS (ORDER BY a.created_at, a.run_id, a.case_id ROWS UNBOUNDED PRECEDING)
+           )
+           SELECT n AS "n!", correct AS "correct!", errors AS "errors!", slow AS "slow!",
+                  coalesce(cost_usd, 0)::float8 AS "cost_usd!"
+           FROM grown
+           WHERE n % greatest(1, ceil(total::float8 / greatest($3::bigint, 1)))::bigint = 0 OR n = total
+           ORDER BY n"#,
+        fingerprint,
+        latency_bar_ms,
+        points
+    )
+    .fetch_all(executor)
+    .await?;
+    let unsigned = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(rows
+        .into_iter()
+        .map(|row| Evidence {
+            cases: unsigned(row.n),
+            correct: unsigned(row.correct),
+            errors: unsigned(row.errors),
+            over_latency_bar: unsigned(row.slow),
+            latency_p95_ms: None,
+            cost_usd: row.cost_usd,
+        })
+        .collect())
+}

@@ -196,14 +196,21 @@ pub struct ListFilter {
 pub async fn list(
     executor: impl PgExecutor<'_>,
     filter: &ListFilter,
-) -> Result<Vec<Experiment>, StoreError> {
-    let rows = sqlx::query_as!(
-        Row,
-        r#"SELECT id, name, owner, description, configuration AS "configuration: Json<Configuration>",
-                  fingerprint, status, reevaluation_of, created_at, updated_at
-           FROM experiments_v1.experiments
-           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR owner = $2)
-           ORDER BY created_at DESC, id
+) -> Result<Vec<Listed>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT e.id, e.name, e.owner, e.description,
+                  e.configuration AS "configuration: Json<Configuration>",
+                  e.fingerprint, e.status, e.reevaluation_of, e.created_at, e.updated_at,
+                  d.id AS "decision_id?", d.decision AS "decision?: Decision",
+                  (d.verdict ->> 'cases')::bigint AS decided_on_cases,
+                  d.created_at AS "decided_at?"
+           FROM experiments_v1.experiments e
+           LEFT JOIN LATERAL (
+               SELECT gd.id, gd.decision, gd.verdict, gd.created_at FROM gate.decisions gd
+               WHERE gd.fingerprint = e.fingerprint ORDER BY gd.created_at DESC LIMIT 1
+           ) d ON true
+           WHERE ($1::text IS NULL OR e.status = $1) AND ($2::text IS NULL OR e.owner = $2)
+           ORDER BY e.created_at DESC, e.id
            LIMIT $3 OFFSET $4"#,
         filter.status.map(ExperimentStatus::as_str),
         filter.owner.as_deref(),
@@ -212,7 +219,51 @@ pub async fn list(
     )
     .fetch_all(executor)
     .await?;
-    rows.into_iter().map(Experiment::try_from).collect()
+    rows.into_iter()
+        .map(|r| {
+            let last_decision = match (r.decision_id, r.decision, r.decided_at) {
+                (Some(id), Some(decision), Some(decided_at)) => Some(LastDecision {
+                    id,
+                    decision,
+                    cases: r.decided_on_cases,
+                    decided_at,
+                }),
+                _ => None,
+            };
+            let experiment = Experiment::try_from(Row {
+                id: r.id,
+                name: r.name,
+                owner: r.owner,
+                description: r.description,
+                configuration: r.configuration,
+                fingerprint: r.fingerprint,
+                status: r.status,
+                reevaluation_of: r.reevaluation_of,
+                created_at: r.created_at,
+                updated_at: r.updated_at,
+            })?;
+            Ok(Listed {
+                experiment,
+                last_decision,
+            })
+        })
+        .collect()
+}
+
+/// An experiment as listed: with the gate's latest decision on its
+/// configuration, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    pub experiment: Experiment,
+    pub last_decision: Option<LastDecision>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LastDecision {
+    pub id: Uuid,
+    pub decision: Decision,
+    pub cases: Option<i64>,
+    pub decided_at: DateTime<Utc>,
 }
 
 /// The newest experiment with this fingerprint in `status`, if any.
@@ -314,6 +365,23 @@ impl From<Experiment> for trizone_api::experiments::ExperimentView {
             readiness: None,
             verdict: None,
             next_step: None,
+            last_decision: None,
+        }
+    }
+}
+
+impl From<Listed> for trizone_api::experiments::ExperimentView {
+    fn from(listed: Listed) -> Self {
+        Self {
+            last_decision: listed.last_decision.map(|d| {
+                trizone_api::experiments::DecisionSummary {
+                    id: d.id,
+                    decision: d.decision,
+                    cases: d.cases,
+                    decided_at: d.decided_at,
+                }
+            }),
+            ..listed.experiment.into()
         }
     }
 }

@@ -427,3 +427,83 @@ async fn the_owner_is_the_key_that_registers(owner: PgPool) {
     assert_eq!(on_behalf.json::<Value>().await.unwrap()["owner"], "bob");
     app.finish().await;
 }
+
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn me_names_the_callers_role_and_principal(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let me: Value = app
+        .get("/api/v1/me", EXPERIMENTER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me, json!({"role": "experimenter", "principal": "alice"}));
+    let admin: Value = app.get("/api/v1/me", ADMIN).await.json().await.unwrap();
+    assert_eq!(admin["role"], "admin");
+    error_of(app.get("/api/v1/me", END_USER).await, 403).await;
+    app.finish().await;
+}
+
+/// The evidence path's last point is the judge's verdict on the whole
+/// evidence, and its log-likelihood ratio for accuracy climbs with every
+/// correct case.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn the_evidence_path_ends_where_the_verdict_stands(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let id = registered(&app, "charted", 0.0).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    trizone_testkit::evaluate(&app.owner, id, trizone_testkit::Measured::passing()).await;
+    let path: Value = app
+        .get(
+            &format!("/api/v1/experiments/{id}/evidence?points=30"),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let points = path["points"].as_array().unwrap();
+    assert_eq!(path["cases"], 300);
+    assert_eq!(points.len(), 30, "{path}");
+    assert_eq!(points.last().unwrap()["cases"], 300);
+    let accuracy = |point: &Value| {
+        point["tests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["check"] == "accuracy")
+            .map(|t| t["test"]["log_ratio"].as_f64().unwrap())
+            .unwrap()
+    };
+    let ratios: Vec<f64> = points.iter().map(accuracy).collect();
+    assert!(ratios.windows(2).all(|w| w[1] > w[0]), "{ratios:?}");
+    let experiment: Value = app
+        .get(&format!("/api/v1/experiments/{id}"), EXPERIMENTER)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let verdict_ratio = experiment["verdict"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "accuracy")
+        .unwrap()["test"]["log_ratio"]
+        .as_f64()
+        .unwrap();
+    assert!((ratios.last().unwrap() - verdict_ratio).abs() < 1e-9);
+    let error = error_of(
+        app.get(
+            &format!("/api/v1/experiments/{id}/evidence?points=1"),
+            EXPERIMENTER,
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(error["field"], "points");
+    app.finish().await;
+}

@@ -98,6 +98,9 @@ enum Command {
     /// Send a source file or a diff to V2 and print the findings against
     /// their lines (end users).
     Review(crate::client::ReviewArgs),
+    /// Serve the web console on this machine (experimenters and admins sign
+    /// in with their own token).
+    Console(crate::console::ConsoleArgs),
     /// Print the keys-file entry (`role:hex[:name]`) for the token on
     /// standard input, hashed under the zones' secret (operators).
     KeyEntry(crate::keys::KeyEntryArgs),
@@ -201,6 +204,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             done(crate::client::quarantine(&servers, command).await)
         }
         Command::V2 { servers, command } => done(crate::client::v2(&servers, command).await),
+        Command::Console(args) => done(crate::console::console(args).await),
         Command::KeyEntry(args) => done(crate::keys::key_entry(&args)),
         Command::Review(args) => done(crate::client::review(args).await),
     }

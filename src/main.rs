@@ -6,6 +6,7 @@ use clap::Parser;
 
 mod cli;
 mod client;
+mod console;
 #[cfg(feature = "local")]
 mod demo;
 mod keys;

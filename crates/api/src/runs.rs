@@ -139,3 +139,12 @@ pub struct CasePage {
     /// Pass as `after` for the next page; absent on the last one.
     pub next_after: Option<String>,
 }
+
+/// One case of a run with the code it was reviewed on: what a person needs
+/// to see expected and found findings on their lines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CaseDetail {
+    #[serde(flatten)]
+    pub result: CaseResult,
+    pub code: String,
+}

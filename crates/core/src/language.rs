@@ -74,6 +74,11 @@ impl Language {
 }
 
 impl Language {
+    /// The language named `raw` as `as_str` writes it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|l| l.as_str() == raw)
+    }
+
     /// The language of a file, by the extension of its `path`; `None` for
     /// an extension trizone does not review.
     pub fn of_path(path: &str) -> Option<Self> {

@@ -63,6 +63,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
         .route("/api/v1/runs/{id}", get(runs::get))
         .route("/api/v1/runs/{id}/events", get(runs::events))
         .route("/api/v1/runs/{id}/cases", get(runs::cases::list))
+        .route("/api/v1/runs/{id}/cases/{case_id}", get(runs::cases::get))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel));
     layers::service(routes, openapi::ApiDoc::openapi(), state, limits)
 }

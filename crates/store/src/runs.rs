@@ -580,6 +580,10 @@ pub struct CaseFilter {
     /// Cases with (`true`) or without a false negative.
     pub false_negative: Option<bool>,
     pub language: Option<Language>,
+    /// Cases whose answer had (`true`) or had not to be unwrapped to be read.
+    pub recovered: Option<bool>,
+    /// This case alone.
+    pub case_id: Option<String>,
     /// Only cases whose id sorts after this one (the previous page's last).
     pub after: Option<String>,
     pub limit: i64,
@@ -626,6 +630,8 @@ pub async fn cases(
              AND ($7::bool IS NULL OR (coalesce(false_negatives, 0) > 0) = $7)
              AND ($8::text IS NULL OR language = $8)
              AND ($9::text IS NULL OR case_id > $9)
+             AND ($11::bool IS NULL OR (format_recovery IS NOT NULL) = $11)
+             AND ($12::text IS NULL OR case_id = $12)
            ORDER BY case_id
            LIMIT $10"#,
         run.id,
@@ -638,6 +644,8 @@ pub async fn cases(
         filter.language.map(Language::as_str),
         filter.after,
         filter.limit,
+        filter.recovered,
+        filter.case_id,
     )
     .fetch_all(executor)
     .await?;
@@ -674,4 +682,23 @@ pub async fn cases(
             }
         })
         .collect())
+}
+
+/// The code of `case_id` in `dataset_id`, as the dataset holds it.
+pub async fn case_code(
+    executor: impl PgExecutor<'_>,
+    dataset_id: Uuid,
+    case_id: &str,
+) -> Result<String, StoreError> {
+    sqlx::query_scalar!(
+        "SELECT code FROM experiments_v1.dataset_cases WHERE dataset_id = $1 AND case_id = $2",
+        dataset_id,
+        case_id
+    )
+    .fetch_optional(executor)
+    .await?
+    .ok_or_else(|| StoreError::NotFound {
+        entity: "case",
+        id: case_id.to_owned(),
+    })
 }

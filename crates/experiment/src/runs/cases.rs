@@ -4,6 +4,7 @@
 
 use axum::extract::State;
 use serde::Deserialize;
+use trizone_api::runs::CaseDetail;
 use trizone_core::Language;
 use trizone_http::auth::Experimenters;
 use trizone_http::{ApiError, Authorized, Json, Path, Query};
@@ -30,6 +31,9 @@ pub struct CaseQuery {
     pub false_negative: Option<bool>,
     /// Only cases in this language.
     pub language: Option<Language>,
+    /// Only cases whose answer had (`true`) or had not (`false`) to be
+    /// unwrapped to be read (a fenced object).
+    pub recovered: Option<bool>,
     /// The previous page's `next_after`.
     pub after: Option<String>,
     /// Cases per page, 1 to 500 (default 50).
@@ -62,6 +66,8 @@ pub async fn list(
         false_positive: query.false_positive,
         false_negative: query.false_negative,
         language: query.language,
+        recovered: query.recovered,
+        case_id: None,
         after: query.after,
         // One more than asked for says whether another page follows.
         limit: limit + 1,
@@ -73,4 +79,38 @@ pub async fn list(
         .then(|| cases.last().map(|c| c.case_id.clone()))
         .flatten();
     Ok(Json(CasePage { cases, next_after }))
+}
+
+/// One case of a run, with its code.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/cases/{case_id}", tag = "runs",
+    params(("id" = Uuid, Path, description = "Run id"), ("case_id" = String, Path, description = "The case's id in its dataset")),
+    responses((status = 200, body = CaseDetail), (status = 404, body = trizone_http::error::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    _: Authorized<Experimenters>,
+    Path((id, case_id)): Path<(Uuid, String)>,
+) -> Result<Json<CaseDetail>, ApiError> {
+    let run = runs::get(&state.db, id).await?;
+    let experiment = experiments::get(&state.db, run.experiment_id).await?;
+    let filter = CaseFilter {
+        outcome: None,
+        false_positive: None,
+        false_negative: None,
+        language: None,
+        recovered: None,
+        case_id: Some(case_id.clone()),
+        after: None,
+        limit: 1,
+    };
+    let result = runs::cases(&state.db, &run, experiment.fingerprint.as_str(), &filter)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::NotFound {
+            entity: "case",
+            id: case_id.clone(),
+        })?;
+    let code = runs::case_code(&state.db, run.dataset_id, &case_id).await?;
+    Ok(Json(CaseDetail { result, code }))
 }

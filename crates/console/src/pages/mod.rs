@@ -1,0 +1,27 @@
+//! The console's pages, one module per resource.
+
+pub mod case;
+pub mod errors;
+pub mod experiment;
+pub mod experiments;
+pub mod layout;
+pub mod run;
+pub mod signin;
+
+use chrono::{DateTime, Utc};
+use maud::{Markup, html};
+use trizone_core::{Decision, ExperimentStatus};
+
+/// A status as a labelled badge (its colour is decoration; the word says it).
+pub fn status_badge(status: ExperimentStatus) -> Markup {
+    html! { span.badge.(status.as_str()) { (status.as_str()) } }
+}
+
+pub fn decision_badge(decision: Decision) -> Markup {
+    html! { span.badge.(decision.as_str()) { (decision.as_str()) } }
+}
+
+/// A moment as UTC text, with the machine-readable form beside it.
+pub fn when(at: DateTime<Utc>) -> Markup {
+    html! { time datetime=(at.to_rfc3339()) { (at.format("%Y-%m-%d %H:%M UTC")) } }
+}

@@ -31,6 +31,26 @@ ensure_prometheus() {
     export PROMETHEUS
 }
 
+# Debian's Chromium and the console's browser-test packages (playwright-core,
+# axe-core) from tests/browser's lockfile; no browser is ever downloaded.
+ensure_browser() {
+    if [ ! -x /usr/bin/chromium ]; then
+        say "installing Debian's chromium package (the console's browser tests)"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null ||
+            { as_root apt-get update >/dev/null && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium >/dev/null; } ||
+            die "cannot install chromium with apt-get"
+    fi
+    local dir="$ROOT/tests/browser" wanted stamp
+    wanted=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+    stamp="$dir/node_modules/.lock"
+    if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+        say "installing playwright-core and axe-core into tests/browser"
+        (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null) ||
+            die "npm ci failed in tests/browser"
+        echo "$wanted" >"$stamp"
+    fi
+}
+
 # A virtualenv under target/tools holding what requirements file $2 pins,
 # rebuilt when that file changes.
 ensure_venv() {

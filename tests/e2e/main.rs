@@ -7,6 +7,7 @@
 
 mod backup;
 mod cli;
+mod console;
 mod demo;
 mod diff_review;
 mod gate_wait;

@@ -21,7 +21,7 @@ pub const TOKENS: [(&str, &str); 6] = [
 ];
 
 /// `n` ports free right now.
-fn free_ports(n: usize) -> Vec<u16> {
+pub fn free_ports(n: usize) -> Vec<u16> {
     let listeners: Vec<std::net::TcpListener> = (0..n)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
         .collect();

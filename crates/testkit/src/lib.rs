@@ -115,6 +115,12 @@ pub struct Served {
 
 pub async fn serve(app: axum::Router) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    serve_on(listener, app)
+}
+
+/// `app` served on `listener` (a given address, e.g. to restart a zone
+/// where its clients know it).
+pub fn serve_on(listener: tokio::net::TcpListener, app: axum::Router) -> Served {
     let address = listener.local_addr().unwrap();
     let task = tokio::spawn(trizone_http::serve::serve(
         listener,

@@ -50,7 +50,7 @@ pub async fn show(
         (code(&case.code, &result.expected, &result.found))
         @if let Some(answer) = &result.answer {
             h2 { "The model's answer, as it came" }
-            pre.yaml #raw-answer { code { (answer) } }
+            pre.yaml #raw-answer tabindex="0" aria-label="The model's answer" { code { (answer) } }
         }
     };
     Ok(Html(
@@ -72,6 +72,9 @@ fn findings(expected: &[ExpectedFinding], found: &[Finding], matches: &[(usize, 
             caption { "Expected by the dataset" }
             thead { tr { th scope="col" { "" } th scope="col" { "Lines" } th scope="col" { "Category" } th scope="col" { "Description" } th scope="col" { "Matched by" } } }
             tbody {
+                @if expected.is_empty() {
+                    tr { td colspan="5" { "None: the dataset expects no finding in this code." } }
+                }
                 @for (i, e) in expected.iter().enumerate() {
                     tr {
                         th scope="row" { "E" (i + 1) }
@@ -87,6 +90,9 @@ fn findings(expected: &[ExpectedFinding], found: &[Finding], matches: &[(usize, 
             caption { "Found by the model" }
             thead { tr { th scope="col" { "" } th scope="col" { "Lines" } th scope="col" { "Severity" } th scope="col" { "Category" } th scope="col" { "Message" } th scope="col" { "Matches" } } }
             tbody {
+                @if found.is_empty() {
+                    tr { td colspan="6" { "None." } }
+                }
                 @for (i, f) in found.iter().enumerate() {
                     tr {
                         th scope="row" { "F" (i + 1) }

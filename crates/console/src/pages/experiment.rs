@@ -71,7 +71,7 @@ pub async fn show(
         }
         section aria-labelledby="configuration-heading" {
             h2 #configuration-heading { "Configuration, as registered" }
-            pre.yaml { code { (yaml(&experiment)) } }
+            pre.yaml tabindex="0" aria-label="The configuration in YAML" { code { (yaml(&experiment)) } }
         }
     };
     Ok(Html(

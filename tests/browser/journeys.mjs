@@ -1,0 +1,102 @@
+// The console's journeys as people walk them, in Debian's Chromium. Run by
+// the e2e test `console::journeys_in_a_real_browser`, which starts the
+// platform and the console and passes where they are:
+//   CONSOLE_URL, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS (a directory).
+// Every page a journey reaches is checked with axe-core: a serious or
+// critical violation fails the run. Exits non-zero naming the first
+// failed step.
+import { readFileSync, mkdirSync } from "node:fs";
+import { createRequire } from "node:module";
+import { chromium } from "playwright-core";
+
+const require = createRequire(import.meta.url);
+const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
+const { CONSOLE_URL: base, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS } = process.env;
+mkdirSync(SCREENSHOTS, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  // As root in CI; no background traffic to hosts this machine cannot reach.
+  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+});
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+/// axe-core on the page as it stands; serious and critical violations fail.
+async function accessible(page, name) {
+  // Evaluated through DevTools, not as a page script: the console's CSP
+  // rightly refuses injected scripts.
+  await page.evaluate(AXE);
+  const results = await page.evaluate(() => axe.run(document, { resultTypes: ["violations"] }));
+  const bad = results.violations.filter((v) => ["serious", "critical"].includes(v.impact));
+  check(bad.length === 0, `${name}: accessibility violations: ${bad.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target).join(", ")}`).join("; ")}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: `${SCREENSHOTS}/${name}.png`, fullPage: true });
+}
+
+async function signIn(page, token, next = "/experiments") {
+  await page.goto(`${base}${next}`);
+  check(new URL(page.url()).pathname === "/signin", `an unsigned visit to ${next} should ask to sign in, got ${page.url()}`);
+  await accessible(page, "sign-in");
+  // From the keyboard: the token field, then the button.
+  await page.focus("#token");
+  await page.keyboard.type(token);
+  await Promise.all([
+    page.waitForURL((url) => url.pathname !== "/signin"),
+    page.keyboard.press("Enter"),
+  ]);
+  check(new URL(page.url()).pathname === next.split("?")[0], `after signing in, expected ${next}, got ${page.url()}`);
+}
+
+const journeys = {
+  /// An experimenter signs in, finds a failed run, opens a wrong case and
+  /// sees its expected and found findings.
+  async experimenterOpensAWrongCase() {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    await signIn(page, EXPERIMENTER_TOKEN, "/experiments?status=quarantined");
+    await accessible(page, "experiments");
+    await shot(page, "experiments");
+    const rows = page.locator("table.list tbody tr");
+    check(await rows.count() >= 1, "the quarantined experiment should be listed");
+    check((await rows.first().innerText()).includes("fail"), "its last verdict should say fail");
+    await Promise.all([page.waitForURL(/\/experiments\/[0-9a-f-]+$/), rows.first().locator("a").first().click()]);
+    await accessible(page, "experiment");
+    await shot(page, "experiment");
+    check(await page.locator("svg.chart").count() >= 2, "the experiment page should draw its tests");
+    check((await page.locator("#verdict-heading + p.verdict").innerText()).includes("fail"), "the verdict should say fail");
+    await Promise.all([page.waitForURL(/\/runs\/[0-9a-f-]+$/), page.locator("table.list a[href^='/runs/']").first().click()]);
+    await page.selectOption("#outcome", "wrong");
+    await Promise.all([page.waitForURL(/outcome=wrong/), page.click("form.filters button")]);
+    await accessible(page, "run");
+    await shot(page, "run-wrong-cases");
+    const cases = page.locator("table.list tbody tr");
+    check(await cases.count() >= 1, "the run should have wrong cases");
+    await Promise.all([page.waitForURL(/\/cases\//), cases.first().locator("a").click()]);
+    await accessible(page, "case");
+    await shot(page, "case");
+    check((await page.locator("#case-outcome").innerText()).includes("wrong"), "the case should be wrong");
+    const found = await page.locator("#found tbody").innerText();
+    check(found.includes("false positive"), `the found finding should be marked a false positive: ${found}`);
+    check(await page.locator("table.code tr.found").count() >= 1, "the found finding's line should be marked in the code");
+    check((await page.locator("#raw-answer").innerText()).includes("findings"), "the raw answer should be shown");
+    await page.close();
+  },
+};
+
+let failed = 0;
+for (const [name, journey] of Object.entries(journeys)) {
+  try {
+    await journey();
+    console.log(`ok ${name}`);
+  } catch (error) {
+    failed += 1;
+    console.log(`FAILED ${name}: ${error.message}`);
+  }
+}
+await browser.close();
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,161 @@
+//! The console in a real browser: `trizone up`, a configuration evaluated
+//! and judged through the CLI, `trizone console`, then the journeys in
+//! `tests/browser/journeys.mjs` in Debian's Chromium (scripts/test
+//! installs it and the npm packages).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::cli::database_url;
+use crate::roles::{json_of, trizone};
+use crate::up::{Shape, TOKENS, Up, free_ports};
+
+fn token(role: &str) -> &'static str {
+    TOKENS
+        .iter()
+        .find(|(name, _)| *name == format!("TRIZONE_TOKEN_{role}"))
+        .map(|(_, token)| *token)
+        .unwrap()
+}
+
+/// 300 cases, half of which a careful model gets wrong: `eval(` on code
+/// whose dataset says nothing is wrong, a finding it counts as false.
+fn half_wrong(dir: &Path) -> String {
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            let expected = if i % 2 == 0 {
+                json!([{"line_start": 2, "line_end": 2, "category": "security"}])
+            } else {
+                json!([])
+            };
+            json!({"id": format!("c{i:03}"), "language": "python", "path": format!("m{i}.py"),
+                   "code": format!("def f{i}(x):\n    return eval(x)\n"), "expected_findings": expected})
+            .to_string()
+        })
+        .collect();
+    let path = dir.join("half-wrong.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path.display().to_string()
+}
+
+/// A failed, quarantined experiment with a finished run, through the CLI.
+async fn failed_experiment(up: &Up, dir: &Path) {
+    let config = dir.join("flagger.yaml");
+    std::fs::write(
+        &config,
+        "name: e2e-flagger\nmodels:\n  primary: { provider: sim-openai, model: gpt-sim, input_per_mtok: 1, output_per_mtok: 2 }\nstrategy: { kind: primary }\nprompt:\n  system: Review carefully.\n  template: \"Review {{path}} ({{language}}):\\n{{code}}\"\nparameters: { max_retries: 0 }\n",
+    )
+    .unwrap();
+    let experiment = json_of(
+        &trizone(
+            up,
+            &["experiment", "register", config.to_str().unwrap(), "--json"],
+        )
+        .await,
+    );
+    let id = experiment["id"].as_str().unwrap().to_owned();
+    let cases = half_wrong(dir);
+    let dataset = json_of(
+        &trizone(
+            up,
+            &[
+                "dataset",
+                "upload",
+                &cases,
+                "--name",
+                "half-wrong",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let run = json_of(
+        &trizone(
+            up,
+            &[
+                "run",
+                "start",
+                &id,
+                "--dataset",
+                dataset["id"].as_str().unwrap(),
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let finished =
+        json_of(&trizone(up, &["run", "watch", run["id"].as_str().unwrap(), "--json"]).await);
+    assert_eq!(finished["status"], "finished", "{finished}");
+    let decision = json_of(&trizone(up, &["gate", "judge", &id, "--json"]).await);
+    assert_eq!(decision["decision"], "fail", "{decision}");
+}
+
+/// `trizone console` on a free port, ready.
+async fn console(up: &Up) -> (tokio::process::Child, String) {
+    let port = free_ports(1)[0];
+    let child = crate::roles::cli(up, env!("CARGO_BIN_EXE_trizone"))
+        .args(["console", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if reqwest::get(format!("{url}/healthz"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return (child, url);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the console did not come up on {url}");
+}
+
+fn browser_tests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+#[sqlx::test(migrations = false)]
+async fn journeys_in_a_real_browser(pool: PgPool) {
+    let browser = browser_tests();
+    assert!(
+        browser.join("node_modules/playwright-core").is_dir()
+            && Path::new("/usr/bin/chromium").exists(),
+        "the browser tests need Debian's chromium and `npm ci` in tests/browser: scripts/test installs both"
+    );
+    let url = database_url(&pool).await;
+    let up = Up::start(&url, Shape::on_request()).await;
+    let dir = std::env::temp_dir().join(format!("trizone-console-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    failed_experiment(&up, &dir).await;
+    let (_console, console_url) = console(&up).await;
+    let screenshots = std::env::var("TRIZONE_SCREENSHOTS")
+        .map_or_else(|_| dir.join("screenshots"), PathBuf::from);
+    let output = tokio::process::Command::new("node")
+        .arg(browser.join("journeys.mjs"))
+        .current_dir(&browser)
+        .env("CONSOLE_URL", &console_url)
+        .env("EXPERIMENTER_TOKEN", token("EXPERIMENTER"))
+        .env("ADMIN_TOKEN", token("ADMIN"))
+        .env("SCREENSHOTS", &screenshots)
+        .output()
+        .await
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains("ok experimenterOpensAWrongCase"),
+        "{printed}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -53,11 +53,27 @@ async function signIn(page, token, next = "/experiments") {
   check(new URL(page.url()).pathname === next.split("?")[0], `after signing in, expected ${next}, got ${page.url()}`);
 }
 
+/// A page in a context of its own: its own cookies, its own session.
+async function fresh() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  return context.newPage();
+}
+
+/// The first quarantine record's page, as `page`'s person opens it.
+async function openFirstRecord(page) {
+  await page.goto(`${base}/quarantine`);
+  await accessible(page, "quarantine");
+  const record = page.locator("#records tbody tr a").first();
+  await Promise.all([page.waitForURL(/\/quarantine\/[0-9a-f-]+$/), record.click()]);
+  await accessible(page, "quarantine record");
+  return page.url();
+}
+
 const journeys = {
   /// An experimenter signs in, finds a failed run, opens a wrong case and
   /// sees its expected and found findings.
   async experimenterOpensAWrongCase() {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const page = await fresh();
     await signIn(page, EXPERIMENTER_TOKEN, "/experiments?status=quarantined");
     await accessible(page, "experiments");
     await shot(page, "experiments");
@@ -84,7 +100,48 @@ const journeys = {
     check(found.includes("false positive"), `the found finding should be marked a false positive: ${found}`);
     check(await page.locator("table.code tr.found").count() >= 1, "the found finding's line should be marked in the code");
     check((await page.locator("#raw-answer").innerText()).includes("findings"), "the raw answer should be shown");
-    await page.close();
+    await page.context().close();
+  },
+
+  /// An admin requests a re-evaluation of a quarantined configuration.
+  async adminRequestsAReevaluation() {
+    const page = await fresh();
+    await signIn(page, ADMIN_TOKEN, "/quarantine");
+    await shot(page, "quarantine");
+    await openFirstRecord(page);
+    check((await page.locator("#record-reason").innerText()).includes("accuracy"), "the record should say why");
+    await shot(page, "quarantine-record");
+    await page.fill("#reevaluate-description", "the provider says the model is fixed");
+    await Promise.all([
+      page.waitForURL(/\/experiments\/[0-9a-f-]+$/),
+      page.click("#reevaluate button"),
+    ]);
+    const summary = await page.locator("dl.summary").innerText();
+    check(summary.includes("Re-evaluates"), `the new experiment should link its record: ${summary}`);
+    check(summary.includes("registered"), `the new experiment should be registered: ${summary}`);
+    await page.context().close();
+  },
+
+  /// An experimenter sees no admin buttons, and a forged admin POST with
+  /// their session is refused by the gate.
+  async experimenterHasNoAdminButtons() {
+    const page = await fresh();
+    await signIn(page, EXPERIMENTER_TOKEN, "/gate");
+    await accessible(page, "gate");
+    check(await page.locator(".actions").count() === 0, "an experimenter should see no rollout buttons");
+    const record = await openFirstRecord(page);
+    check(await page.locator("#reevaluate, #blacklist-form").count() === 0, "an experimenter should see no re-evaluate or blacklist form");
+    const forged = await page.evaluate(async (url) => {
+      const csrf = document.querySelector("input[name=csrf]").value;
+      const response = await fetch(`${url}/blacklist`, {
+        method: "POST",
+        body: new URLSearchParams({ csrf, reason: "forged by an experimenter" }),
+      });
+      return { status: response.status, text: await response.text() };
+    }, record);
+    check(forged.status === 403, `a forged blacklist should be refused with 403, got ${forged.status}`);
+    check(forged.text.includes("forbidden"), "the refusal should carry the gate's code");
+    await page.context().close();
   },
 };
 

@@ -31,7 +31,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// Every console route.
 pub fn router(state: AppState) -> Router {
-    use pages::{case, errors, experiment, experiments, run, signin};
+    use pages::{case, errors, experiment, experiments, gate, quarantine, run, signin};
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
@@ -46,6 +46,13 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}", get(run::show))
         .route("/runs/{id}/progress", get(run::progress_fragment))
         .route("/runs/{id}/cases/{case_id}", get(case::show))
+        .route("/gate", get(gate::show))
+        .route("/gate/rollout", get(gate::rollout_fragment))
+        .route("/gate/rollout/{action}", get(gate::confirm).post(gate::act))
+        .route("/quarantine", get(quarantine::list))
+        .route("/quarantine/{id}", get(quarantine::show))
+        .route("/quarantine/{id}/reevaluate", post(quarantine::reevaluate))
+        .route("/quarantine/{id}/blacklist", post(quarantine::blacklist))
         .route(assets::STYLESHEET_PATH, get(assets::stylesheet))
         .route(assets::SCRIPT_PATH, get(assets::script))
         .fallback(errors::no_route)

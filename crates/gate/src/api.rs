@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::AppState;
 use crate::rollback::RollbackReason;
-use crate::rollout::{RolloutAction, RolloutView};
+use crate::rollout::RolloutAction;
 
 const MAX_REASON_CHARS: usize = 2000;
 
@@ -55,12 +55,7 @@ pub struct DecisionQuery {
     pub offset: Option<i64>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct DecisionPage {
-    pub decisions: Vec<DecisionRecord>,
-    /// The offset of the next page, when there may be one.
-    pub next_offset: Option<i64>,
-}
+pub use trizone_api::gate::{AuditReport, DecisionPage, RolloutAnswer};
 
 /// Decisions, newest first.
 #[utoipa::path(
@@ -247,15 +242,6 @@ pub async fn rollback(
     }))
 }
 
-/// The audit trail's integrity, as the gate reads it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AuditReport {
-    /// `{"status": "intact", "events", "head"}`, or `{"status": "broken",
-    /// "seq", "problem", ...}` naming the first bad event.
-    #[schema(value_type = Object)]
-    pub chain: audit::ChainReport,
-}
-
 /// Recomputes the audit hash chain from every row, in one consistent
 /// snapshot. A broken chain is an answer, not an error: 200 either way.
 #[utoipa::path(
@@ -273,13 +259,6 @@ pub async fn audit(
     Ok(Json(AuditReport {
         chain: audit::verify(&mut conn).await?,
     }))
-}
-
-/// The rollout in progress, if any.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RolloutAnswer {
-    /// Absent when no candidate is being rolled out.
-    pub rollout: Option<RolloutView>,
 }
 
 /// The rollout in progress: its step, its share and the online judge on

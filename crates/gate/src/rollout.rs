@@ -26,30 +26,7 @@ use crate::error::GateError;
 #[cfg(feature = "faults")]
 use crate::faults::Step;
 
-/// Where a rollout stands, as admins read it.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct RolloutView {
-    pub deployment_id: uuid::Uuid,
-    pub version: i64,
-    pub fingerprint: String,
-    pub stable_deployment_id: uuid::Uuid,
-    pub status: DeploymentStatus,
-    /// `shadow`, `canary` or `everyone`.
-    pub stage: &'static str,
-    /// Steps passed (the shadow step counts as one).
-    pub step: i32,
-    /// Percent of requests the candidate answers now.
-    pub share: f64,
-    pub shadow_sample: f64,
-    pub paused: bool,
-    pub step_started_at: chrono::DateTime<chrono::Utc>,
-    #[schema(value_type = Object)]
-    pub plan: RolloutPlan,
-    /// The live evidence of the current step, and the online judge on it.
-    pub evidence: StepEvidence,
-    #[schema(value_type = Object)]
-    pub verdict: Verdict,
-}
+pub use trizone_api::gate::{RolloutStage, RolloutView};
 
 impl Gate {
     /// The plan rollouts start from: the admins' one, else the default
@@ -286,9 +263,9 @@ impl Gate {
         let deployment = production::get(&self.db, rollout.deployment_id).await?;
         let (evidence, verdict) = self.judge_step(&rollout).await?;
         let stage = match rollout.stage() {
-            Stage::Shadow { .. } => "shadow",
-            Stage::Canary { .. } => "canary",
-            Stage::Everyone => "everyone",
+            Stage::Shadow { .. } => RolloutStage::Shadow,
+            Stage::Canary { .. } => RolloutStage::Canary,
+            Stage::Everyone => RolloutStage::Everyone,
         };
         Ok(Some(RolloutView {
             deployment_id: deployment.id,

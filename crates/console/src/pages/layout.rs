@@ -12,7 +12,6 @@ pub enum Section {
     Experiments,
     Gate,
     Quarantine,
-    Audit,
     None,
 }
 
@@ -38,7 +37,6 @@ pub fn page(title: &str, section: Section, session: Option<&Session>, body: Mark
                                 (nav_item("/experiments", "Experiments", section == Section::Experiments))
                                 (nav_item("/gate", "Gate", section == Section::Gate))
                                 (nav_item("/quarantine", "Quarantine", section == Section::Quarantine))
-                                (nav_item("/audit", "Audit", section == Section::Audit))
                             }
                         }
                         div.who {

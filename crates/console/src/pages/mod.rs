@@ -4,7 +4,9 @@ pub mod case;
 pub mod errors;
 pub mod experiment;
 pub mod experiments;
+pub mod gate;
 pub mod layout;
+pub mod quarantine;
 pub mod run;
 pub mod signin;
 

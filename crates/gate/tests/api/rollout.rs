@@ -432,7 +432,10 @@ async fn without_an_admins_plan_a_second_promotion_rolls_out_unless_the_operator
         if expected == "shadowing" {
             let rollout = gate.rollout_view().await.unwrap().unwrap();
             assert_eq!(rollout.plan, trizone_core::RolloutPlan::default());
-            assert_eq!((rollout.stage, rollout.shadow_sample), ("shadow", 0.2));
+            assert_eq!(
+                (rollout.stage, rollout.shadow_sample),
+                (trizone_api::gate::RolloutStage::Shadow, 0.2)
+            );
         }
         pool.close().await;
     }

@@ -241,6 +241,7 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         Ok(zones) => script(&zones).await,
         Err(error) => Err(error),
     };
+    let stopped = platform.is_some();
     if let Some(platform) = platform {
         platform.stop().await?;
     }
@@ -250,7 +251,14 @@ pub async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64(),
         outcomes.0,
         outcomes.1
-    ))
+    ))?;
+    if stopped {
+        return Ok(());
+    }
+    say(
+        "see every experiment, case, decision and rollout in the console: run `trizone console` \
+         and open http://127.0.0.1:8085/ (sign in with your experimenter or admin token)",
+    )
 }
 
 fn default_ports() -> Ports {

@@ -134,7 +134,7 @@ check_kubernetes() {
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_providers.py" "$rendered"
     say "Kubernetes: each zone holds only its own API keys, and a zone-to-zone token only where it is sent"
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_tokens.py" "$rendered"
-    say "Kubernetes: egress names its destinations, the gate admits Prometheus alone, the owner's secret and backups live in platform-data, PostgreSQL is verify-full"
+    say "Kubernetes: egress names its destinations, the gate admits Prometheus and the console alone, the owner's secret and backups live in platform-data, PostgreSQL is verify-full"
     "$TOOLS/venv/bin/python" "$ROOT/scripts/lib/check_isolation.py" "$rendered"
     say "Kubernetes: checkov (every skip carries its reason in the manifest)"
     "$TOOLS/venv/bin/checkov" --framework kubernetes -d "$ROOT/k8s" --skip-download --compact --quiet

@@ -46,6 +46,10 @@ async fn the_demo_promotes_two_quarantines_three_and_rolls_out_step_by_step(pool
         printed.contains("2 promoted to V2, 3 quarantined in V3"),
         "{printed}"
     );
+    assert!(
+        printed.contains("`trizone console` and open http://127.0.0.1:8085/"),
+        "{printed}"
+    );
     // Every run stopped once the judge was certain, well before the end.
     assert_eq!(
         printed

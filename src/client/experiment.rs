@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::run::show_verdict;
-use super::{Servers, Zone, ZoneName, list, print, render, show, text, with_query};
+use super::{Servers, Zone, ZoneName, list, print, render, show, text, typed, with_query};
 
 #[derive(Debug, Subcommand)]
 pub enum ExperimentCommand {
@@ -42,6 +42,14 @@ pub enum ExperimentCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Two configurations on the cases both were evaluated on: the
+    /// agreement table, where they differ, and latency and cost side by side.
+    Compare {
+        a: String,
+        b: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow::Result<()> {
@@ -71,6 +79,13 @@ pub async fn experiment(servers: &Servers, command: ExperimentCommand) -> anyhow
                 &e,
                 "experiment {id} ({name}) {status}: fingerprint {fingerprint}",
             )
+        }
+        ExperimentCommand::Compare { a, b, json } => {
+            let answer = v1
+                .get(&format!("/api/v1/experiments/{a}/compare/{b}"))
+                .await?;
+            let compared: trizone_api::experiments::Comparison = typed(&answer)?;
+            print(json, &answer, |out| show_comparison(out, &compared))
         }
         ExperimentCommand::Providers { json } => {
             let providers = v1.get("/api/v1/providers").await?;
@@ -168,4 +183,51 @@ fn show_experiment(out: &mut dyn Write, e: &Value) -> std::io::Result<()> {
         writeln!(out, "  next        {next}")?;
     }
     Ok(())
+}
+
+/// The agreement table, then each side's latency and cost.
+fn show_comparison(
+    out: &mut dyn Write,
+    c: &trizone_api::experiments::Comparison,
+) -> std::io::Result<()> {
+    let shown = trizone_core::text::escape_line;
+    let t = &c.agreement;
+    writeln!(
+        out,
+        "A: {} ({})",
+        shown(&c.a.name),
+        &c.a.fingerprint[..12.min(c.a.fingerprint.len())]
+    )?;
+    writeln!(
+        out,
+        "B: {} ({})",
+        shown(&c.b.name),
+        &c.b.fingerprint[..12.min(c.b.fingerprint.len())]
+    )?;
+    writeln!(out, "{} cases evaluated for both", c.shared_cases)?;
+    writeln!(out, "                 B right   B wrong")?;
+    writeln!(
+        out,
+        "  A right      {:>9} {:>9}",
+        t.both_right, t.only_a_right
+    )?;
+    writeln!(
+        out,
+        "  A wrong      {:>9} {:>9}",
+        t.only_b_right, t.both_wrong
+    )?;
+    let ms = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0}"));
+    for (label, side) in [("A", &c.a), ("B", &c.b)] {
+        writeln!(
+            out,
+            "{label}: {} correct, {} errors, p50 {} ms, p95 {} ms, p99 {} ms, ${:.4}",
+            side.correct,
+            side.errors,
+            ms(side.latency_ms.p50),
+            ms(side.latency_ms.p95),
+            ms(side.latency_ms.p99),
+            side.cost_usd
+        )?;
+    }
+    writeln!(out, "{} cases scored differently", c.differing_total)
 }

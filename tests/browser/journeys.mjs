@@ -1,7 +1,9 @@
 // The console's journeys as people walk them, in Debian's Chromium. Run by
 // the e2e test `console::journeys_in_a_real_browser`, which starts the
 // platform and the console and passes where they are:
-//   CONSOLE_URL, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS (a directory).
+//   CONSOLE_URL, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS (a directory),
+//   COMPARE_A, COMPARE_B (two experiments) and COMPARE_EXPECTED (V1's
+//   agreement table for them, as JSON).
 // Every page a journey reaches is checked with axe-core: a serious or
 // critical violation fails the run. Exits non-zero naming the first
 // failed step.
@@ -11,7 +13,7 @@ import { chromium } from "playwright-core";
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const { CONSOLE_URL: base, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS } = process.env;
+const { CONSOLE_URL: base, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS, COMPARE_A, COMPARE_B, COMPARE_EXPECTED } = process.env;
 mkdirSync(SCREENSHOTS, { recursive: true });
 
 const browser = await chromium.launch({
@@ -119,6 +121,26 @@ const journeys = {
     const summary = await page.locator("dl.summary").innerText();
     check(summary.includes("Re-evaluates"), `the new experiment should link its record: ${summary}`);
     check(summary.includes("registered"), `the new experiment should be registered: ${summary}`);
+    await page.context().close();
+  },
+
+  /// The compare view of two configurations shows the API's counts, and
+  /// each differing case is one click from its page.
+  async compareShowsTheApisCounts() {
+    const expected = JSON.parse(COMPARE_EXPECTED);
+    const page = await fresh();
+    await signIn(page, EXPERIMENTER_TOKEN, `/compare?a=${COMPARE_A}&b=${COMPARE_B}`);
+    await accessible(page, "compare");
+    await shot(page, "compare");
+    for (const [cell, key] of [["#both-right", "both_right"], ["#only-a-right", "only_a_right"], ["#only-b-right", "only_b_right"], ["#both-wrong", "both_wrong"]]) {
+      const shown = Number(await page.locator(cell).innerText());
+      check(shown === expected[key], `${key}: the page shows ${shown}, V1 says ${expected[key]}`);
+    }
+    const differing = page.locator("#differing tbody tr a");
+    if (await differing.count() > 0) {
+      await Promise.all([page.waitForURL(/\/cases\//), differing.first().click()]);
+      check(await page.locator("#case-outcome").count() === 1, "a differing case should open its page");
+    }
     await page.context().close();
   },
 

@@ -42,12 +42,17 @@ fn half_wrong(dir: &Path) -> String {
     path.display().to_string()
 }
 
-/// A failed, quarantined experiment with a finished run, through the CLI.
-async fn failed_experiment(up: &Up, dir: &Path) {
-    let config = dir.join("flagger.yaml");
+const FLAGGER: &str = "models:\n  primary: { provider: sim-openai, model: gpt-sim, input_per_mtok: 1, output_per_mtok: 2 }\nstrategy: { kind: primary }\nprompt:\n  system: Review carefully.\n  template: \"Review {{path}} ({{language}}):\\n{{code}}\"\n";
+
+/// Registers the flagger as `name` (its temperature makes its fingerprint)
+/// and evaluates it on `dataset` until the judge is certain; its id.
+async fn evaluated(up: &Up, dir: &Path, name: &str, temperature: f64, dataset: &str) -> String {
+    let config = dir.join(format!("{name}.yaml"));
     std::fs::write(
         &config,
-        "name: e2e-flagger\nmodels:\n  primary: { provider: sim-openai, model: gpt-sim, input_per_mtok: 1, output_per_mtok: 2 }\nstrategy: { kind: primary }\nprompt:\n  system: Review carefully.\n  template: \"Review {{path}} ({{language}}):\\n{{code}}\"\nparameters: { max_retries: 0 }\n",
+        format!(
+            "name: {name}\n{FLAGGER}parameters: {{ max_retries: 0, temperature: {temperature} }}\n"
+        ),
     )
     .unwrap();
     let experiment = json_of(
@@ -58,6 +63,16 @@ async fn failed_experiment(up: &Up, dir: &Path) {
         .await,
     );
     let id = experiment["id"].as_str().unwrap().to_owned();
+    let run = json_of(&trizone(up, &["run", "start", &id, "--dataset", dataset, "--json"]).await);
+    let finished =
+        json_of(&trizone(up, &["run", "watch", run["id"].as_str().unwrap(), "--json"]).await);
+    assert_eq!(finished["status"], "finished", "{finished}");
+    id
+}
+
+/// Two configurations evaluated on the same half-wrong dataset, the first
+/// failed by the gate and quarantined; their ids.
+async fn two_experiments(up: &Up, dir: &Path) -> (String, String) {
     let cases = half_wrong(dir);
     let dataset = json_of(
         &trizone(
@@ -73,25 +88,12 @@ async fn failed_experiment(up: &Up, dir: &Path) {
         )
         .await,
     );
-    let run = json_of(
-        &trizone(
-            up,
-            &[
-                "run",
-                "start",
-                &id,
-                "--dataset",
-                dataset["id"].as_str().unwrap(),
-                "--json",
-            ],
-        )
-        .await,
-    );
-    let finished =
-        json_of(&trizone(up, &["run", "watch", run["id"].as_str().unwrap(), "--json"]).await);
-    assert_eq!(finished["status"], "finished", "{finished}");
-    let decision = json_of(&trizone(up, &["gate", "judge", &id, "--json"]).await);
+    let dataset = dataset["id"].as_str().unwrap();
+    let first = evaluated(up, dir, "e2e-flagger", 0.0, dataset).await;
+    let decision = json_of(&trizone(up, &["gate", "judge", &first, "--json"]).await);
     assert_eq!(decision["decision"], "fail", "{decision}");
+    let second = evaluated(up, dir, "e2e-flagger-warm", 0.3, dataset).await;
+    (first, second)
 }
 
 /// `trizone console` on a free port, ready.
@@ -133,7 +135,27 @@ async fn journeys_in_a_real_browser(pool: PgPool) {
     let up = Up::start(&url, Shape::on_request()).await;
     let dir = std::env::temp_dir().join(format!("trizone-console-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
-    failed_experiment(&up, &dir).await;
+    let (a, b) = two_experiments(&up, &dir).await;
+    let compared: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/v1/experiments/{a}/compare/{b}", up.v1))
+        .bearer_auth(token("EXPERIMENTER"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(compared["shared_cases"].as_u64().unwrap() > 0, "{compared}");
+    // The CLI says the same.
+    let printed = trizone(&up, &["experiment", "compare", &a, &b]).await;
+    let printed = String::from_utf8_lossy(&printed.stdout);
+    assert!(
+        printed.contains(&format!(
+            "{} cases evaluated for both",
+            compared["shared_cases"]
+        )),
+        "{printed}"
+    );
     let (_console, console_url) = console(&up).await;
     let screenshots = std::env::var("TRIZONE_SCREENSHOTS")
         .map_or_else(|_| dir.join("screenshots"), PathBuf::from);
@@ -144,6 +166,9 @@ async fn journeys_in_a_real_browser(pool: PgPool) {
         .env("EXPERIMENTER_TOKEN", token("EXPERIMENTER"))
         .env("ADMIN_TOKEN", token("ADMIN"))
         .env("SCREENSHOTS", &screenshots)
+        .env("COMPARE_A", &a)
+        .env("COMPARE_B", &b)
+        .env("COMPARE_EXPECTED", compared["agreement"].to_string())
         .output()
         .await
         .unwrap();

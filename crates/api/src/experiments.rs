@@ -110,3 +110,64 @@ pub struct CheckTest {
     pub check: CheckName,
     pub test: TestState,
 }
+
+/// Two configurations on the cases both were evaluated on: how often each
+/// was right where the other was not, the cases where they differ, and
+/// their latency and cost side by side.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Comparison {
+    pub a: ComparedSide,
+    pub b: ComparedSide,
+    /// Cases (by content) in both configurations' evidence.
+    pub shared_cases: u64,
+    pub agreement: Agreement,
+    /// The shared cases one got right and the other did not, by case id,
+    /// at most [`Comparison::MAX_DIFFERING`]; `differing_total` counts all.
+    pub differing: Vec<DifferingCase>,
+    pub differing_total: u64,
+}
+
+impl Comparison {
+    pub const MAX_DIFFERING: usize = 500;
+}
+
+/// One configuration of a comparison, on the shared cases.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ComparedSide {
+    pub experiment_id: Uuid,
+    pub name: String,
+    pub fingerprint: String,
+    pub correct: u64,
+    pub errors: u64,
+    /// Latency of the answered cases, milliseconds.
+    pub latency_ms: Quantiles,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Quantiles {
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+/// The agreement table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Agreement {
+    pub both_right: u64,
+    pub only_a_right: u64,
+    pub only_b_right: u64,
+    pub both_wrong: u64,
+}
+
+/// A shared case the two configurations scored differently, with the run
+/// each was evaluated in (a case's page is one click away).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DifferingCase {
+    pub a_run: Uuid,
+    pub a_case_id: String,
+    pub a_correct: bool,
+    pub b_run: Uuid,
+    pub b_case_id: String,
+    pub b_correct: bool,
+}

@@ -31,7 +31,7 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; st
 
 /// Every console route.
 pub fn router(state: AppState) -> Router {
-    use pages::{case, errors, experiment, experiments, gate, quarantine, run, signin};
+    use pages::{case, compare, errors, experiment, experiments, gate, quarantine, run, signin};
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
     };
@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/experiments", get(experiments::list))
         .route("/experiments/{id}", get(experiment::show))
         .route("/experiments/{id}/extend", post(experiment::extend))
+        .route("/compare", get(compare::show))
         .route("/runs/{id}", get(run::show))
         .route("/runs/{id}/progress", get(run::progress_fragment))
         .route("/runs/{id}/cases/{case_id}", get(case::show))

@@ -2,6 +2,7 @@
 //! and measure them on labelled datasets. Library: [`router`] builds the
 //! service for a state; [`run`] serves it. The binary is a thin `main`.
 
+pub mod compare;
 pub mod config;
 pub mod datasets;
 pub mod evidence_path;
@@ -39,6 +40,7 @@ pub fn router(state: AppState, limits: Limits) -> Router {
             "/api/v1/experiments/{id}",
             get(experiments::get).delete(experiments::withdraw),
         )
+        .route("/api/v1/experiments/{a}/compare/{b}", get(compare::compare))
         .route(
             "/api/v1/experiments/{id}/evidence",
             get(evidence_path::path),

@@ -3,7 +3,9 @@
 use trizone_http::openapi::BearerAuth;
 use utoipa::OpenApi;
 
-use crate::{datasets, evidence_path, experiments, me, providers, reevaluations, register, runs};
+use crate::{
+    compare, datasets, evidence_path, experiments, me, providers, reevaluations, register, runs,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,6 +17,7 @@ use crate::{datasets, evidence_path, experiments, me, providers, reevaluations, 
         experiments::withdraw,
         experiments::feedback,
         evidence_path::path,
+        compare::compare,
         experiments::readiness,
         providers::list,
         me::me,

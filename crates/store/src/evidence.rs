@@ -135,3 +135,45 @@ pub async fn path(
         })
         .collect())
 }
+
+/// One case both `a` and `b` (fingerprints) were evaluated on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SharedCase {
+    pub a_run: Uuid,
+    pub a_case_id: String,
+    pub a_correct: bool,
+    pub a_error: bool,
+    pub a_latency_ms: f64,
+    pub a_cost_usd: f64,
+    pub b_run: Uuid,
+    pub b_case_id: String,
+    pub b_correct: bool,
+    pub b_error: bool,
+    pub b_latency_ms: f64,
+    pub b_cost_usd: f64,
+}
+
+/// The cases (by content) in both configurations' evidence, by `a`'s case id.
+pub async fn shared(
+    executor: impl PgExecutor<'_>,
+    a: &str,
+    b: &str,
+) -> Result<Vec<SharedCase>, StoreError> {
+    Ok(sqlx::query_as!(
+        SharedCase,
+        r#"SELECT va.run_id AS a_run, va.case_id AS a_case_id, aa.correct AS a_correct,
+                  aa.outcome = 'error' AS "a_error!", aa.latency_ms AS a_latency_ms, aa.cost_usd AS a_cost_usd,
+                  vb.run_id AS b_run, vb.case_id AS b_case_id, ab.correct AS b_correct,
+                  ab.outcome = 'error' AS "b_error!", ab.latency_ms AS b_latency_ms, ab.cost_usd AS b_cost_usd
+           FROM experiments_v1.evidence va
+           JOIN experiments_v1.code_analyses aa ON aa.run_id = va.run_id AND aa.case_id = va.case_id
+           JOIN experiments_v1.evidence vb ON vb.fingerprint = $2 AND vb.case_key = va.case_key
+           JOIN experiments_v1.code_analyses ab ON ab.run_id = vb.run_id AND ab.case_id = vb.case_id
+           WHERE va.fingerprint = $1
+           ORDER BY va.case_id, va.run_id"#,
+        a,
+        b
+    )
+    .fetch_all(executor)
+    .await?)
+}

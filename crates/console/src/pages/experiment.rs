@@ -6,7 +6,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use trizone_api::experiments::{EvidencePath, ExperimentView};
+use trizone_api::experiments::{EvidencePath, ExperimentPage, ExperimentView};
 use trizone_api::runs::RunView;
 use trizone_core::{Check, Decision, Verdict};
 use uuid::Uuid;
@@ -35,10 +35,12 @@ pub async fn show(
         format!("/api/v1/experiments/{id}/runs"),
         format!("/api/v1/experiments/{id}/evidence?points={CHART_POINTS}"),
     );
-    let (experiment, runs, path) = tokio::join!(
+    let serving = "/api/v1/experiments?status=promoted&limit=50";
+    let (experiment, runs, path, promoted) = tokio::join!(
         zones.get::<ExperimentView>(Zone::V1, &one, token, "experiment"),
         zones.get::<Vec<RunView>>(Zone::V1, &runs, token, "experiment"),
         zones.get::<EvidencePath>(Zone::V1, &path, token, "experiment"),
+        zones.get::<ExperimentPage>(Zone::V1, serving, token, "experiment list"),
     );
     let experiment = experiment.map_err(|e| Failure::from_zone(&state, &who, &target, e))?;
     let may_extend = who.session.is_admin() || who.session.me.principal == experiment.owner;
@@ -54,6 +56,9 @@ pub async fn show(
                     Err(error) => (notice("warning", &format!("The charts cannot be drawn: {error}."))),
                 }
             }
+        }
+        @if let Ok(promoted) = &promoted {
+            (compare_form(&experiment, promoted))
         }
         section aria-labelledby="runs-heading" {
             h2 #runs-heading { "Runs" }
@@ -83,6 +88,29 @@ pub async fn show(
         )
         .into_string(),
     ))
+}
+
+/// Compare with another configuration, the promoted ones first offered.
+fn compare_form(experiment: &ExperimentView, promoted: &ExperimentPage) -> Markup {
+    let others: Vec<&ExperimentView> = promoted
+        .items
+        .iter()
+        .filter(|e| e.id != experiment.id)
+        .collect();
+    html! {
+        @if !others.is_empty() {
+            form.action #compare method="get" action="/compare" {
+                input type="hidden" name="a" value=(experiment.id);
+                label for="compare-with" { "Compare with" }
+                select #compare-with name="b" {
+                    @for other in &others {
+                        option value=(other.id) { (other.name) " (promoted)" }
+                    }
+                }
+                button type="submit" { "Compare" }
+            }
+        }
+    }
 }
 
 fn summary(experiment: &ExperimentView) -> Markup {

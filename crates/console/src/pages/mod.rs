@@ -1,6 +1,7 @@
 //! The console's pages, one module per resource.
 
 pub mod case;
+pub mod compare;
 pub mod errors;
 pub mod experiment;
 pub mod experiments;

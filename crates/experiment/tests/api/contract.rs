@@ -271,6 +271,80 @@ async fn every_operation_answers_as_the_v1_document_says(owner: PgPool) {
             .await;
         assert_eq!(status, 200, "{path}");
     }
+    // A configuration evaluated to the end, for what needs recorded cases.
+    let evaluated: serde_json::Value = send(Method::POST, experiments, EXPERIMENTER)
+        .header("content-type", "application/json")
+        .body(registration("contract-evaluated", 0.7))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id: Uuid = evaluated["id"].as_str().unwrap().parse().unwrap();
+    let run_id =
+        trizone_testkit::evaluate(&app.owner, id, trizone_testkit::Measured::passing()).await;
+    let listed: serde_json::Value = send(
+        Method::GET,
+        &format!("/api/v1/runs/{run_id}/cases?limit=1"),
+        EXPERIMENTER,
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let case_id = listed["cases"][0]["case_id"].as_str().unwrap().to_owned();
+    let case = "/api/v1/runs/{id}/cases/{case_id}";
+    for (path, expected) in [
+        (format!("/api/v1/runs/{run_id}/cases/{case_id}"), 200),
+        (format!("/api/v1/runs/{run_id}/cases/no-such-case"), 404),
+    ] {
+        let (status, answer) = contract
+            .send("GET", case, send(Method::GET, &path, EXPERIMENTER))
+            .await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+    let evidence = "/api/v1/experiments/{id}/evidence";
+    let compare = "/api/v1/experiments/{a}/compare/{b}";
+    for (template, path, expected) in [
+        (
+            evidence,
+            format!("/api/v1/experiments/{id}/evidence?points=10"),
+            200,
+        ),
+        (
+            evidence,
+            format!("/api/v1/experiments/{id}/evidence?points=1"),
+            422,
+        ),
+        (
+            evidence,
+            format!("/api/v1/experiments/{unknown}/evidence"),
+            404,
+        ),
+        (
+            compare,
+            format!("/api/v1/experiments/{id}/compare/{id}"),
+            200,
+        ),
+        (
+            compare,
+            format!("/api/v1/experiments/{id}/compare/{unknown}"),
+            404,
+        ),
+    ] {
+        let (status, answer) = contract
+            .send("GET", template, send(Method::GET, &path, EXPERIMENTER))
+            .await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+    let me = "/api/v1/me";
+    for (token, expected) in [(EXPERIMENTER, 200), (END_USER, 403)] {
+        let (status, answer) = contract.send("GET", me, send(Method::GET, me, token)).await;
+        assert_eq!(status, expected, "{answer}");
+    }
     assert_eq!(contract.unchecked(), Vec::<String>::new());
     app.finish().await;
 }

@@ -507,3 +507,96 @@ async fn the_evidence_path_ends_where_the_verdict_stands(owner: PgPool) {
     assert_eq!(error["field"], "points");
     app.finish().await;
 }
+
+/// Records a run of `experiment` on the cases of `run` (another
+/// experiment's), every answer right, as V1's worker would.
+async fn right_on_the_same_cases(owner: &PgPool, experiment: uuid::Uuid, run: uuid::Uuid) {
+    sqlx::query(
+        r"WITH source AS (SELECT dataset_id, cases_total FROM experiments_v1.evaluation_runs WHERE id = $2),
+               created AS (
+                   INSERT INTO experiments_v1.evaluation_runs
+                       (experiment_id, dataset_id, concurrency, cases_total, requested_by, seed, status,
+                        started_at, finished_at, stop_reason, cases_not_needed)
+                   SELECT $1, dataset_id, 8, cases_total, 'alice', 1, 'finished', now(), now(), 'exhausted', 0
+                   FROM source RETURNING id, dataset_id),
+               analysed AS (
+                   INSERT INTO experiments_v1.code_analyses (run_id, case_id, outcome, correct, latency_ms, cost_usd)
+                   SELECT created.id, c.case_id, 'ok', true, 40, 0.001
+                   FROM created JOIN experiments_v1.dataset_cases c ON c.dataset_id = created.dataset_id
+                   RETURNING run_id, case_id)
+          INSERT INTO experiments_v1.evidence (fingerprint, case_key, run_id, case_id)
+          SELECT e.fingerprint, c.case_key, a.run_id, a.case_id
+          FROM analysed a
+          JOIN created ON created.id = a.run_id
+          JOIN experiments_v1.dataset_cases c ON c.dataset_id = created.dataset_id AND c.case_id = a.case_id
+          JOIN experiments_v1.experiments e ON e.id = $1",
+    )
+    .bind(experiment)
+    .bind(run)
+    .execute(owner)
+    .await
+    .unwrap();
+}
+
+/// Two configurations evaluated on the same cases: the agreement table
+/// counts every shared case once, and each side's figures are its own.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn comparing_two_configurations_counts_the_cases_both_were_evaluated_on(owner: PgPool) {
+    let app = TestApp::spawn(owner).await;
+    let id = |v: Value| -> uuid::Uuid { v["id"].as_str().unwrap().parse().unwrap() };
+    let candidate = id(registered(&app, "candidate", 0.1).await);
+    let serving = id(registered(&app, "serving", 0.2).await);
+    let measured = trizone_testkit::Measured::inaccurate();
+    let run = trizone_testkit::evaluate(&app.owner, candidate, measured).await;
+    right_on_the_same_cases(&app.owner, serving, run).await;
+    let compared: Value = app
+        .get(
+            &format!("/api/v1/experiments/{candidate}/compare/{serving}"),
+            EXPERIMENTER,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let cases = u64::try_from(measured.cases).unwrap();
+    let correct = u64::try_from(measured.correct).unwrap();
+    assert_eq!(compared["shared_cases"], cases, "{compared}");
+    let t = &compared["agreement"];
+    assert_eq!(
+        (
+            &t["both_right"],
+            &t["only_a_right"],
+            &t["only_b_right"],
+            &t["both_wrong"]
+        ),
+        (
+            &json!(correct),
+            &json!(0),
+            &json!(cases - correct),
+            &json!(0)
+        ),
+        "{compared}"
+    );
+    assert_eq!(compared["b"]["correct"], cases);
+    assert_eq!(compared["b"]["latency_ms"]["p50"], 40.0);
+    assert_eq!(compared["differing_total"], cases - correct);
+    let differing = compared["differing"].as_array().unwrap();
+    assert!(
+        differing
+            .iter()
+            .all(|d| d["a_correct"] == false && d["b_correct"] == true)
+    );
+    error_of(
+        app.get(
+            &format!(
+                "/api/v1/experiments/{candidate}/compare/{}",
+                uuid::Uuid::nil()
+            ),
+            EXPERIMENTER,
+        )
+        .await,
+        404,
+    )
+    .await;
+    app.finish().await;
+}

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use trizone_api::experiments::{EvidencePath, ExperimentPage, ExperimentView};
+use trizone_api::gate::DecisionPage;
 use trizone_api::runs::RunView;
 use trizone_core::{Check, Decision, Verdict};
 use uuid::Uuid;
@@ -36,11 +37,13 @@ pub async fn show(
         format!("/api/v1/experiments/{id}/evidence?points={CHART_POINTS}"),
     );
     let serving = "/api/v1/experiments?status=promoted&limit=50";
-    let (experiment, runs, path, promoted) = tokio::join!(
+    let decided = format!("/api/gate/decisions?experiment_id={id}&limit=20");
+    let (experiment, runs, path, promoted, decisions) = tokio::join!(
         zones.get::<ExperimentView>(Zone::V1, &one, token, "experiment"),
         zones.get::<Vec<RunView>>(Zone::V1, &runs, token, "experiment"),
         zones.get::<EvidencePath>(Zone::V1, &path, token, "experiment"),
         zones.get::<ExperimentPage>(Zone::V1, serving, token, "experiment list"),
+        zones.get::<DecisionPage>(Zone::Gate, &decided, token, "decisions"),
     );
     let experiment = experiment.map_err(|e| Failure::from_zone(&state, &who, &target, e))?;
     let may_extend = who.session.is_admin() || who.session.me.principal == experiment.owner;
@@ -59,6 +62,14 @@ pub async fn show(
         }
         @if let Ok(promoted) = &promoted {
             (compare_form(&experiment, promoted))
+        }
+        section aria-labelledby="decisions-heading" {
+            h2 #decisions-heading { "The gate's decisions" }
+            @match &decisions {
+                Ok(page) if page.decisions.is_empty() => p { "The gate has not judged it yet." },
+                Ok(page) => (decisions_table(page)),
+                Err(error) => (notice("warning", &format!("The decisions cannot be shown: {error}."))),
+            }
         }
         section aria-labelledby="runs-heading" {
             h2 #runs-heading { "Runs" }
@@ -231,6 +242,25 @@ fn rate_bar(check: &Check, test: &trizone_core::TestState) -> f64 {
         check.threshold
     } else {
         (test.bad + test.good) / 2.0
+    }
+}
+
+fn decisions_table(page: &DecisionPage) -> Markup {
+    html! {
+        table.list #decisions {
+            caption.visually-hidden { "The gate's decisions on this experiment, newest first" }
+            thead { tr { th scope="col" { "Decision" } th scope="col" { "Then" } th scope="col" { "By" } th scope="col" { "When" } } }
+            tbody {
+                @for d in &page.decisions {
+                    tr {
+                        td { (decision_badge(d.decision)) }
+                        td { (d.outcome.as_str()) }
+                        td { (d.decided_by) }
+                        td { (when(d.created_at)) }
+                    }
+                }
+            }
+        }
     }
 }
 

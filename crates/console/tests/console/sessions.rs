@@ -186,3 +186,49 @@ async fn a_zone_that_is_down_is_named(owner: PgPool) {
     assert!(html.contains("Back to the experiments"), "{html}");
     app.finish().await;
 }
+
+/// The gate is down (this console's gate address answers nothing): an
+/// experiment's page still shows V1's part, and names the gate where its
+/// part would be.
+#[sqlx::test(migrator = "trizone_store::MIGRATOR")]
+async fn a_page_with_a_zone_down_still_renders_the_rest(owner: PgPool) {
+    let app = TestConsole::spawn(owner).await;
+    let configuration: trizone_core::Configuration = serde_json::from_value(serde_json::json!({
+        "name": "half-seen",
+        "models": {"primary": {"provider": "openai", "model": "gpt-4o", "input_per_mtok": 1, "output_per_mtok": 2}},
+        "strategy": {"kind": "primary"},
+        "prompt": {"system": "Review.", "template": "{{code}}"},
+        "parameters": {}
+    }))
+    .unwrap();
+    let experiment = trizone_store::experiments::insert(
+        &app.owner,
+        trizone_store::experiments::NewExperiment {
+            owner: "alice",
+            description: "",
+            configuration: &configuration,
+            reevaluation_of: None,
+        },
+    )
+    .await
+    .unwrap();
+    trizone_testkit::evaluate(
+        &app.owner,
+        experiment.id,
+        trizone_testkit::Measured::passing(),
+    )
+    .await;
+    let cookie = app.cookie(EXPERIMENTER).await;
+    let page = app
+        .get(&format!("/experiments/{}", experiment.id), &cookie)
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("half-seen"), "{html}");
+    assert!(html.contains("<svg"), "V1's evidence is drawn");
+    assert!(
+        html.contains("The decisions cannot be shown: the gate is unreachable."),
+        "{html}"
+    );
+    app.finish().await;
+}

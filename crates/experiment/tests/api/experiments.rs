@@ -274,6 +274,10 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
         "/api/v1/runs/{id}",
         "/api/v1/runs/{id}/events",
         "/api/v1/runs/{id}/cancel",
+        "/api/v1/runs/{id}/cases/{case_id}",
+        "/api/v1/experiments/{id}/evidence",
+        "/api/v1/experiments/{a}/compare/{b}",
+        "/api/v1/me",
     ] {
         assert!(doc["paths"][path].is_object(), "{path} missing");
     }
@@ -296,7 +300,8 @@ async fn the_openapi_document_lists_the_endpoints(owner: PgPool) {
             operations += 1;
         }
     }
-    assert_eq!(operations, 10);
+    // Ten, plus a run's case and an experiment's evidence path.
+    assert_eq!(operations, 12);
     app.finish().await;
 }
 

@@ -3,7 +3,8 @@
 // platform and the console and passes where they are:
 //   CONSOLE_URL, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS (a directory),
 //   COMPARE_A, COMPARE_B (two experiments) and COMPARE_EXPECTED (V1's
-//   agreement table for them, as JSON).
+//   agreement table for them, as JSON), EXTEND_EXPERIMENT (an inconclusive
+//   experiment with cases left).
 // Every page a journey reaches is checked with axe-core: a serious or
 // critical violation fails the run. Exits non-zero naming the first
 // failed step.
@@ -13,7 +14,7 @@ import { chromium } from "playwright-core";
 
 const require = createRequire(import.meta.url);
 const AXE = readFileSync(require.resolve("axe-core/axe.min.js"), "utf8");
-const { CONSOLE_URL: base, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS, COMPARE_A, COMPARE_B, COMPARE_EXPECTED } = process.env;
+const { CONSOLE_URL: base, EXPERIMENTER_TOKEN, ADMIN_TOKEN, SCREENSHOTS, COMPARE_A, COMPARE_B, COMPARE_EXPECTED, EXTEND_EXPERIMENT } = process.env;
 mkdirSync(SCREENSHOTS, { recursive: true });
 
 const browser = await chromium.launch({
@@ -141,6 +142,23 @@ const journeys = {
       await Promise.all([page.waitForURL(/\/cases\//), differing.first().click()]);
       check(await page.locator("#case-outcome").count() === 1, "a differing case should open its page");
     }
+    await page.context().close();
+  },
+
+  /// An experimenter extends an inconclusive experiment and watches the
+  /// run, without reloading, until it stops because the judge decided.
+  async experimenterExtendsAndWatchesTheRunStop() {
+    const page = await fresh();
+    await signIn(page, EXPERIMENTER_TOKEN, `/experiments/${EXTEND_EXPERIMENT}`);
+    await accessible(page, "inconclusive experiment");
+    check((await page.locator("p.verdict").innerText()).includes("inconclusive"), "the experiment should be inconclusive");
+    await Promise.all([page.waitForURL(/\/runs\/[0-9a-f-]+$/), page.click("text=Extend: evaluate more cases")]);
+    await accessible(page, "live run");
+    // The progress region refreshes itself: the page is never reloaded.
+    await page.locator("#stop-reason").waitFor({ timeout: 60_000 });
+    check((await page.locator("#stop-reason").innerText()).includes("decided"), "the run should stop because the judge decided");
+    check((await page.locator("#run-status").innerText()).includes("finished"), "the run should be finished");
+    await shot(page, "run-decided");
     await page.context().close();
   },
 

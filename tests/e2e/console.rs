@@ -96,6 +96,89 @@ async fn two_experiments(up: &Up, dir: &Path) -> (String, String) {
     (first, second)
 }
 
+/// An experiment whose first run was cancelled after a few cases: its
+/// evidence is inconclusive and its dataset has cases left. Its model
+/// answers in 100 ms, so a run of it lasts long enough to be watched.
+async fn inconclusive_experiment(up: &Up, dir: &Path) -> String {
+    let profile = reqwest::Client::new()
+        .put(format!("{}/control/profiles/slow-sim", up.sim))
+        .bearer_auth(token("ADMIN"))
+        .json(&json!({"latency_median_ms": 100.0, "latency_p95_ms": 120.0}))
+        .send()
+        .await
+        .unwrap();
+    assert!(profile.status().is_success(), "{}", profile.status());
+    let cases = crate::roles::dataset(dir);
+    let dataset = json_of(
+        &trizone(
+            up,
+            &["dataset", "upload", &cases, "--name", "all-right", "--json"],
+        )
+        .await,
+    );
+    let config = dir.join("slow.yaml");
+    std::fs::write(
+        &config,
+        FLAGGER.replace("gpt-sim", "slow-sim")
+            + "parameters: { max_retries: 0, timeout_ms: 5000 }\n",
+    )
+    .unwrap();
+    let yaml = format!(
+        "name: e2e-slow\n{}",
+        std::fs::read_to_string(&config).unwrap()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let experiment = json_of(
+        &trizone(
+            up,
+            &["experiment", "register", config.to_str().unwrap(), "--json"],
+        )
+        .await,
+    );
+    let id = experiment["id"].as_str().unwrap().to_owned();
+    let run = json_of(
+        &trizone(
+            up,
+            &[
+                "run",
+                "start",
+                &id,
+                "--dataset",
+                dataset["id"].as_str().unwrap(),
+                "--concurrency",
+                "1",
+                "--json",
+            ],
+        )
+        .await,
+    );
+    let run = run["id"].as_str().unwrap().to_owned();
+    // A few cases, then cancelled (bounded: 30 s of polling at most).
+    let client = reqwest::Client::new();
+    for _ in 0..300 {
+        let seen: serde_json::Value = client
+            .get(format!("{}/api/v1/runs/{run}", up.v1))
+            .bearer_auth(token("EXPERIMENTER"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if seen["progress"]["cases_done"].as_i64().unwrap_or(0) >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let cancelled = trizone(up, &["run", "cancel", &run]).await;
+    assert!(
+        cancelled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cancelled.stderr)
+    );
+    id
+}
+
 /// `trizone console` on a free port, ready.
 async fn console(up: &Up) -> (tokio::process::Child, String) {
     let port = free_ports(1)[0];
@@ -136,6 +219,7 @@ async fn journeys_in_a_real_browser(pool: PgPool) {
     let dir = std::env::temp_dir().join(format!("trizone-console-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let (a, b) = two_experiments(&up, &dir).await;
+    let inconclusive = inconclusive_experiment(&up, &dir).await;
     let compared: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/api/v1/experiments/{a}/compare/{b}", up.v1))
         .bearer_auth(token("EXPERIMENTER"))
@@ -166,6 +250,7 @@ async fn journeys_in_a_real_browser(pool: PgPool) {
         .env("EXPERIMENTER_TOKEN", token("EXPERIMENTER"))
         .env("ADMIN_TOKEN", token("ADMIN"))
         .env("SCREENSHOTS", &screenshots)
+        .env("EXTEND_EXPERIMENT", &inconclusive)
         .env("COMPARE_A", &a)
         .env("COMPARE_B", &b)
         .env("COMPARE_EXPECTED", compared["agreement"].to_string())

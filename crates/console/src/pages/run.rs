@@ -171,6 +171,9 @@ pub async fn show(
             }
         }
         h2 { "Cases" }
+        @if !run.is_over() {
+            p.help { "The run is live: its progress above refreshes itself; reload for its newest cases." }
+        }
         (filter_form(id, &checked))
         @if cases.cases.is_empty() {
             p { "No case matches." }

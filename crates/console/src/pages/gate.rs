@@ -11,7 +11,7 @@ use trizone_api::gate::{DecisionPage, RolloutAnswer, RolloutView};
 
 use super::errors::Failure;
 use super::layout::{Section, csrf_field, notice, page};
-use super::{decision_badge, when};
+use super::{Paging, decision_badge, when};
 use crate::signed_in::{CsrfForm, SignedIn};
 use crate::state::AppState;
 use crate::zones::Zone;
@@ -21,18 +21,12 @@ const PAGE: i64 = 50;
 /// Seconds between refreshes of the rollout while one is under way.
 const REFRESH_SECONDS: u32 = 3;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Paging {
-    #[serde(default)]
-    offset: Option<i64>,
-}
-
 pub async fn show(
     State(state): State<AppState>,
     who: SignedIn,
     Query(paging): Query<Paging>,
 ) -> Result<Html<String>, Failure> {
-    let offset = paging.offset.unwrap_or(0).max(0);
+    let offset = paging.offset();
     let token = &who.session.token;
     let decisions_path = format!("/api/gate/decisions?limit={PAGE}&offset={offset}");
     let (rollout, decisions) = tokio::join!(

@@ -15,25 +15,19 @@ use uuid::Uuid;
 
 use super::errors::Failure;
 use super::layout::{Section, csrf_field, notice, page};
-use super::{status_badge, when};
+use super::{Paging, status_badge, when};
 use crate::signed_in::SignedIn;
 use crate::state::AppState;
 use crate::zones::Zone;
 
 const PAGE: i64 = 50;
 
-#[derive(Debug, Default, Deserialize)]
-pub struct Paging {
-    #[serde(default)]
-    offset: Option<i64>,
-}
-
 pub async fn list(
     State(state): State<AppState>,
     who: SignedIn,
     Query(paging): Query<Paging>,
 ) -> Result<Html<String>, Failure> {
-    let offset = paging.offset.unwrap_or(0).max(0);
+    let offset = paging.offset();
     let token = &who.session.token;
     let records_path = format!("/api/v3/records?limit={PAGE}&offset={offset}");
     let (records, blacklist) = tokio::join!(
@@ -110,12 +104,13 @@ fn blacklist_table(entries: &[BlacklistEntry]) -> Markup {
     }
 }
 
-pub async fn show(
-    State(state): State<AppState>,
-    who: SignedIn,
-    Path(id): Path<Uuid>,
-) -> Result<Html<String>, Failure> {
-    let view: RecordView = state
+/// One record, read with the person's token.
+async fn record(
+    state: &AppState,
+    who: &SignedIn,
+    id: Uuid,
+) -> Result<RecordView, crate::zones::ZoneError> {
+    state
         .zones
         .get(
             Zone::V3,
@@ -123,6 +118,15 @@ pub async fn show(
             &who.session.token,
             "quarantine record",
         )
+        .await
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    who: SignedIn,
+    Path(id): Path<Uuid>,
+) -> Result<Html<String>, Failure> {
+    let view = record(&state, &who, id)
         .await
         .map_err(|error| Failure::from_zone(&state, &who, &format!("/quarantine/{id}"), error))?;
     let record = &view.record;
@@ -287,16 +291,7 @@ pub async fn blacklist(
         return refused.into_response();
     }
     let target = format!("/quarantine/{id}");
-    let view: RecordView = match state
-        .zones
-        .get(
-            Zone::V3,
-            &format!("/api/v3/records/{id}"),
-            &who.session.token,
-            "quarantine record",
-        )
-        .await
-    {
+    let view = match record(&state, &who, id).await {
         Ok(view) => view,
         Err(error) => return Failure::from_zone(&state, &who, &target, error).into_response(),
     };

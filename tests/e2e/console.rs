@@ -117,17 +117,12 @@ async fn inconclusive_experiment(up: &Up, dir: &Path) -> String {
         .await,
     );
     let config = dir.join("slow.yaml");
+    let flagger = FLAGGER.replace("gpt-sim", "slow-sim");
     std::fs::write(
         &config,
-        FLAGGER.replace("gpt-sim", "slow-sim")
-            + "parameters: { max_retries: 0, timeout_ms: 5000 }\n",
+        format!("name: e2e-slow\n{flagger}parameters: {{ max_retries: 0, timeout_ms: 5000 }}\n"),
     )
     .unwrap();
-    let yaml = format!(
-        "name: e2e-slow\n{}",
-        std::fs::read_to_string(&config).unwrap()
-    );
-    std::fs::write(&config, yaml).unwrap();
     let experiment = json_of(
         &trizone(
             up,
